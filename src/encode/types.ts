@@ -1,0 +1,42 @@
+import type { Readable } from 'node:stream';
+import type { Row } from '../rows/types.js';
+
+export type Format = 'parquet' | 'ndjson';
+/** Parquet: zstd | snappy | none. NDJSON: gzip | zstd | none. */
+export type Compression = 'zstd' | 'snappy' | 'gzip' | 'none';
+
+export interface EncoderOptions {
+  format: Format;
+  compression: Compression;
+  /** Vector keys of this file (columns `vec_<key>`); fixed for the file's life. */
+  vectorKeys: readonly string[];
+  /**
+   * Parquet: rows buffered before a row group is encoded. Memory cost: about this many
+   * rows as Arrow data (with 1024-dim vectors about 4 KB a row). Default 10,000.
+   */
+  rowGroupRows?: number;
+  /** Parquet: also close a row group once the buffered rows' JSON text passes this size. Default 64 MB. */
+  rowGroupBytes?: number;
+}
+
+/**
+ * Encodes rows into one file's bytes. Rows go in through `write`; bytes come out of
+ * `output`, which the storage driver consumes (with backpressure). `end()` flushes; a
+ * Parquet encoder checks the footer's row count against the rows written and errors the
+ * output stream (so no publish completes) on a mismatch.
+ */
+export interface FileEncoder {
+  /** File name suffix, naming the codec: `.parquet`, `.json.gz`, `.json.zst`, `.json`. */
+  readonly extension: string;
+  readonly output: Readable;
+  /** Rows accepted so far. */
+  readonly rows: number;
+  /** Bytes emitted to `output` so far (compressed). Used to roll files on target size. */
+  readonly bytesOut: number;
+  /** Resolves once the row is accepted; waits when the output is backed up. */
+  write(row: Row): Promise<void>;
+  /** Flushes everything; `output` ends after this resolves (or errors). */
+  end(): Promise<void>;
+  /** Drops the file: `output` is destroyed with `error`. */
+  abort(error: Error): void;
+}

@@ -1,0 +1,47 @@
+/**
+ * The column list: the single source of truth for the Parquet schema, the NDJSON keys and
+ * (later) the consumer DDL. A new column is added here and nowhere else.
+ */
+export type ColumnType = 'string' | 'timestamp' | 'json' | 'vector';
+
+export interface ColumnSpec {
+  name: string;
+  type: ColumnType;
+  nullable: boolean;
+  /** What the column holds, for docs and generated DDL comments. */
+  doc: string;
+}
+
+export const ENVELOPE_COLUMNS: readonly ColumnSpec[] = [
+  { name: 'document_id', type: 'string', nullable: false, doc: 'Mixpeek document id' },
+  { name: 'collection_id', type: 'string', nullable: false, doc: 'Mixpeek collection id' },
+  { name: 'namespace_id', type: 'string', nullable: true, doc: '_internal.namespace_id, else the namespace of the run' },
+  { name: 'created_at', type: 'timestamp', nullable: true, doc: 'when the document was created (UTC, microseconds)' },
+  { name: 'updated_at', type: 'timestamp', nullable: true, doc: 'version time of the document (UTC, microseconds)' },
+  { name: 'root_object_id', type: 'string', nullable: true, doc: '_internal.lineage.root_object_id' },
+  { name: 'source_object_id', type: 'string', nullable: true, doc: '_internal.lineage.source_object_id' },
+  { name: 'fields', type: 'json', nullable: false, doc: 'every other root key: user and extractor fields' },
+  { name: 'internal', type: 'json', nullable: true, doc: 'the document _internal object' },
+] as const;
+
+export const RUN_COLUMNS: readonly ColumnSpec[] = [
+  { name: '_run_id', type: 'string', nullable: false, doc: 'the export run that wrote the row' },
+  { name: '_exported_at', type: 'timestamp', nullable: false, doc: 'when the run read the document (UTC)' },
+] as const;
+
+/** Prefix of the vector columns: `vec_<name>`. */
+export const VECTOR_PREFIX = 'vec_';
+
+/**
+ * The full ordered column list of a file: envelope, then one `vec_<key>` per vector key
+ * (sorted, so the order is stable), then the run columns.
+ */
+export function columnsFor(vectorKeys: readonly string[]): ColumnSpec[] {
+  const vectors = [...vectorKeys].sort().map((key) => ({
+    name: VECTOR_PREFIX + key,
+    type: 'vector' as const,
+    nullable: true,
+    doc: `named vector ${key}`,
+  }));
+  return [...ENVELOPE_COLUMNS, ...vectors, ...RUN_COLUMNS];
+}

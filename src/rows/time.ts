@@ -1,0 +1,67 @@
+/**
+ * Timestamps as canonical UTC strings with microseconds: `2026-11-21T15:30:00.123456Z`.
+ *
+ * The API sends ISO-8601 with `Z`, with an offset, or zone-less with up to 9 fraction digits
+ * (real captures show `2025-10-10T14:53:50.351000`). Zone-less values are taken as UTC.
+ * The canonical form sorts lexically in time order, which the checkpoint relies on.
+ */
+const ISO_RE =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?\s*(Z|z|[+-]\d{2}:?\d{2})?$/;
+
+/** Lowest and highest instants we accept: Parquet INT64 micros and every consumer handle these. */
+const MIN_YEAR = 1;
+const MAX_YEAR = 9999;
+
+/** Parse an API timestamp into canonical form; `null` when it is missing, unparseable or out of range. */
+export function canonicalTimestamp(value: unknown): string | null {
+  if (typeof value === 'number' && Number.isFinite(value)) return fromEpochMicros(BigInt(Math.round(value * 1e6)));
+  if (typeof value !== 'string') return null;
+  const m = ISO_RE.exec(value.trim());
+  if (!m) return null;
+  const [, y, mo, d, h = '00', mi = '00', s = '00', frac = '', zone] = m;
+  const year = Number(y), month = Number(mo), day = Number(d);
+  const hour = Number(h), minute = Number(mi), second = Number(s);
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return null;
+  if (hour > 23 || minute > 59 || second > 59) return null;
+  const micros = Number((frac + '000000').slice(0, 6));
+  let offsetMinutes = 0;
+  if (zone && zone.toUpperCase() !== 'Z') {
+    const sign = zone[0] === '-' ? -1 : 1;
+    const digits = zone.slice(1).replace(':', '');
+    offsetMinutes = sign * (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2, 4)));
+  }
+  const ms = Date.UTC(year, month - 1, day, hour, minute, second) - offsetMinutes * 60_000;
+  const epochMicros = BigInt(ms) * 1000n + BigInt(micros);
+  return fromEpochMicros(epochMicros);
+}
+
+/** Canonical string from microseconds since the epoch; `null` outside years 1..9999. */
+export function fromEpochMicros(us: bigint): string | null {
+  const ms = Number(us / 1000n) - (us % 1000n < 0n ? 1 : 0);
+  const sub = Number(((us % 1_000_000n) + 1_000_000n) % 1_000_000n);
+  const date = new Date(ms);
+  const year = date.getUTCFullYear();
+  if (!Number.isFinite(ms) || Number.isNaN(date.getTime()) || year < MIN_YEAR || year > MAX_YEAR) return null;
+  const iso = date.toISOString(); // YYYY-MM-DDTHH:MM:SS.mmmZ
+  return `${iso.slice(0, 19)}.${String(sub).padStart(6, '0')}Z`;
+}
+
+/** Microseconds since the epoch of a canonical timestamp (for Parquet INT64 columns). */
+export function toEpochMicros(canonical: string): bigint {
+  const ms = Date.parse(canonical.slice(0, 19) + 'Z');
+  return BigInt(ms) * 1000n + BigInt(Number(canonical.slice(20, 26)));
+}
+
+/** Canonical timestamp of a JS Date. */
+export function canonicalFromDate(date: Date): string {
+  return fromEpochMicros(BigInt(date.getTime()) * 1000n) as string;
+}
+
+/** The `dt=` partition value of a canonical timestamp: its UTC date. */
+export function partitionDate(canonical: string | null): string {
+  return canonical ? canonical.slice(0, 10) : 'unknown';
+}
+
+function daysInMonth(year: number, month: number): number {
+  return new Date(Date.UTC(year, month, 0)).getUTCDate();
+}

@@ -1,0 +1,24 @@
+/**
+ * One exported row: the shape of DESIGN.md section 5, the same for Parquet and NDJSON.
+ *
+ * Timestamps are canonical UTC strings `YYYY-MM-DDTHH:MM:SS.ffffffZ` (microseconds, see
+ * `time.ts`): they sort lexically in time order and convert losslessly to the INT64
+ * micros that Parquet stores. `null` where the source had no usable value.
+ */
+export interface Row {
+  document_id: string;
+  collection_id: string;
+  namespace_id: string | null;
+  created_at: string | null;
+  updated_at: string | null;
+  root_object_id: string | null;
+  source_object_id: string | null;
+  /** Every other root key of the document (user and extractor fields). Parquet: JSON text; NDJSON: nested object. */
+  fields: Record<string, unknown>;
+  /** The document's `_internal` object, or null. Parquet: JSON text; NDJSON: nested object. */
+  internal: Record<string, unknown> | null;
+  /** Named vectors, keyed by column suffix (`vec_<key>` is the column). Only when vectors are requested. */
+  vectors: Record<string, Float32Array | number[] | null>;
+  _run_id: string;
+  _exported_at: string;
+}
