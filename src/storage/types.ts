@@ -20,7 +20,7 @@ export interface StorageDriver {
    * overwrites: if the key exists, throws `AlreadyExistsError` and the existing object is
    * untouched. If `body` errors, nothing is published and the error is rethrown.
    */
-  publish(key: string, body: Readable | Uint8Array, options?: { contentType?: string }): Promise<ObjectInfo>;
+  publish(key: string, body: Readable | Uint8Array, options?: PublishOptions): Promise<ObjectInfo>;
 
   /** Read a small object whole (checkpoint, lease, manifest). `null` if absent. */
   read(key: string): Promise<{ body: Buffer; etag: string } | null>;
@@ -47,6 +47,17 @@ export interface StorageDriver {
 
   /** Release clients and sockets. */
   close?(): Promise<void>;
+}
+
+export interface PublishOptions {
+  contentType?: string;
+  /**
+   * Called once every byte is durably staged (temp file written, parts uploaded, blocks
+   * staged) and before the object becomes visible. The commit protocol records its intent
+   * here; if the hook throws, nothing is published. A kill between the hook and the commit
+   * leaves an intent whose file either exists (adopted on resume) or not (re-exported).
+   */
+  beforeCommit?: () => Promise<void>;
 }
 
 export type WriteCondition = { ifNoneMatch: '*' } | { ifMatch: string };

@@ -1,0 +1,96 @@
+#!/usr/bin/env node
+import { loadSettings } from '../config/load.js';
+import type { Settings } from '../config/schema.js';
+import { ConfigError, ExportError, type ExitCode } from '../errors.js';
+import { runExport } from '../run/export.js';
+import type { ExportResult } from '../run/types.js';
+import { makeRedactor } from '../util/log.js';
+import { flagHelp, parseFlags } from './flags.js';
+import { cliLogger, TtyProgress } from './output.js';
+import { formatStatus, statusReport } from './status.js';
+
+const USAGE = `mixpeek-export: stage Mixpeek documents as Parquet/NDJSON for Auto Loader and Snowflake
+
+Usage:
+  mixpeek-export export [flags]     export new document versions (resumes an interrupted run first)
+  mixpeek-export status [flags]     checkpoint, interrupted run, last runs and lag per collection
+  npm run export -- [flags]         the same as "export"
+
+Flags (also settable in a YAML --config file, camelCase keys; flags > env > file > defaults):
+${flagHelp()}
+  --config <file>                 YAML config file (see config/example.yaml)
+  --json                          status: print JSON
+
+Environment: MIXPEEK_API_KEY (secret, required), MIXPEEK_NAMESPACE, MIXPEEK_BASE_URL,
+MIXPEEK_EXPORT_DEST, MIXPEEK_EXPORT_COLLECTIONS (comma-separated).
+
+Exit codes: 0 done (also "nothing new"), 2 bad usage or config, 3 Mixpeek API failure,
+4 storage failure, 5 lease held by another run, 130/143 interrupted (checkpoint valid).`;
+
+/** The CLI: the only place that reads argv/env, writes to the terminal and sets the exit code. */
+async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<ExitCode> {
+  const redact = makeRedactor([env.MIXPEEK_API_KEY]);
+  const [command, ...rest] = argv;
+  try {
+    if (!command || command === 'help' || command === '--help' || command === '-h') {
+      process.stdout.write(USAGE + '\n');
+      return command ? 0 : 2;
+    }
+    const flags = parseFlags(rest);
+    if (flags.help) {
+      process.stdout.write(USAGE + '\n');
+      return 0;
+    }
+    if (command === 'export') return await exportCommand(loadSettings({ flags: flags.settings, env, configFile: flags.config }), redact);
+    if (command === 'status') return await statusCommand(flags, env);
+    throw new ConfigError(`unknown command "${command}"; use export or status (see --help)`);
+  } catch (error) {
+    const e = error instanceof ExportError ? error : null;
+    process.stderr.write(redact(`mixpeek-export: ${e ? e.message : (error as Error)?.stack ?? String(error)}`) + '\n');
+    return e?.exitCode ?? 4;
+  }
+}
+
+async function exportCommand(settings: Settings, redact: (t: string) => string): Promise<ExitCode> {
+  const progress = new TtyProgress(process.stderr);
+  const logger = cliLogger(process.stderr, settings.logLevel, redact, progress);
+  const controller = new AbortController();
+  const onSignal = (signal: 'SIGINT' | 'SIGTERM') => {
+    if (controller.signal.aborted) process.exit(signal === 'SIGINT' ? 130 : 143); // second signal: stop now
+    logger.warn('InterruptReceived', { signal, note: 'stopping; the file in progress is dropped, the checkpoint stays valid' });
+    controller.abort({ signal });
+  };
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  const result = await runExport(settings, { logger, progress, signal: controller.signal });
+  progress.clear();
+  process.stdout.write(redact(summary(settings, result, progress)) + '\n');
+  return result.error?.exitCode ?? 0;
+}
+
+async function statusCommand(flags: ReturnType<typeof parseFlags>, env: NodeJS.ProcessEnv): Promise<ExitCode> {
+  const { loadPartial } = await import('./partial.js');
+  const { dest, collections } = loadPartial(flags, env);
+  const report = await statusReport(dest, collections, new Date());
+  process.stdout.write((flags.json ? JSON.stringify(report, null, 2) : formatStatus(report)) + '\n');
+  return 0;
+}
+
+function summary(settings: Settings, result: ExportResult, progress: TtyProgress): string {
+  if (result.dryRun) {
+    return result.dryRun
+      .map((r) => `dry run ${r.collectionId}: window ${r.window ? `[${r.window.lo ?? 'beginning'}, ${r.window.hi})` : 'none (nothing new)'}: ${r.documents} documents in ${Object.keys(r.partitions).length} dt partitions, ${r.rejected} rejected, ~${(r.jsonBytes / 1e6).toFixed(1)} MB of JSON; nothing written`)
+      .join('\n');
+  }
+  const runs = result.collections.flatMap((c) => c.runs);
+  const rows = runs.reduce((n, r) => n + r.rows, 0);
+  const files = runs.reduce((n, r) => n + r.files.length, 0);
+  const bytes = runs.reduce((n, r) => n + r.bytes, 0);
+  const rejected = runs.reduce((n, r) => n + r.rejected, 0);
+  const status = result.error ? `failed (exit ${result.error.exitCode}): ${result.error.message}` : runs.length === 0 ? 'ok, nothing new' : 'ok';
+  return `export ${status}; ${settings.collections.length} collection(s), ${runs.length} run(s), ${files} files, ${rows} rows, ${(bytes / 1e6).toFixed(1)} MB, ${rejected} rejected, ${progress.seconds.toFixed(1)} s (${Math.round(rows / Math.max(progress.seconds, 0.001))} docs/s) to ${settings.dest}`;
+}
+
+main(process.argv.slice(2), process.env).then((code) => {
+  process.exitCode = code;
+});

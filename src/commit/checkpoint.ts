@@ -1,0 +1,130 @@
+import { LeaseHeldError, PreconditionFailedError, StorageError } from '../errors.js';
+import type { StorageDriver } from '../storage/types.js';
+import { layout } from './layout.js';
+
+/** The position reached: the last `updated_at` exported, and every id exported at exactly that instant. */
+export interface Position {
+  updatedAt: string;
+  ids: string[];
+}
+
+/** One published data file, as the checkpoint and the manifest record it. */
+export interface FileRecord {
+  key: string;
+  seq: number;
+  dt: string;
+  rows: number;
+  bytes: number;
+  sha256: string;
+  minUpdatedAt: string | null;
+  maxUpdatedAt: string | null;
+  columns: string[];
+  /** Position after this file's last row. */
+  endPosition: Position | null;
+}
+
+/** A run in progress (or interrupted): resumed with the same id, window and numbering. */
+export interface ActiveRun {
+  runId: string;
+  startedAt: string;
+  window: { lo: string | null; hi: string };
+  format: string;
+  compression: string;
+  vectors: boolean;
+  nextSeq: number;
+  position: Position | null;
+  files: FileRecord[];
+  /** Intent: the file about to be committed. Exists on resume → adopted; absent → re-exported. */
+  pending: FileRecord | null;
+  rejected: number;
+  untyped: number;
+}
+
+export interface RunSummary {
+  runId: string;
+  window: { lo: string | null; hi: string };
+  files: number;
+  rows: number;
+  bytes: number;
+  finishedAt: string;
+  manifest: string;
+}
+
+export interface Checkpoint {
+  version: 1;
+  collectionId: string;
+  /** `hi` of the last completed run: the next run's `lo`. */
+  lastHi: string | null;
+  active: ActiveRun | null;
+  /** The last runs, newest last (at most 20), for `status`. */
+  history: RunSummary[];
+}
+
+export const HISTORY_LIMIT = 20;
+
+export function emptyCheckpoint(collectionId: string): Checkpoint {
+  return { version: 1, collectionId, lastHi: null, active: null, history: [] };
+}
+
+/**
+ * The checkpoint object with its version (etag). Every change is a compare-and-swap on
+ * that etag (S3 If-Match, Azure ifMatch, fs lock + rename): a writer whose view is stale
+ * fails instead of overwriting.
+ */
+export class CheckpointStore {
+  private etag: string | null = null;
+  private current: Checkpoint;
+
+  private constructor(private readonly driver: StorageDriver, private readonly collectionId: string, initial: Checkpoint) {
+    this.current = initial;
+  }
+
+  static async load(driver: StorageDriver, collectionId: string): Promise<CheckpointStore> {
+    const key = layout.checkpoint(collectionId);
+    const found = await driver.read(key);
+    if (!found) return new CheckpointStore(driver, collectionId, emptyCheckpoint(collectionId));
+    let parsed: Checkpoint;
+    try {
+      parsed = JSON.parse(found.body.toString('utf8')) as Checkpoint;
+    } catch (error) {
+      throw new StorageError(`[checkpoint] ${driver.url(key)} is not valid JSON; restore it from a backup or move it away to start over`, {
+        cause: error,
+        code: 'ERR_CHECKPOINT_CORRUPT',
+      });
+    }
+    if (parsed.version !== 1 || parsed.collectionId !== collectionId) {
+      throw new StorageError(`[checkpoint] ${driver.url(key)} is for ${parsed.collectionId} version ${parsed.version}, not ${collectionId} version 1`, {
+        code: 'ERR_CHECKPOINT_MISMATCH',
+      });
+    }
+    const store = new CheckpointStore(driver, collectionId, parsed);
+    store.etag = found.etag;
+    return store;
+  }
+
+  get value(): Checkpoint {
+    return this.current;
+  }
+
+  /** Applies `change` to a copy and swaps it in; throws if someone else wrote in between. */
+  async update(change: (draft: Checkpoint) => void): Promise<Checkpoint> {
+    const draft = structuredClone(this.current);
+    change(draft);
+    const body = Buffer.from(JSON.stringify(draft, null, 1));
+    const key = layout.checkpoint(this.collectionId);
+    try {
+      const { etag } = await this.driver.writeIf(key, body, this.etag ? { ifMatch: this.etag } : { ifNoneMatch: '*' });
+      this.etag = etag;
+      this.current = draft;
+      return draft;
+    } catch (error) {
+      if (error instanceof PreconditionFailedError || (error as StorageError)?.code === 'ERR_ALREADY_EXISTS') {
+        throw new LeaseHeldError(
+          `[checkpoint] ${this.driver.url(key)} was changed by another writer while this run held the lease; stopping without writing. Check for a second exporter on this destination`,
+          { cause: error },
+        );
+      }
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,144 @@
+import { hostname } from 'node:os';
+import { AlreadyExistsError, LeaseHeldError, PreconditionFailedError } from '../errors.js';
+import type { StorageDriver } from '../storage/types.js';
+import type { Logger } from '../util/log.js';
+import { layout } from './layout.js';
+
+export interface LeaseOptions {
+  /** How long a lease lives without renewal, in seconds. Default 120. Renewed every third of it. */
+  ttlSeconds: number;
+  runId: string;
+  logger: Logger;
+  now?: () => number;
+}
+
+interface LeaseBody {
+  holder: string;
+  host: string;
+  pid: number;
+  runId: string;
+  acquiredAt: string;
+  expiresAt: string;
+}
+
+/**
+ * One writer per collection and destination: `_state/lease.json`, created only if absent,
+ * renewed with compare-and-swap, taken over (also with compare-and-swap) once expired, or
+ * at once when it names a process on this host that no longer exists.
+ */
+export class Lease {
+  private etag: string | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private lostError: Error | null = null;
+  private readonly holder: string;
+  private readonly now: () => number;
+
+  constructor(private readonly driver: StorageDriver, private readonly collectionId: string, private readonly options: LeaseOptions) {
+    this.holder = `${hostname()}:${process.pid}:${options.runId}`;
+    this.now = options.now ?? Date.now;
+  }
+
+  private get key(): string {
+    return layout.lease(this.collectionId);
+  }
+
+  /** Takes the lease or throws LeaseHeldError naming the holder and its expiry. */
+  async acquire(): Promise<void> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        this.etag = (await this.driver.writeIf(this.key, this.body(), { ifNoneMatch: '*' })).etag;
+        this.startRenewing();
+        return;
+      } catch (error) {
+        if (!(error instanceof AlreadyExistsError)) throw error;
+      }
+      const existing = await this.driver.read(this.key);
+      if (!existing) continue; // released in between: try to create again
+      const held = parseLease(existing.body);
+      const reason = this.takeoverReason(held);
+      if (!reason) {
+        throw new LeaseHeldError(
+          `[lease] ${this.collectionId} is being exported by ${held?.holder ?? 'an unknown holder'} (run ${held?.runId ?? '?'}) until ${held?.expiresAt ?? '?'}; ` +
+            `this run did nothing. If that run was killed, its lease expires at that time and the next run takes over`,
+          { context: { holder: held?.holder, expiresAt: held?.expiresAt } },
+        );
+      }
+      try {
+        this.etag = (await this.driver.writeIf(this.key, this.body(), { ifMatch: existing.etag })).etag;
+        this.options.logger.warn('LeaseTakenOver', { collection_id: this.collectionId, previous_holder: held?.holder, previous_run_id: held?.runId, reason });
+        this.startRenewing();
+        return;
+      } catch (error) {
+        if (!(error instanceof PreconditionFailedError)) throw error;
+      }
+    }
+    throw new LeaseHeldError(`[lease] ${this.collectionId}: another run is taking the lease at the same moment; this run did nothing`);
+  }
+
+  /** Throws if a renewal found the lease taken; the run checks this before every commit. */
+  assertHeld(): void {
+    if (this.lostError) throw this.lostError;
+  }
+
+  async release(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    if (this.etag && !this.lostError) await this.driver.deleteIf(this.key, this.etag).catch(() => {});
+    this.etag = null;
+  }
+
+  private takeoverReason(held: LeaseBody | null): string | null {
+    if (!held) return 'unreadable lease';
+    if (Date.parse(held.expiresAt) <= this.now()) return 'expired';
+    if (held.host === hostname() && held.pid !== process.pid && !processAlive(held.pid)) return 'holder process is gone';
+    return null;
+  }
+
+  private startRenewing(): void {
+    const every = Math.max(1000, (this.options.ttlSeconds * 1000) / 3);
+    this.timer = setInterval(() => void this.renew(), every);
+    this.timer.unref();
+  }
+
+  private async renew(): Promise<void> {
+    if (!this.etag || this.lostError) return;
+    try {
+      this.etag = (await this.driver.writeIf(this.key, this.body(), { ifMatch: this.etag })).etag;
+    } catch (error) {
+      if (error instanceof PreconditionFailedError) {
+        this.lostError = new LeaseHeldError(`[lease] ${this.collectionId}: the lease was taken by another run; stopping before the next commit`);
+      }
+      this.options.logger.warn('LeaseRenewFailed', { collection_id: this.collectionId, error_type: (error as Error).name, message: (error as Error).message });
+    }
+  }
+
+  private body(): Buffer {
+    const now = this.now();
+    const body: LeaseBody = {
+      holder: this.holder,
+      host: hostname(),
+      pid: process.pid,
+      runId: this.options.runId,
+      acquiredAt: new Date(now).toISOString(),
+      expiresAt: new Date(now + this.options.ttlSeconds * 1000).toISOString(),
+    };
+    return Buffer.from(JSON.stringify(body));
+  }
+}
+
+function parseLease(body: Buffer): LeaseBody | null {
+  try {
+    return JSON.parse(body.toString('utf8')) as LeaseBody;
+  } catch {
+    return null;
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

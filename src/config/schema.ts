@@ -1,0 +1,42 @@
+import { z } from 'zod';
+
+/**
+ * The one schema of every setting (STYLE.md item 9): types, defaults, docs and validation
+ * come from here. Names carry units. `apiKey` is a secret: it comes only from the
+ * environment (MIXPEEK_API_KEY), never from a flag (visible in `ps`) or a config file.
+ */
+export const settingsSchema = z
+  .object({
+    apiKey: z.string().min(1).describe('Mixpeek API key (env MIXPEEK_API_KEY only; secret)'),
+    namespace: z.string().min(1).describe('Mixpeek namespace id or name, sent as X-Namespace (env MIXPEEK_NAMESPACE)'),
+    baseUrl: z.url().default('https://api.mixpeek.com').describe('Mixpeek API root (env MIXPEEK_BASE_URL)'),
+    allowInsecureHttp: z.boolean().default(false).describe('allow an http:// baseUrl that is not loopback'),
+    collections: z.array(z.string().min(1)).min(1).describe('collection ids to export (--collection, repeatable)'),
+    dest: z.string().min(1).describe('destination root: file:///abs/path, a plain path (env MIXPEEK_EXPORT_DEST)'),
+    format: z.enum(['parquet', 'ndjson']).default('parquet').describe('file format'),
+    compression: z.enum(['zstd', 'snappy', 'gzip', 'none']).optional().describe('codec; default zstd (parquet) or gzip (ndjson)'),
+    since: z.string().optional().describe('export from this updated_at (ISO-8601 or 24h, 7d); overrides the checkpoint'),
+    until: z.string().optional().describe('export up to (not including) this updated_at'),
+    vectors: z.boolean().default(false).describe('also export named vectors as vec_<name> columns'),
+    targetFileMb: z.number().positive().max(4096).default(128).describe('roll a file at this compressed size, in MB'),
+    maxRowsPerFile: z.number().int().positive().default(1_000_000).describe('roll a file at this many rows'),
+    rowGroupRows: z.number().int().positive().max(1_000_000).default(10_000).describe('Parquet row group size; memory holds about this many rows'),
+    pageSize: z.number().int().min(1).max(1000).default(1000).describe('documents per API page (1..1000); memory holds two pages'),
+    requestsPerMinute: z.number().int().min(0).default(600).describe('client-side API request budget; 0 = none'),
+    requestTimeoutMs: z.number().int().positive().default(60_000).describe('timeout of one API request, in ms'),
+    maxRetries: z.number().int().min(0).max(50).default(8).describe('retries of one API request'),
+    retryBaseDelayMs: z.number().int().min(0).default(500).describe('first retry backoff step, in ms (doubles, with jitter)'),
+    retryMaxDelayMs: z.number().int().min(0).default(30_000).describe('cap of one retry backoff step, in ms'),
+    safetyLagSeconds: z.number().int().min(0).default(60).describe('end each window this long before the run start'),
+    leaseTtlSeconds: z.number().int().min(5).default(120).describe('lease lifetime without renewal, in seconds'),
+    dryRun: z.boolean().default(false).describe('page the source and report; write nothing'),
+    logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info').describe('log level'),
+  })
+  .strict();
+
+export type Settings = z.infer<typeof settingsSchema>;
+export type SettingKey = keyof Settings;
+export const SETTING_KEYS = Object.keys(settingsSchema.shape) as SettingKey[];
+
+/** Keys that may not appear in a config file. */
+export const SECRET_KEYS: readonly SettingKey[] = ['apiKey'];

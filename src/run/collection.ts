@@ -1,0 +1,191 @@
+import { type ActiveRun, CheckpointStore, type FileRecord, HISTORY_LIMIT } from '../commit/checkpoint.js';
+import { newRunId } from '../commit/layout.js';
+import { Lease } from '../commit/lease.js';
+import { buildManifest, writeManifest } from '../commit/manifest.js';
+import { IntegrityError } from '../errors.js';
+import { toRow } from '../rows/map.js';
+import { canonicalFromDate } from '../rows/time.js';
+import { listDocumentPages } from '../source/pages.js';
+import type { StorageDriver } from '../storage/types.js';
+import { FileRoller } from './files.js';
+import { PositionTracker } from './position.js';
+import type { CollectionResult, ExportContext, RunOutcome } from './types.js';
+import { planWindow } from './window.js';
+
+/**
+ * Exports one collection under its lease: first finishes an interrupted run (same run id,
+ * window and numbering), then runs the new window, if there is one.
+ */
+export async function exportCollection(ctx: ExportContext, collectionId: string): Promise<CollectionResult> {
+  const started = ctx.now();
+  const lease = new Lease(ctx.driver, collectionId, { ttlSeconds: ctx.settings.leaseTtlSeconds, runId: newRunId(started), logger: ctx.logger });
+  await lease.acquire();
+  try {
+    const store = await CheckpointStore.load(ctx.driver, collectionId);
+    const runs: RunOutcome[] = [];
+    const interrupted = store.value.active;
+    if (interrupted) {
+      ctx.logger.info('RunResumed', { collection_id: collectionId, run_id: interrupted.runId, next_seq: interrupted.nextSeq, position: interrupted.position?.updatedAt ?? null });
+      runs.push(await runWindow(ctx, store, lease, true));
+    }
+    const window = planWindow(ctx.settings, store.value, started, interrupted?.window.lo ?? undefined);
+    if (window) {
+      const runId = newRunId(started);
+      await store.update((d) => {
+        d.active = newActiveRun(ctx, runId, canonicalFromDate(started), window);
+      });
+      ctx.logger.info('RunStarted', { collection_id: collectionId, run_id: runId, lo: window.lo, hi: window.hi, format: ctx.settings.format });
+      runs.push(await runWindow(ctx, store, lease, false));
+    } else if (!interrupted) {
+      ctx.logger.info('NothingNew', { collection_id: collectionId, last_hi: store.value.lastHi });
+    }
+    return { collectionId, runs };
+  } finally {
+    await lease.release();
+  }
+}
+
+function newActiveRun(ctx: ExportContext, runId: string, startedAt: string, window: { lo: string | null; hi: string }): ActiveRun {
+  return {
+    runId,
+    startedAt,
+    window,
+    format: ctx.settings.format,
+    compression: ctx.compression,
+    vectors: ctx.settings.vectors,
+    nextSeq: 0,
+    position: null,
+    files: [],
+    pending: null,
+    rejected: 0,
+    untyped: 0,
+  };
+}
+
+/** Pages the active run's window from its position, writes and commits files, then the manifest. */
+async function runWindow(ctx: ExportContext, store: CheckpointStore, lease: Lease, resumed: boolean): Promise<RunOutcome> {
+  await recoverPending(ctx.driver, store, ctx);
+  const run = store.value.active as ActiveRun;
+  const collectionId = store.value.collectionId;
+  const tracker = new PositionTracker(run.position);
+  let rejected = run.rejected;
+  let untyped = run.untyped;
+  const roller = new FileRoller(ctx.driver, collectionId, run.runId, rollSettings(ctx, run), {
+    nextSeq: () => (store.value.active as ActiveRun).nextSeq,
+    beforeCommit: async (record) => {
+      lease.assertHeld();
+      await store.update((d) => {
+        (d.active as ActiveRun).pending = record;
+      });
+    },
+    committed: async (record, info) => {
+      if (info.size !== record.bytes) {
+        throw new IntegrityError(`[commit] ${ctx.driver.url(record.key)} has ${info.size} bytes, ${record.bytes} were written; not recording it`);
+      }
+      await store.update((d) => {
+        const active = d.active as ActiveRun;
+        active.files.push(record);
+        active.position = record.endPosition;
+        active.nextSeq = record.seq + 1;
+        active.pending = null;
+        active.rejected = rejected;
+        active.untyped = untyped;
+      });
+      ctx.progress.filePublished(record);
+      ctx.logger.info('FilePublished', { collection_id: collectionId, run_id: run.runId, key: record.key, rows: record.rows, bytes: record.bytes, seq: record.seq });
+    },
+  });
+
+  const window = { lo: run.position?.updatedAt ?? run.window.lo, hi: run.window.hi };
+  const exportedAt = canonicalFromDate(ctx.now());
+  const rowContext = { runId: run.runId, exportedAt, namespace: ctx.settings.namespace, vectors: run.vectors };
+  try {
+    const pages = listDocumentPages(ctx.http, { collectionId, window, pageSize: ctx.settings.pageSize, vectors: run.vectors, signal: ctx.signal });
+    for await (const page of pages) {
+      ctx.progress.pageFetched(page.documents.length);
+      for (const doc of page.documents) {
+        const mapped = toRow(doc, rowContext);
+        if (!mapped.ok) {
+          rejected++;
+          ctx.logger.warn('DocumentRejected', { collection_id: collectionId, reason: mapped.reason });
+          continue;
+        }
+        const { row } = mapped;
+        if (tracker.alreadyExported(row) || outside(row.updated_at, run.window)) continue;
+        untyped += mapped.untyped;
+        await roller.write(row, () => tracker.snapshot());
+        tracker.advance(row);
+        ctx.progress.rowWritten();
+      }
+      ctx.signal?.throwIfAborted();
+    }
+    await roller.close(tracker.snapshot());
+  } catch (error) {
+    await roller.abort(error as Error);
+    throw error;
+  }
+  await store.update((d) => {
+    const active = d.active as ActiveRun;
+    active.rejected = rejected;
+    active.untyped = untyped;
+  });
+  return finishRun(ctx, store, resumed);
+}
+
+/** A row outside the run's window (an API that ignored the filter) belongs to another run. */
+function outside(updatedAt: string | null, window: { lo: string | null; hi: string }): boolean {
+  if (updatedAt === null) return false;
+  return updatedAt >= window.hi || (window.lo !== null && updatedAt < window.lo);
+}
+
+/** Manifest, then the checkpoint moves on: the run is complete. */
+async function finishRun(ctx: ExportContext, store: CheckpointStore, resumed: boolean): Promise<RunOutcome> {
+  const run = store.value.active as ActiveRun;
+  const collectionId = store.value.collectionId;
+  const manifest = buildManifest(collectionId, run, canonicalFromDate(ctx.now()));
+  const manifestKey = await writeManifest(ctx.driver, manifest);
+  await store.update((d) => {
+    d.lastHi = run.window.hi;
+    d.active = null;
+    d.history = [
+      ...d.history,
+      { runId: run.runId, window: run.window, files: manifest.totals.files, rows: manifest.totals.rows, bytes: manifest.totals.bytes, finishedAt: manifest.finishedAt, manifest: manifestKey },
+    ].slice(-HISTORY_LIMIT);
+  });
+  ctx.logger.info('RunCompleted', { collection_id: collectionId, run_id: run.runId, files: manifest.totals.files, rows: manifest.totals.rows, bytes: manifest.totals.bytes, rejected: run.rejected, manifest: manifestKey });
+  return { runId: run.runId, window: run.window, resumed, files: manifest.files, rows: manifest.totals.rows, bytes: manifest.totals.bytes, rejected: run.rejected, untyped: run.untyped, manifestKey };
+}
+
+/**
+ * A kill between "intent recorded" and "checkpoint advanced" leaves `pending`. If the file
+ * is there, it was committed: adopt it. If not, it never became visible: forget it, and
+ * its rows are exported again from the position.
+ */
+async function recoverPending(driver: StorageDriver, store: CheckpointStore, ctx: ExportContext): Promise<void> {
+  const pending = store.value.active?.pending;
+  if (!pending) return;
+  const info = await driver.head(pending.key);
+  if (info && info.size !== pending.bytes) {
+    throw new IntegrityError(`[commit] ${driver.url(pending.key)} exists with ${info.size} bytes but the checkpoint's intent says ${pending.bytes}; inspect it before re-running`);
+  }
+  await store.update((d) => {
+    const active = d.active as ActiveRun;
+    if (info) {
+      active.files.push(pending as FileRecord);
+      active.position = pending.endPosition;
+      active.nextSeq = pending.seq + 1;
+    }
+    active.pending = null;
+  });
+  ctx.logger.info(info ? 'PendingFileAdopted' : 'PendingFileDiscarded', { key: pending.key, rows: pending.rows });
+}
+
+function rollSettings(ctx: ExportContext, run: ActiveRun) {
+  return {
+    format: run.format as 'parquet' | 'ndjson',
+    compression: run.compression as 'zstd' | 'snappy' | 'gzip' | 'none',
+    targetFileBytes: Math.round(ctx.settings.targetFileMb * 1024 * 1024),
+    maxRowsPerFile: ctx.settings.maxRowsPerFile,
+    rowGroupRows: ctx.settings.rowGroupRows,
+  };
+}

@@ -1,0 +1,92 @@
+import { isSafeCollectionId } from '../commit/layout.js';
+import type { Settings } from '../config/schema.js';
+import { defaultCompression, validateCodec } from '../encode/index.js';
+import { AbortedError, ConfigError, ExportError, InternalError } from '../errors.js';
+import { MixpeekHttp } from '../source/http.js';
+import { openDestination } from '../storage/index.js';
+import type { StorageDriver } from '../storage/types.js';
+import { type Logger, silentLogger } from '../util/log.js';
+import { exportCollection } from './collection.js';
+import { dryRunCollection } from './dryrun.js';
+import { type ExportContext, type ExportResult, noProgress, type ProgressSink } from './types.js';
+
+export interface ExportDeps {
+  logger?: Logger;
+  progress?: ProgressSink;
+  /** Cancels the run (the CLI wires SIGINT/SIGTERM here). The checkpoint stays valid. */
+  signal?: AbortSignal;
+  /** Injects a driver (tests); otherwise opened from `settings.dest`. */
+  driver?: StorageDriver;
+  fetch?: typeof fetch;
+  now?: () => Date;
+}
+
+/**
+ * Runs one export: every collection in turn, each under its own lease. Never throws for
+ * an expected failure and never exits: the outcome, including the first error, is data.
+ */
+export async function runExport(settings: Settings, deps: ExportDeps = {}): Promise<ExportResult> {
+  const logger = deps.logger ?? silentLogger;
+  const result: ExportResult = { collections: [] };
+  let driver: StorageDriver | undefined;
+  try {
+    const ctx = buildContext(settings, deps, logger);
+    driver = ctx.driver;
+    if (settings.dryRun) {
+      result.dryRun = [];
+      for (const id of settings.collections) result.dryRun.push(await dryRunCollection(ctx, id));
+      return result;
+    }
+    for (const id of settings.collections) {
+      result.collections.push(await exportCollection(ctx, id));
+    }
+  } catch (error) {
+    result.error = toExportError(error, deps.signal);
+    logger.error('RunFailed', { error_type: result.error.code, message: result.error.message, transient: result.error.transient });
+  } finally {
+    if (!deps.driver) await driver?.close?.();
+  }
+  return result;
+}
+
+function buildContext(settings: Settings, deps: ExportDeps, logger: Logger): ExportContext {
+  for (const id of settings.collections) {
+    if (!isSafeCollectionId(id)) {
+      throw new ConfigError(`collection id ${JSON.stringify(id)} is not a plain id (letters, digits, _ . -; no / or ..); check --collection`);
+    }
+  }
+  const compression = settings.compression ?? defaultCompression(settings.format);
+  try {
+    validateCodec(settings.format, compression);
+  } catch (error) {
+    throw new ConfigError(`--compression ${compression}: ${(error as Error).message}`);
+  }
+  return {
+    settings,
+    compression,
+    driver: deps.driver ?? openDestination(settings.dest),
+    http: new MixpeekHttp({
+      baseUrl: settings.baseUrl,
+      apiKey: settings.apiKey,
+      namespace: settings.namespace,
+      requestsPerMinute: settings.requestsPerMinute,
+      requestTimeoutMs: settings.requestTimeoutMs,
+      retry: { maxRetries: settings.maxRetries, baseDelayMs: settings.retryBaseDelayMs, maxDelayMs: settings.retryMaxDelayMs },
+      fetch: deps.fetch,
+      logger,
+    }),
+    logger,
+    progress: deps.progress ?? noProgress,
+    signal: deps.signal,
+    now: deps.now ?? (() => new Date()),
+  };
+}
+
+function toExportError(error: unknown, signal?: AbortSignal): ExportError {
+  if (signal?.aborted) {
+    const reason = signal.reason as { signal?: 'SIGINT' | 'SIGTERM' } | undefined;
+    return error instanceof AbortedError ? error : new AbortedError('the run was interrupted; the checkpoint is valid and the next run resumes from it', reason?.signal ?? 'SIGTERM');
+  }
+  if (error instanceof ExportError) return error;
+  return new InternalError(`unexpected failure: ${(error as Error)?.message ?? String(error)}`, { cause: error });
+}

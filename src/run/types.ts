@@ -1,0 +1,67 @@
+import type { FileRecord } from '../commit/checkpoint.js';
+import type { Settings } from '../config/schema.js';
+import type { ExportError } from '../errors.js';
+import type { MixpeekHttp } from '../source/http.js';
+import type { StorageDriver } from '../storage/types.js';
+import type { Logger } from '../util/log.js';
+
+/** Receives progress as it happens (the CLI draws a progress line from it). */
+export interface ProgressSink {
+  pageFetched(documents: number): void;
+  rowWritten(): void;
+  filePublished(record: FileRecord): void;
+}
+
+export const noProgress: ProgressSink = { pageFetched() {}, rowWritten() {}, filePublished() {} };
+
+/** Everything a run needs, wired once by `runExport`. */
+export interface ExportContext {
+  settings: Settings;
+  /** The codec in force (the settings' or the format's default). */
+  compression: 'zstd' | 'snappy' | 'gzip' | 'none';
+  driver: StorageDriver;
+  http: MixpeekHttp;
+  logger: Logger;
+  progress: ProgressSink;
+  signal?: AbortSignal;
+  now: () => Date;
+}
+
+/** One run (window) of one collection. */
+export interface RunOutcome {
+  runId: string;
+  window: { lo: string | null; hi: string };
+  /** True when this finished a run an earlier process started. */
+  resumed: boolean;
+  files: Omit<FileRecord, 'endPosition'>[];
+  rows: number;
+  bytes: number;
+  rejected: number;
+  untyped: number;
+  manifestKey: string;
+}
+
+export interface CollectionResult {
+  collectionId: string;
+  /** Empty when there was nothing new. */
+  runs: RunOutcome[];
+}
+
+/** What `runExport` returns: the run's outcome as data (STYLE.md item 8). */
+export interface ExportResult {
+  collections: CollectionResult[];
+  /** The first error; the CLI maps it to an exit code. Absent when everything succeeded. */
+  error?: ExportError;
+  dryRun?: DryRunReport[];
+}
+
+export interface DryRunReport {
+  collectionId: string;
+  window: { lo: string | null; hi: string } | null;
+  documents: number;
+  rejected: number;
+  /** Documents per `dt=` partition. */
+  partitions: Record<string, number>;
+  /** JSON bytes of the documents, a rough upper bound of the NDJSON size before compression. */
+  jsonBytes: number;
+}

@@ -1,0 +1,152 @@
+import { SourceError } from '../errors.js';
+import type { Logger } from '../util/log.js';
+import { RequestBudget } from './budget.js';
+import { type AttemptFailure, type RetryPolicy, retryDelay, sleep } from './retry.js';
+
+/** Settings of the Mixpeek HTTP client. */
+export interface MixpeekHttpOptions {
+  /** API root, e.g. `https://api.mixpeek.com`. Routes are under `/v1`. */
+  baseUrl: string;
+  /** Secret; sent only as `Authorization: Bearer`, never logged. */
+  apiKey: string;
+  /** Sent as `X-Namespace`. */
+  namespace: string;
+  /** Client-side budget in requests per minute; 0 = none. Default 600. */
+  requestsPerMinute: number;
+  /** One request's timeout, body included, in ms. Default 60,000. */
+  requestTimeoutMs: number;
+  retry: RetryPolicy;
+  /** Injectable for tests that need a broken transport; defaults to global fetch. */
+  fetch?: typeof fetch;
+  logger?: Logger;
+}
+
+/**
+ * POSTs JSON to the API with retries (408/429/5xx, resets, timeouts, truncated or
+ * non-JSON bodies), the request budget, and fail-fast on other 4xx with the API's own
+ * error message. Returns the parsed JSON body.
+ */
+export class MixpeekHttp {
+  private readonly budget: RequestBudget;
+  private readonly fetchImpl: typeof fetch;
+
+  constructor(private readonly options: MixpeekHttpOptions) {
+    this.budget = new RequestBudget(options.requestsPerMinute);
+    this.fetchImpl = options.fetch ?? fetch;
+  }
+
+  async postJson(path: string, body: unknown, signal?: AbortSignal): Promise<unknown> {
+    for (let attempt = 0; ; attempt++) {
+      await this.budget.take(signal);
+      const outcome = await this.attempt(path, body, signal);
+      if (outcome.ok) return outcome.value;
+      const delay = retryDelay(outcome.failure, attempt, this.options.retry);
+      if (delay === null) throw this.finalError(path, outcome, attempt);
+      this.options.logger?.warn('RequestRetried', {
+        stage: 'source',
+        path,
+        attempt: attempt + 1,
+        delay_ms: delay,
+        error_type: describeFailure(outcome.failure),
+      });
+      await sleep(delay, signal);
+    }
+  }
+
+  private async attempt(path: string, body: unknown, signal?: AbortSignal): Promise<AttemptOutcome> {
+    const timeout = AbortSignal.timeout(this.options.requestTimeoutMs);
+    const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
+    let response: Response;
+    try {
+      response = await this.fetchImpl(this.options.baseUrl.replace(/\/+$/, '') + path, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${this.options.apiKey}`,
+          'x-namespace': this.options.namespace,
+          'content-type': 'application/json',
+          accept: 'application/json',
+        },
+        body: JSON.stringify(body),
+        signal: combined,
+      });
+    } catch (error) {
+      if (signal?.aborted) throw signal.reason;
+      return { ok: false, failure: { kind: 'network', code: networkCode(error) } };
+    }
+    let text: string;
+    try {
+      text = await response.text();
+    } catch (error) {
+      if (signal?.aborted) throw signal.reason;
+      return { ok: false, failure: { kind: 'body', reason: `body cut off (${networkCode(error)})` } };
+    }
+    if (!response.ok) {
+      return { ok: false, failure: { kind: 'status', status: response.status, retryAfter: response.headers.get('retry-after') }, text };
+    }
+    try {
+      return { ok: true, value: JSON.parse(text) };
+    } catch {
+      return { ok: false, failure: { kind: 'body', reason: `body is not JSON (${text.length} bytes: ${JSON.stringify(text.slice(0, 60))})` } };
+    }
+  }
+
+  private finalError(path: string, outcome: Extract<AttemptOutcome, { ok: false }>, attempt: number): SourceError {
+    const where = `POST ${path}`;
+    const { failure } = outcome;
+    if (failure.kind === 'status') {
+      const apiMessage = apiErrorMessage(outcome.text);
+      const hint = statusHint(failure.status);
+      const retried = attempt > 0 ? ` after ${attempt + 1} attempts` : '';
+      return new SourceError(`[mixpeek] ${where}: HTTP ${failure.status}${retried}: ${apiMessage}${hint ? `; ${hint}` : ''}`, {
+        status: failure.status,
+        transient: failure.status >= 500 || failure.status === 429,
+        code: `ERR_SOURCE_HTTP_${failure.status}`,
+        context: { path },
+      });
+    }
+    return new SourceError(`[mixpeek] ${where}: ${describeFailure(failure)} after ${attempt + 1} attempts; check MIXPEEK_BASE_URL and the network`, {
+      transient: true,
+      code: 'ERR_SOURCE_NETWORK',
+      context: { path },
+    });
+  }
+}
+
+type AttemptOutcome = { ok: true; value: unknown } | { ok: false; failure: AttemptFailure; text?: string };
+
+function networkCode(error: unknown): string {
+  const e = error as { name?: string; code?: string; cause?: { code?: string; name?: string } };
+  if (e?.name === 'TimeoutError') return 'timeout';
+  return e?.cause?.code ?? e?.code ?? e?.cause?.name ?? e?.name ?? 'network error';
+}
+
+function describeFailure(failure: AttemptFailure): string {
+  if (failure.kind === 'status') return `http_${failure.status}`;
+  if (failure.kind === 'network') return failure.code;
+  return failure.reason;
+}
+
+/**
+ * The API's own message, from any of its envelopes: `{error:{message,type}}` (current),
+ * FastAPI `{detail: string | [{msg}]}`, or plain text.
+ */
+export function apiErrorMessage(text: string | undefined): string {
+  if (!text) return '(empty body)';
+  try {
+    const body = JSON.parse(text) as Record<string, any>;
+    if (body?.error?.message) return body.error.type ? `${body.error.type}: ${body.error.message}` : String(body.error.message);
+    if (typeof body?.detail === 'string') return body.detail;
+    if (Array.isArray(body?.detail)) return body.detail.map((d: any) => `${(d.loc ?? []).join('.')}: ${d.msg}`).join('; ');
+    if (typeof body?.message === 'string') return body.message;
+  } catch {
+    /* not JSON: fall through to the raw text */
+  }
+  return text.slice(0, 200);
+}
+
+function statusHint(status: number): string | null {
+  if (status === 401 || status === 403) return 'check MIXPEEK_API_KEY (and that the key may read this namespace)';
+  if (status === 404) return 'check the collection id (--collection) and MIXPEEK_NAMESPACE';
+  if (status === 400 || status === 422) return 'the API refused the request; this exporter may need an update for this API version';
+  return null;
+}

@@ -1,0 +1,132 @@
+import { SourceError } from '../errors.js';
+import type { MixpeekHttp } from './http.js';
+
+/** The `[lo, hi)` window of `updated_at`, as canonical UTC timestamps. */
+export interface Window {
+  /** Inclusive lower bound; `null` = the beginning of time. */
+  lo: string | null;
+  /** Exclusive upper bound. */
+  hi: string;
+}
+
+export interface ListOptions {
+  collectionId: string;
+  window: Window;
+  /** 1..1000. Default 1000. */
+  pageSize: number;
+  /** Ask for embedding vectors (`return_vectors`). */
+  vectors: boolean;
+  signal?: AbortSignal;
+}
+
+export interface Page {
+  documents: unknown[];
+  /** 0-based number of the page within this listing. */
+  index: number;
+}
+
+/**
+ * Pages a collection's documents in `updated_at` order within a window (STYLE.md item 4).
+ * The next page is requested while the caller works on the current one (one page ahead:
+ * memory is two pages). Throws if a cursor does not advance; never ends silently early.
+ *
+ * API: POST /v1/collections/{id}/documents/list (reference/mixpeek-api.md §1a).
+ */
+export async function* listDocumentPages(http: MixpeekHttp, options: ListOptions): AsyncGenerator<Page> {
+  const path = `/v1/collections/${encodeURIComponent(options.collectionId)}/documents/list?limit=${options.pageSize}`;
+  const seen = new Set<string>();
+  let request: PageRequest = { cursor: null, offset: 0 };
+  let pending: Promise<PageReply> | null = fetchPage(http, path, options, request);
+  pending.catch(() => {}); // handled when awaited; keeps an abandoned prefetch from crashing the process
+  for (let index = 0; pending; index++) {
+    const reply = await pending;
+    const next = nextRequest(reply, request, options.pageSize);
+    if (next?.cursor) {
+      if (seen.has(next.cursor) || next.cursor === request.cursor) {
+        throw new SourceError(
+          `[mixpeek] collection ${options.collectionId}: the API returned the same cursor twice (page ${index + 1}); refusing to loop. Retry later; if it persists, report it to Mixpeek`,
+          { code: 'ERR_SOURCE_CURSOR_STUCK' },
+        );
+      }
+      seen.add(next.cursor);
+    }
+    pending = next ? fetchPage(http, path, options, next) : null;
+    pending?.catch(() => {});
+    request = next ?? request;
+    if (reply.documents.length > 0) yield { documents: reply.documents, index };
+  }
+}
+
+interface PageRequest {
+  cursor: string | null;
+  offset: number;
+}
+
+interface PageReply {
+  documents: unknown[];
+  nextCursor: string | null;
+  /** Offset paging fallback (older shapes): total matching, if the API said. */
+  total: number | null;
+  hasMore: boolean | null;
+}
+
+async function fetchPage(http: MixpeekHttp, path: string, options: ListOptions, request: PageRequest): Promise<PageReply> {
+  const { lo, hi } = options.window;
+  const conditions = [
+    ...(lo ? [{ field: '_internal.updated_at', operator: 'gte', value: lo }] : []),
+    { field: '_internal.updated_at', operator: 'lt', value: hi },
+  ];
+  const body: Record<string, unknown> = {
+    filters: { AND: conditions },
+    sort: { field: '_internal.updated_at', direction: 'asc' },
+    limit: options.pageSize,
+    return_vectors: options.vectors,
+  };
+  if (request.cursor) body.cursor = request.cursor;
+  else if (request.offset > 0) body.offset = request.offset;
+  const raw = await http.postJson(path + (request.offset > 0 && !request.cursor ? `&offset=${request.offset}` : ''), body, options.signal);
+  return parseReply(raw, options.collectionId);
+}
+
+/**
+ * Reads every list shape the API has had: `results` (current), `groups` (flattened),
+ * `items` (2025 GET era); `pagination.next_cursor` absent or null on the last page;
+ * `{has_more, total_count}` or `{total}` for offset paging.
+ */
+export function parseReply(raw: unknown, collectionId: string): PageReply {
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new SourceError(`[mixpeek] collection ${collectionId}: the list response is not a JSON object`, { code: 'ERR_SOURCE_SHAPE' });
+  }
+  const body = raw as Record<string, any>;
+  let documents: unknown[] | null = null;
+  if (Array.isArray(body.results)) documents = body.results;
+  else if (Array.isArray(body.groups)) documents = body.groups.flatMap((g: any) => (Array.isArray(g?.documents) ? g.documents : []));
+  else if (Array.isArray(body.items)) documents = body.items;
+  else if (body.results === null || body.results === undefined) documents = body.pagination ? [] : null;
+  if (!documents) {
+    throw new SourceError(`[mixpeek] collection ${collectionId}: the list response has no results array (keys: ${Object.keys(body).join(', ')})`, {
+      code: 'ERR_SOURCE_SHAPE',
+    });
+  }
+  const p = (body.pagination ?? {}) as Record<string, any>;
+  const nextCursor = typeof p.next_cursor === 'string' && p.next_cursor ? p.next_cursor : null;
+  const total = numberOrNull(p.total) ?? numberOrNull(p.total_count) ?? numberOrNull(body.total);
+  const hasMore = typeof p.has_more === 'boolean' ? p.has_more : null;
+  return { documents, nextCursor, total, hasMore };
+}
+
+function nextRequest(reply: PageReply, current: PageRequest, pageSize: number): PageRequest | null {
+  if (reply.documents.length === 0) return null;
+  if (reply.nextCursor) return { cursor: reply.nextCursor, offset: 0 };
+  // No cursor: the last page, unless an older server pages by offset and says there is more.
+  const offset = current.offset + reply.documents.length;
+  if (reply.hasMore === true) return { cursor: null, offset };
+  if (reply.total !== null && offset < reply.total && reply.documents.length >= pageSize && !current.cursor) {
+    return { cursor: null, offset };
+  }
+  return null;
+}
+
+function numberOrNull(value: unknown): number | null {
+  return typeof value === 'number' && Number.isFinite(value) ? value : null;
+}
