@@ -26,6 +26,9 @@ export function fsDriver(options: { root: string }): StorageDriver {
   const tmpDir = path.join(root, '_tmp');
   const file = (key: string) => path.join(root, ...key.split('/'));
   const fail = (op: string, key: string, error: unknown): never => {
+    // Only file-system errors are translated; anything else (a failing body stream, the
+    // commit hook) reaches the caller as it was thrown.
+    if (!(error as NodeJS.ErrnoException)?.syscall) throw error;
     throw mapFsError(op, file(key), error);
   };
 

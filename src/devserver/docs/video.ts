@@ -1,0 +1,53 @@
+/** `col_video_frames`: one document per keyframe of a video (reference §2a example). */
+import { compact, maybe, type DocContext } from './common.js';
+import { OBJECT_LABELS, PRODUCT_TAXONOMY, SCENE_ACTIONS, SCENE_SETTINGS, SCENE_SUBJECTS } from './words.js';
+
+/** Keyframes cut from one source video; also the `docsPerObject` of the collection. */
+export const FRAMES_PER_VIDEO = 48;
+const KEYFRAME_SECONDS = 2.5;
+const FPS = 30;
+
+function detectedObject(ctx: DocContext): Record<string, unknown> {
+  const r = ctx.stable;
+  const x = r.decimal(0, 0.8, 4);
+  const y = r.decimal(0, 0.8, 4);
+  return {
+    label: r.pick(OBJECT_LABELS),
+    confidence: r.decimal(0.35, 0.999, 3),
+    bbox: [x, y, r.decimal(0.05, 1 - x, 4), r.decimal(0.05, 1 - y, 4)],
+  };
+}
+
+/** Camera metadata nested four levels deep, present on some frames only. */
+function camera(ctx: DocContext): Record<string, unknown> {
+  const r = ctx.stable;
+  return {
+    make: r.pick(['Sony', 'Canon', 'DJI', 'Apple']),
+    settings: {
+      exposure: { iso: r.pick([100, 200, 400, 800, 1600]), shutter: r.pick(['1/60', '1/250', '1/1000']) },
+      lens: { focal_mm: r.pick([14, 24, 35, 50, 85]), stabilised: r.chance(0.5) },
+    },
+  };
+}
+
+/** User and extractor fields of one frame; the description and label change per version. */
+export function videoFrameFields(ctx: DocContext): Record<string, unknown> {
+  const r = ctx.stable;
+  const f = ctx.fresh;
+  const frame = ctx.version.index % FRAMES_PER_VIDEO;
+  const start = frame * KEYFRAME_SECONDS;
+  const objects = Array.from({ length: r.int(6) }, () => detectedObject(ctx));
+  return compact({
+    start_time: start,
+    end_time: start + KEYFRAME_SECONDS,
+    frame_number: Math.round(start * FPS),
+    scene_description: `${f.pick(SCENE_SUBJECTS)} ${f.pick(SCENE_ACTIONS)} ${f.pick(SCENE_SETTINGS)}`,
+    detected_objects: objects,
+    thumbnail_url: `https://cdn.mixpeek-dev.example/thumbs/${ctx.version.id}.jpg`,
+    taxonomy_products_label: f.pick(PRODUCT_TAXONOMY),
+    campaign_id: maybe(r, 0.4, () => r.pick(['Q3_2025', 'Q4_2025', 'Q1_2026'])),
+    duration: maybe(r, 0.6, () => FRAMES_PER_VIDEO * KEYFRAME_SECONDS),
+    cluster_id: maybe(r, 0.3, () => `cl_${r.hex(8)}`),
+    camera: maybe(r, 0.35, () => camera(ctx)),
+  });
+}

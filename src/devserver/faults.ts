@@ -1,0 +1,55 @@
+/**
+ * Seeded fault injection for the list endpoint, so a client's retry and resume paths can be
+ * tested deterministically. Decided per request, in a fixed order: reset, error, truncate,
+ * slow; the first that fires wins.
+ */
+import { Rng, seedOf } from './prng.js';
+
+/** Per-request probabilities in [0, 1]. */
+export interface FaultOptions {
+  /** Destroy the socket without a response. Default 0. */
+  resetRate?: number;
+  /** Reply 500 InternalServerError or 503 InferenceServiceUnavailableError. Default 0. */
+  errorRate?: number;
+  /** Send headers with the full Content-Length, about half the body, then destroy the socket. Default 0. */
+  truncateRate?: number;
+  /** Wait `slowMs` before answering normally. Default 0. */
+  slowRate?: number;
+  /** Delay of a slow response. Default 2000. */
+  slowMs?: number;
+  /** Seed of the fault stream. Default: the server seed. */
+  seed?: number;
+}
+
+export type Fault =
+  | { kind: 'reset' }
+  | { kind: 'error'; status: 500 | 503 }
+  | { kind: 'truncate' }
+  | { kind: 'slow'; ms: number };
+
+const DEFAULT_SLOW_MS = 2000;
+
+export class FaultInjector {
+  private rng: Rng;
+
+  constructor(private options: FaultOptions, serverSeed: number) {
+    this.rng = new Rng(seedOf(options.seed ?? serverSeed, 0xfa017));
+  }
+
+  /** Replace the probabilities; the stream is re-seeded only when a new seed is given. */
+  update(options: FaultOptions, serverSeed: number): void {
+    if (options.seed !== undefined && options.seed !== this.options.seed) this.rng = new Rng(seedOf(options.seed ?? serverSeed, 0xfa017));
+    this.options = options;
+  }
+
+  /** Decide the fault of one request; always draws the same number of values, so streams stay aligned. */
+  decide(): Fault | null {
+    const o = this.options;
+    const [reset, error, truncate, slow, which] = [this.rng.float(), this.rng.float(), this.rng.float(), this.rng.float(), this.rng.float()];
+    if (reset < (o.resetRate ?? 0)) return { kind: 'reset' };
+    if (error < (o.errorRate ?? 0)) return { kind: 'error', status: which < 0.5 ? 500 : 503 };
+    if (truncate < (o.truncateRate ?? 0)) return { kind: 'truncate' };
+    if (slow < (o.slowRate ?? 0)) return { kind: 'slow', ms: o.slowMs ?? DEFAULT_SLOW_MS };
+    return null;
+  }
+}

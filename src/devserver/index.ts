@@ -1,0 +1,147 @@
+/**
+ * A Mixpeek-compatible dev server: `POST /v1/collections/{id}/documents/list` with the
+ * Mar 2026 request and response shapes (reference/mixpeek-api.md §1–4), four multimodal
+ * collections of up to millions of generated documents, and knobs for latency, rate limits,
+ * faults and concurrent writes. Memory is O(mutations): documents are made on demand.
+ *
+ * @example
+ * const server = await startDevServer({ documentsPerCollection: 10_000, seed: 7 });
+ * const res = await fetch(`${server.url}/v1/collections/col_pdf_pages/documents/list`, {
+ *   method: 'POST',
+ *   headers: { Authorization: 'Bearer sk_test_devserver', 'X-Namespace': 'ns_dev', 'Content-Type': 'application/json' },
+ *   body: JSON.stringify({ limit: 1000 }),
+ * });
+ * await server.close();
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { handleAdmin } from './admin.js';
+import type { FaultOptions } from './faults.js';
+import { TokenBucket, type RateLimitOptions } from './ratelimit.js';
+import { handleApi } from './routes.js';
+import { createState, defaultTimeline, mutateNow, type ResolvedOptions, type ServerState, type Stats } from './state.js';
+
+export type { FaultOptions } from './faults.js';
+export type { RateLimitOptions } from './ratelimit.js';
+
+/** Options of {@link startDevServer}. Every field is optional. */
+export interface DevServerOptions {
+  /** TCP port on 127.0.0.1. Default 0 (a free port; read it from `DevServer.port`). */
+  port?: number;
+  /** Seed of everything random: documents, faults, mutations. Default 42. */
+  seed?: number;
+  /** Expected bearer token. Default `'sk_test_devserver'`. */
+  apiKey?: string;
+  /** Expected `X-Namespace`, also stamped as `_internal.namespace_id`. Default `'ns_dev'`. */
+  namespace?: string;
+  /**
+   * Base documents per collection, or per collection id (missing ids get the default).
+   * Costs no memory: documents are generated per request. Default 2000.
+   */
+  documentsPerCollection?: number | Record<string, number>;
+  /**
+   * Span of the base documents' `updated_at`, assigned monotonically by index with three
+   * documents per timestamp. Default: end = now − 1 h, start = end − 30 days.
+   */
+  timeline?: { start: Date; end: Date };
+  /** Delay added to every `/v1` response, in ms. Default 0. */
+  latencyMs?: number;
+  /** Token bucket over all `/v1` requests; 429 + Retry-After when empty. Default null (off). */
+  rateLimit?: RateLimitOptions | null;
+  /** Per-request fault probabilities on the list endpoint. Default all 0. */
+  faults?: FaultOptions;
+  /**
+   * After every N list pages served (200s), mutate `count` seeded-random documents of the
+   * collection just paged, as a concurrent writer would. Default null (off).
+   */
+  mutateWhilePaging?: { everyNPages: number; count: number } | null;
+}
+
+/** Counters since start. `requests` counts `/v1` requests only (admin routes are not API traffic). */
+export type DevServerStats = Stats;
+
+/** A running dev server. */
+export interface DevServer {
+  /** Base URL without a trailing slash, e.g. `http://127.0.0.1:40123`. */
+  url: string;
+  port: number;
+  /** Collection ids. */
+  collections: string[];
+  /** Stop listening and drop open connections. */
+  close(): Promise<void>;
+  /** Change behaviour on the fly; a new `rateLimit` starts with a full bucket. */
+  setOptions(patch: Partial<Pick<DevServerOptions, 'latencyMs' | 'rateLimit' | 'faults' | 'mutateWhilePaging'>>): void;
+  /** Mutate n seeded-random documents now: new version, updated_at = now (strictly increasing across calls), a changed field. Returns their ids. */
+  mutate(collectionId: string, n: number): string[];
+  /** Every current (document_id, updated_at) of a collection in list order; streams, nothing is materialised. */
+  currentVersions(collectionId: string): Iterable<{ document_id: string; updated_at: string }>;
+  stats(): DevServerStats;
+}
+
+function resolveOptions(o: DevServerOptions): ResolvedOptions {
+  return {
+    port: o.port ?? 0,
+    seed: o.seed ?? 42,
+    apiKey: o.apiKey ?? 'sk_test_devserver',
+    namespace: o.namespace ?? 'ns_dev',
+    documentsPerCollection: o.documentsPerCollection ?? 2000,
+    timeline: o.timeline ?? defaultTimeline(),
+    latencyMs: o.latencyMs ?? 0,
+    rateLimit: o.rateLimit ?? null,
+    faults: o.faults ?? {},
+    mutateWhilePaging: o.mutateWhilePaging ?? null,
+  };
+}
+
+function dispatch(state: ServerState, req: IncomingMessage, res: ServerResponse): void {
+  const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+  const handler = url.pathname.startsWith('/_dev/') ? handleAdmin : handleApi;
+  void handler(state, req, res, url);
+}
+
+function collectionOf(state: ServerState, id: string) {
+  const c = state.collections.get(id);
+  if (!c) throw new RangeError(`Unknown collection ${id}; the dev server has ${[...state.collections.keys()].join(', ')}`);
+  return c;
+}
+
+function applyPatch(state: ServerState, patch: Parameters<DevServer['setOptions']>[0]): void {
+  const o = state.options;
+  if (patch.latencyMs !== undefined) o.latencyMs = patch.latencyMs;
+  if (patch.mutateWhilePaging !== undefined) o.mutateWhilePaging = patch.mutateWhilePaging;
+  if (patch.faults !== undefined) {
+    o.faults = patch.faults;
+    state.faults.update(patch.faults, o.seed);
+  }
+  if (patch.rateLimit !== undefined) {
+    o.rateLimit = patch.rateLimit;
+    state.bucket = patch.rateLimit ? new TokenBucket(patch.rateLimit) : null;
+  }
+}
+
+/** Start a dev server on 127.0.0.1; resolves once it is listening. */
+export async function startDevServer(options: DevServerOptions = {}): Promise<DevServer> {
+  const state = createState(resolveOptions(options));
+  const server = createServer((req, res) => dispatch(state, req, res));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(state.options.port, '127.0.0.1', () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    collections: [...state.collections.keys()],
+    close: () => new Promise<void>((resolve, reject) => {
+      server.close((err) => (err ? reject(err) : resolve()));
+      server.closeAllConnections();
+    }),
+    setOptions: (patch) => applyPatch(state, patch),
+    mutate: (collectionId, n) => mutateNow(state, collectionOf(state, collectionId), n),
+    currentVersions: (collectionId) => {
+      const store = collectionOf(state, collectionId).store;
+      return { *[Symbol.iterator]() { for (const v of store.versions()) yield { document_id: v.id, updated_at: v.updated }; } };
+    },
+    stats: () => structuredClone(state.stats),
+  };
+}

@@ -1,0 +1,136 @@
+/**
+ * The `/v1` API routes: rate limit, latency, auth and namespace checks, then the handler.
+ * Only the document list endpoint gets injected faults; it is the one a client pages through.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { collectionList, collectionResponse } from './collections.js';
+import { ApiError, drained, notFound, readJsonBody, sendError, sendJson } from './http.js';
+import { listPage, type ListPage } from './list.js';
+import { parseListRequest } from './list-request.js';
+import { findCollection, mutateNow, type Collection, type ServerState } from './state.js';
+
+type Headers = Record<string, string>;
+
+const LIST_RE = /^\/v1\/collections\/([^/]+)\/documents\/list\/?$/;
+const GET_RE = /^\/v1\/collections\/([^/]+)\/?$/;
+
+/** Handle one `/v1` request; never throws (errors become envelopes). */
+export async function handleApi(state: ServerState, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+  state.stats.requests++;
+  let headers: Headers = {};
+  try {
+    if (state.bucket) {
+      const decision = state.bucket.take();
+      headers = decision.headers;
+      if (decision.error) {
+        state.stats.faults.rateLimited++;
+        throw decision.error;
+      }
+    }
+    if (state.options.latencyMs > 0) await sleep(state.options.latencyMs);
+    await route(state, req, res, url, headers);
+  } catch (err) {
+    if (res.headersSent || res.destroyed) return;
+    sendError(res, err instanceof ApiError ? err : new ApiError(500, 'InternalServerError', 'Internal server error'), headers);
+  }
+}
+
+async function route(state: ServerState, req: IncomingMessage, res: ServerResponse, url: URL, headers: Headers): Promise<void> {
+  const path = url.pathname;
+  const list = req.method === 'POST' ? LIST_RE.exec(path) : null;
+  const collections = req.method === 'POST' && /^\/v1\/collections\/list\/?$/.test(path);
+  const get = req.method === 'GET' ? GET_RE.exec(path) : null;
+  if (!list && !collections && !get) throw notFound(`No route for ${req.method} ${path}`);
+  authorize(state, req);
+  if (collections) {
+    const body = await readJsonBody(req);
+    return sendJson(res, 200, collectionList([...state.collections.values()], state.options.namespace, url.searchParams, body), headers);
+  }
+  const collection = lookup(state, decodeURIComponent(((list ?? get) as RegExpExecArray)[1] as string));
+  if (get) return sendJson(res, 200, collectionResponse(collection, state.options.namespace), headers);
+  await listRoute(state, collection, req, res, url, headers);
+}
+
+/** Bearer key, then X-Namespace (a wrong namespace is a 404 in the real API). Never echoes the key. */
+function authorize(state: ServerState, req: IncomingMessage): void {
+  const auth = req.headers.authorization ?? '';
+  const match = /^Bearer\s+(.+)$/i.exec(auth.trim());
+  if (!match || match[1] !== state.options.apiKey) throw new ApiError(401, 'UnauthorizedError', 'Invalid or missing API key');
+  const ns = req.headers['x-namespace'];
+  if (ns !== state.options.namespace) {
+    throw notFound('Namespace not found', { resource: 'namespace', id: typeof ns === 'string' ? ns : null });
+  }
+}
+
+function lookup(state: ServerState, identifier: string): Collection {
+  const c = findCollection(state, identifier);
+  if (!c) throw notFound('Collection not found', { resource: 'collection', id: identifier });
+  return c;
+}
+
+async function listRoute(state: ServerState, c: Collection, req: IncomingMessage, res: ServerResponse, url: URL, headers: Headers): Promise<void> {
+  const body = await readJsonBody(req);
+  const fault = state.faults.decide();
+  if (fault?.kind === 'reset') {
+    state.stats.faults.reset++;
+    req.socket.destroy();
+    return;
+  }
+  if (fault?.kind === 'error') {
+    state.stats.faults.error++;
+    throw fault.status === 500
+      ? new ApiError(500, 'InternalServerError', 'Internal server error')
+      : new ApiError(503, 'InferenceServiceUnavailableError', 'Inference service temporarily unavailable; retry later');
+  }
+  if (fault?.kind === 'slow') {
+    state.stats.faults.slow++;
+    await sleep(fault.ms);
+  }
+  const page = listPage(c.store, c.factory, parseListRequest(c.spec, url.searchParams, body));
+  const pageHeaders = { ...headers, 'Content-Type': 'application/json', 'Content-Length': String(page.byteLength) };
+  if (fault?.kind === 'truncate') {
+    state.stats.faults.truncate++;
+    return sendTruncated(res, page, pageHeaders);
+  }
+  if (await sendPage(res, page, pageHeaders)) afterPage(state, c);
+}
+
+/** Count the page and, every N pages, mutate documents as if writers were busy meanwhile. */
+function afterPage(state: ServerState, c: Collection): void {
+  state.stats.listPages++;
+  const m = state.options.mutateWhilePaging;
+  if (m && m.everyNPages > 0 && state.stats.listPages % m.everyNPages === 0) mutateNow(state, c, m.count);
+}
+
+/** Bytes per res.write: big enough to be cheap, small enough to respect backpressure. */
+const WRITE_BATCH_CHARS = 256 * 1024;
+
+/** Write the page honouring backpressure; false when the client went away. */
+async function sendPage(res: ServerResponse, page: ListPage, headers: Headers): Promise<boolean> {
+  res.writeHead(200, headers);
+  let batch: string[] = [];
+  let size = 0;
+  for (const chunk of page.chunks) {
+    batch.push(chunk);
+    size += chunk.length;
+    if (size < WRITE_BATCH_CHARS) continue;
+    if (!res.write(batch.join('')) && !(await drained(res))) return false;
+    [batch, size] = [[], 0];
+  }
+  res.end(batch.join(''));
+  return !res.destroyed;
+}
+
+/** Headers with the full Content-Length, about half the body, then a dead socket. */
+function sendTruncated(res: ServerResponse, page: ListPage, headers: Headers): Promise<void> {
+  const body = Buffer.from(page.chunks.join(''));
+  res.writeHead(200, headers);
+  return new Promise((resolve) => {
+    // Destroy only once the half is flushed, so the client really receives a partial body.
+    res.write(body.subarray(0, Math.floor(body.length / 2)), () => {
+      res.destroy();
+      resolve();
+    });
+  });
+}

@@ -1,0 +1,120 @@
+/**
+ * The dev server's whole state: resolved options, the four collections (stores and
+ * document factories) and the counters. Only mutated documents take memory.
+ */
+import { COLLECTIONS, type CollectionSpec } from './catalog.js';
+import { DocumentFactory } from './documents.js';
+import { FaultInjector, type FaultOptions } from './faults.js';
+import { hashString, Rng, seedOf } from './prng.js';
+import { TokenBucket, type RateLimitOptions } from './ratelimit.js';
+import { CollectionStore } from './store.js';
+import { BaseTimeline, MonotonicClock, type TimeFormat } from './time.js';
+
+/** Documents sharing one updated_at: clients must order ties by document_id. */
+export const GROUP_SIZE = 3;
+const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
+
+/** Options after defaults; see DevServerOptions in index.ts for the meaning of each. */
+export interface ResolvedOptions {
+  port: number;
+  seed: number;
+  apiKey: string;
+  namespace: string;
+  documentsPerCollection: number | Record<string, number>;
+  timeline: { start: Date; end: Date };
+  latencyMs: number;
+  rateLimit: RateLimitOptions | null;
+  faults: FaultOptions;
+  mutateWhilePaging: { everyNPages: number; count: number } | null;
+}
+
+/** One hosted collection. */
+export interface Collection {
+  spec: CollectionSpec;
+  store: CollectionStore;
+  factory: DocumentFactory;
+  mutationRng: Rng;
+}
+
+export interface Stats {
+  requests: number;
+  listPages: number;
+  faults: { error: number; reset: number; truncate: number; slow: number; rateLimited: number };
+  mutations: number;
+}
+
+export interface ServerState {
+  options: ResolvedOptions;
+  collections: Map<string, Collection>;
+  clock: MonotonicClock;
+  faults: FaultInjector;
+  bucket: TokenBucket | null;
+  stats: Stats;
+}
+
+const DEFAULT_DOCS = 2000;
+
+function docCount(option: ResolvedOptions['documentsPerCollection'], id: string): number {
+  const n = typeof option === 'number' ? option : option[id] ?? DEFAULT_DOCS;
+  if (!Number.isInteger(n) || n < 0 || n > 2 ** 31) throw new RangeError(`documentsPerCollection for ${id} must be an integer in 0..2^31, got ${n}`);
+  return n;
+}
+
+/** About 1% zone-less (Mongo style), 60% milliseconds `Z`, the rest microseconds `Z`. */
+function formatPicker(seed: number, salt: number): (group: number) => TimeFormat {
+  return (group) => {
+    const h = seedOf(seed, salt, group, 7) % 1000;
+    return h < 10 ? 'naive' : h < 600 ? 'ms' : 'us';
+  };
+}
+
+function makeCollection(spec: CollectionSpec, o: ResolvedOptions): Collection {
+  const salt = hashString(spec.collectionId);
+  const timeline = new BaseTimeline(
+    docCount(o.documentsPerCollection, spec.collectionId), GROUP_SIZE,
+    o.timeline.start.getTime() * 1000, o.timeline.end.getTime() * 1000, formatPicker(o.seed, salt),
+  );
+  const tenant = { namespaceId: o.namespace, internalId: 'org_devserver' };
+  return {
+    spec,
+    store: new CollectionStore(spec.collectionId, salt, timeline),
+    factory: new DocumentFactory(spec, o.seed, tenant),
+    mutationRng: new Rng(seedOf(o.seed, salt, 0x6d757461)),
+  };
+}
+
+/** Default timeline: the 30 days ending an hour ago, whole seconds. */
+export function defaultTimeline(now = Date.now()): { start: Date; end: Date } {
+  const end = Math.floor((now - HOUR_MS) / 1000) * 1000;
+  return { start: new Date(end - 30 * DAY_MS), end: new Date(end) };
+}
+
+export function createState(o: ResolvedOptions): ServerState {
+  if (o.timeline.end.getTime() < o.timeline.start.getTime()) throw new RangeError('timeline.end must not be before timeline.start');
+  const collections = new Map<string, Collection>();
+  for (const spec of COLLECTIONS) collections.set(spec.collectionId, makeCollection(spec, o));
+  return {
+    options: o,
+    collections,
+    clock: new MonotonicClock(),
+    faults: new FaultInjector(o.faults, o.seed),
+    bucket: o.rateLimit ? new TokenBucket(o.rateLimit) : null,
+    stats: { requests: 0, listPages: 0, faults: { error: 0, reset: 0, truncate: 0, slow: 0, rateLimited: 0 }, mutations: 0 },
+  };
+}
+
+/** Find a collection by id or by name (other collection routes accept either). */
+export function findCollection(state: ServerState, identifier: string): Collection | undefined {
+  const byId = state.collections.get(identifier);
+  if (byId) return byId;
+  for (const c of state.collections.values()) if (c.spec.name === identifier) return c;
+  return undefined;
+}
+
+/** Mutate n documents of a collection now; counts them in stats. */
+export function mutateNow(state: ServerState, collection: Collection, n: number): string[] {
+  const ids = collection.store.mutate(n, collection.mutationRng, state.clock.now());
+  state.stats.mutations += ids.length;
+  return ids;
+}

@@ -1,0 +1,222 @@
+/**
+ * The state of one collection without holding its documents: base document i is a pure
+ * function of (seed, collection, i); only mutated documents are remembered, in a map and a
+ * small array sorted by (updated_at, document_id). Memory is O(mutations), whatever the size.
+ */
+import { hex8, mix32, seedOf, Rng } from './prng.js';
+import { BaseTimeline, formatMicros } from './time.js';
+
+/** The identity and timestamps of one current document version (no content). */
+export interface DocVersion {
+  index: number;
+  /** 1 for a base document, +1 per mutation. */
+  version: number;
+  id: string;
+  updatedMicros: number;
+  /** Exactly the string the API returns in `_internal.updated_at`. */
+  updated: string;
+  createdMicros: number;
+  created: string;
+}
+
+/** A keyset position: the last (updated_at, document_id) a page returned. */
+export interface KeysetPosition {
+  updatedMicros: number;
+  id: string;
+}
+
+/** What to scan: order and an optional inclusive `updated_at` window used for pruning only. */
+export interface ScanOptions {
+  /** 1 = updated_at ascending, -1 = descending; ties are always document_id ascending. */
+  direction: 1 | -1;
+  after?: KeysetPosition;
+  loMicros?: number;
+  hiMicros?: number;
+}
+
+const DAY_MICROS = 86_400_000_000;
+
+/** Total order of the list endpoint for a direction. */
+export function compareVersions(direction: 1 | -1, a: KeysetPosition, b: KeysetPosition): number {
+  if (a.updatedMicros !== b.updatedMicros) return direction * (a.updatedMicros - b.updatedMicros);
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+export class CollectionStore {
+  private readonly salt: number;
+  private readonly mutatedByIndex = new Map<number, DocVersion>();
+  /** Mutated versions sorted by (updatedMicros, id) ascending. */
+  private readonly mutatedSorted: DocVersion[] = [];
+
+  constructor(
+    readonly collectionId: string,
+    collectionSalt: number,
+    readonly timeline: BaseTimeline,
+  ) {
+    this.salt = collectionSalt;
+  }
+
+  get count(): number {
+    return this.timeline.docCount;
+  }
+
+  get mutationCount(): number {
+    return this.mutatedByIndex.size;
+  }
+
+  /** `doc_` + 24 hex; the first 8 are a bijection of the index, so ids never collide. */
+  documentId(index: number): string {
+    return `doc_${hex8(mix32((index ^ this.salt) >>> 0))}${hex8(seedOf(this.salt, index, 1))}${hex8(seedOf(this.salt, index, 2))}`;
+  }
+
+  /** The base (version 1) identity of document i. */
+  baseVersion(index: number): DocVersion {
+    const group = Math.floor(index / this.timeline.groupSize);
+    const format = this.timeline.format(group);
+    const updatedMicros = this.timeline.micros(group);
+    // created_at lies up to a week before updated_at; 30% of documents were never updated.
+    const h = seedOf(this.salt, index, 3);
+    let createdMicros = h % 10 < 3 ? updatedMicros : updatedMicros - (h % 7) * DAY_MICROS - (h % 86_400) * 1_000_000;
+    if (format === 'ms') createdMicros = Math.floor(createdMicros / 1000) * 1000;
+    return {
+      index, version: 1, id: this.documentId(index),
+      updatedMicros, updated: formatMicros(updatedMicros, format),
+      createdMicros, created: formatMicros(createdMicros, format),
+    };
+  }
+
+  /** The current identity of document i (mutated or base). */
+  current(index: number): DocVersion {
+    return this.mutatedByIndex.get(index) ?? this.baseVersion(index);
+  }
+
+  /**
+   * Give `n` distinct seeded-random documents a new version stamped `nowMicros`
+   * (microsecond `Z` form, like a fresh write). Returns their ids.
+   */
+  mutate(n: number, rng: Rng, nowMicros: number): string[] {
+    const picked = new Set<number>();
+    const want = Math.min(Math.max(0, Math.floor(n)), this.count);
+    while (picked.size < want) picked.add(rng.int(this.count));
+    const fresh: DocVersion[] = [];
+    for (const index of picked) {
+      const prev = this.current(index);
+      if (prev.version > 1) this.removeSorted(prev);
+      const next: DocVersion = {
+        ...prev, version: prev.version + 1,
+        updatedMicros: nowMicros, updated: formatMicros(nowMicros, 'us'),
+      };
+      this.mutatedByIndex.set(index, next);
+      fresh.push(next);
+    }
+    for (const v of fresh) this.insertSorted(v);
+    return fresh.map((v) => v.id);
+  }
+
+  /** Current versions in list order from a keyset position, pruned to an inclusive window. */
+  *scan(options: ScanOptions): Generator<DocVersion> {
+    const cmp = (a: KeysetPosition, b: KeysetPosition) => compareVersions(options.direction, a, b);
+    const base = this.scanBase(options);
+    const mutated = this.scanMutated(options);
+    let a = base.next();
+    let b = mutated.next();
+    while (!a.done || !b.done) {
+      if (b.done || (!a.done && cmp(a.value, b.value) <= 0)) {
+        yield a.value as DocVersion;
+        a = base.next();
+      } else {
+        yield b.value;
+        b = mutated.next();
+      }
+    }
+  }
+
+  /** Number of current versions with lo <= updated_at <= hi, without scanning. */
+  countInWindow(loMicros = -Infinity, hiMicros = Infinity): number {
+    const t = this.timeline;
+    const g0 = t.firstAtOrAfter(loMicros);
+    const g1 = t.lastAtOrBefore(hiMicros);
+    let total = g1 < g0 ? 0 : t.members(g1)[1] - t.members(g0)[0];
+    for (const v of this.mutatedByIndex.values()) {
+      const baseMicros = t.micros(Math.floor(v.index / t.groupSize));
+      if (baseMicros >= loMicros && baseMicros <= hiMicros) total--;
+      if (v.updatedMicros >= loMicros && v.updatedMicros <= hiMicros) total++;
+    }
+    return total;
+  }
+
+  private *scanBase(options: ScanOptions): Generator<DocVersion> {
+    const t = this.timeline;
+    const { direction, after } = options;
+    let lo = options.loMicros ?? -Infinity;
+    let hi = options.hiMicros ?? Infinity;
+    if (after && direction === 1) lo = Math.max(lo, after.updatedMicros);
+    if (after && direction === -1) hi = Math.min(hi, after.updatedMicros);
+    const first = t.firstAtOrAfter(lo);
+    const last = t.lastAtOrBefore(hi);
+    for (let k = 0; k <= last - first; k++) {
+      const group = direction === 1 ? first + k : last - k;
+      for (const v of this.groupMembers(group)) {
+        if (after && compareVersions(direction, v, after) <= 0) continue;
+        yield v;
+      }
+    }
+  }
+
+  /** The unmutated members of a group, sorted by id (they share one instant). */
+  private groupMembers(group: number): DocVersion[] {
+    const [first, end] = this.timeline.members(group);
+    const out: DocVersion[] = [];
+    for (let i = first; i < end; i++) if (!this.mutatedByIndex.has(i)) out.push(this.baseVersion(i));
+    return out.sort((x, y) => (x.id < y.id ? -1 : 1));
+  }
+
+  private *scanMutated(options: ScanOptions): Generator<DocVersion> {
+    const lo = options.loMicros ?? -Infinity;
+    const hi = options.hiMicros ?? Infinity;
+    const inWindow = (v: DocVersion) => v.updatedMicros >= lo && v.updatedMicros <= hi;
+    const after = options.after;
+    if (options.direction === 1) {
+      const start = after ? this.upperBound(after) : this.lowerBoundMicros(lo);
+      for (let i = start; i < this.mutatedSorted.length; i++) {
+        const v = this.mutatedSorted[i] as DocVersion;
+        if (v.updatedMicros > hi) return;
+        if (inWindow(v)) yield v;
+      }
+      return;
+    }
+    // Descending by time but ascending ids within a tie: small, so sort a filtered copy.
+    const picked = this.mutatedSorted.filter((v) => inWindow(v) && (!after || compareVersions(-1, v, after) > 0));
+    yield* picked.sort((x, y) => compareVersions(-1, x, y));
+  }
+
+  /** First position in mutatedSorted strictly after `pos` in ascending order. */
+  private upperBound(pos: KeysetPosition): number {
+    let lo = 0;
+    let hi = this.mutatedSorted.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (compareVersions(1, this.mutatedSorted[mid] as DocVersion, pos) <= 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  private lowerBoundMicros(micros: number): number {
+    return this.upperBound({ updatedMicros: micros - 1, id: '\uffff' });
+  }
+
+  private insertSorted(v: DocVersion): void {
+    this.mutatedSorted.splice(this.upperBound(v), 0, v);
+  }
+
+  private removeSorted(v: DocVersion): void {
+    const at = this.upperBound(v) - 1;
+    if (this.mutatedSorted[at] === v) this.mutatedSorted.splice(at, 1);
+  }
+
+  /** Every current version in ascending list order (streams; base documents are not stored). */
+  *versions(): Generator<DocVersion> {
+    yield* this.scan({ direction: 1 });
+  }
+}
