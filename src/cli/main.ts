@@ -3,7 +3,7 @@ import { loadSettings } from '../config/load.js';
 import type { Settings } from '../config/schema.js';
 import { ConfigError, ExportError, type ExitCode } from '../errors.js';
 import { runExport } from '../run/export.js';
-import type { ExportResult } from '../run/types.js';
+import type { ExportResult, StepHook } from '../run/types.js';
 import { makeRedactor } from '../util/log.js';
 import { flagHelp, parseFlags } from './flags.js';
 import { cliLogger, TtyProgress } from './output.js';
@@ -62,7 +62,7 @@ async function exportCommand(settings: Settings, redact: (t: string) => string):
   };
   process.on('SIGINT', () => onSignal('SIGINT'));
   process.on('SIGTERM', () => onSignal('SIGTERM'));
-  const result = await runExport(settings, { logger, progress, signal: controller.signal });
+  const result = await runExport(settings, { logger, progress, signal: controller.signal, onStep: crashHook(process.env.MIXPEEK_EXPORT_TEST_CRASH_AT) });
   progress.clear();
   process.stdout.write(redact(summary(settings, result, progress)) + '\n');
   return result.error?.exitCode ?? 0;
@@ -74,6 +74,20 @@ async function statusCommand(flags: ReturnType<typeof parseFlags>, env: NodeJS.P
   const report = await statusReport(dest, collections, new Date());
   process.stdout.write((flags.json ? JSON.stringify(report, null, 2) : formatStatus(report)) + '\n');
   return 0;
+}
+
+/**
+ * Test-only: `MIXPEEK_EXPORT_TEST_CRASH_AT=<step>:<n>` SIGKILLs this process the n-th time
+ * (1-based) it reaches that commit-protocol step (see StepHook), so the kill-and-resume
+ * tests hit exact points.
+ */
+function crashHook(spec: string | undefined): StepHook | undefined {
+  if (!spec) return undefined;
+  const [step, n] = spec.split(':');
+  let seen = 0;
+  return (s) => {
+    if (s === step && ++seen === Number(n ?? '1')) process.kill(process.pid, 'SIGKILL');
+  };
 }
 
 function summary(settings: Settings, result: ExportResult, progress: TtyProgress): string {

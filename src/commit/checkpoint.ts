@@ -106,6 +106,17 @@ export class CheckpointStore {
     return this.current;
   }
 
+  /**
+   * Applies `change` in memory only; the next `update` writes it. A new run is staged so,
+   * and first written with its first file's intent: a run that fails before publishing
+   * anything leaves the checkpoint untouched.
+   */
+  stage(change: (draft: Checkpoint) => void): void {
+    const draft = structuredClone(this.current);
+    change(draft);
+    this.current = draft;
+  }
+
   /** Applies `change` to a copy and swaps it in; throws if someone else wrote in between. */
   async update(change: (draft: Checkpoint) => void): Promise<Checkpoint> {
     const draft = structuredClone(this.current);

@@ -4,7 +4,7 @@
  */
 import type { CollectionSpec } from './catalog.js';
 import { internalBlock, type DocContext, type Tenant } from './docs/common.js';
-import { vectorJson, type VectorSpec } from './docs/vectors.js';
+import { ByteArena, vectorBytes, type VectorSpec } from './docs/vectors.js';
 import { hashString, Rng, seedOf } from './prng.js';
 import type { DocVersion } from './store.js';
 
@@ -49,19 +49,24 @@ export class DocumentFactory {
     };
   }
 
-  /** JSON text of one document, vectors spliced in as text (they are never parsed or re-serialised). */
-  render(version: DocVersion, doc: Record<string, unknown>, options: RenderOptions): string {
+  /**
+   * JSON of one document as parts to write in order: the document text, then each vector as
+   * bytes (never parsed or re-serialised), spliced in before the closing brace.
+   */
+  render(version: DocVersion, doc: Record<string, unknown>, options: RenderOptions, arena = new ByteArena()): Array<string | Buffer> {
     let out: Record<string, unknown> = options.select ? project(doc, options.select) : doc;
     if (options.presignedUrls) out = { ...out, document_blobs: presign(doc) };
     if (options.vectorNames) out = { ...out, _vectors: this.spec.vectors.map((v) => v.name).sort() };
     const json = JSON.stringify(out);
-    if (options.vectors.length === 0) return json;
-    const extra = options.vectors.map((v) => `,${JSON.stringify(v.name)}:${this.vectorText(version, v)}`);
-    return `${json.slice(0, -1)}${extra.join('')}}`;
+    if (options.vectors.length === 0) return [json];
+    const parts: Array<string | Buffer> = [json.slice(0, -1)];
+    for (const v of options.vectors) parts.push(`,${JSON.stringify(v.name)}:`, this.vectorBytes(version, v, arena));
+    parts.push('}');
+    return parts;
   }
 
-  private vectorText(version: DocVersion, v: VectorSpec): string {
-    return vectorJson(seedOf(this.seed, this.salt, version.index, version.version, hashString(v.name)), v.dims);
+  private vectorBytes(version: DocVersion, v: VectorSpec, arena: ByteArena): Buffer {
+    return vectorBytes(seedOf(this.seed, this.salt, version.index, version.version, hashString(v.name)), v.dims, arena);
   }
 }
 
@@ -83,8 +88,9 @@ export function project(doc: Record<string, unknown>, paths: readonly string[]):
     let dst = out;
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i] as string;
-      if (src === null || typeof src !== 'object' || !(key in src)) break;
+      if (src === null || typeof src !== 'object') break;
       src = (src as Record<string, unknown>)[key];
+      if (src === undefined) break;
       if (i === keys.length - 1) dst[key] = src;
       else dst = (dst[key] ??= {}) as Record<string, unknown>;
     }

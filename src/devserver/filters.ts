@@ -154,7 +154,9 @@ export function valuesAt(doc: unknown, path: string): unknown[] {
     const next: unknown[] = [];
     for (const item of current) {
       for (const node of Array.isArray(item) ? item : [item]) {
-        if (node !== null && typeof node === 'object' && key in node) next.push((node as Record<string, unknown>)[key]);
+        // undefined = an optional key the generator left out: absent, as it is in the JSON.
+        const value = node !== null && typeof node === 'object' ? (node as Record<string, unknown>)[key] : undefined;
+        if (value !== undefined) next.push(value);
       }
     }
     current = next;

@@ -39,6 +39,7 @@ export function notFound(message = 'Not found', details?: Record<string, unknown
 
 /** Send a complete JSON reply with an exact Content-Length. */
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  if (res.destroyed) return;
   const text = JSON.stringify(body);
   res.writeHead(status, {
     ...headers,

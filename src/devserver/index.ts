@@ -41,7 +41,8 @@ export interface DevServerOptions {
   documentsPerCollection?: number | Record<string, number>;
   /**
    * Span of the base documents' `updated_at`, assigned monotonically by index with three
-   * documents per timestamp. Default: end = now − 1 h, start = end − 30 days.
+   * documents per timestamp (groups are at least 2 µs apart, so a span too short for the
+   * document count is stretched past `end`). Default: end = now − 1 h, start = end − 30 days.
    */
   timeline?: { start: Date; end: Date };
   /** Delay added to every `/v1` response, in ms. Default 0. */
@@ -94,10 +95,16 @@ function resolveOptions(o: DevServerOptions): ResolvedOptions {
 }
 
 function dispatch(state: ServerState, req: IncomingMessage, res: ServerResponse): void {
+  // A client that hangs up mid-response (or a fault that destroys the socket) makes later
+  // writes emit 'error'; without a listener that would crash the process hosting the tests.
+  req.on('error', ignore);
+  res.on('error', ignore);
   const url = new URL(req.url ?? '/', 'http://127.0.0.1');
   const handler = url.pathname.startsWith('/_dev/') ? handleAdmin : handleApi;
   void handler(state, req, res, url);
 }
+
+function ignore(): void {}
 
 function collectionOf(state: ServerState, id: string) {
   const c = state.collections.get(id);

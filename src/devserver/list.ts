@@ -7,14 +7,15 @@
  */
 import { decodeCursor, encodeCursor, queryHash, type CursorPosition } from './cursor.js';
 import type { DocumentFactory } from './documents.js';
+import { ByteArena } from './docs/vectors.js';
 import { valuesAt, type DocView } from './filters.js';
 import { badRequest } from './http.js';
 import type { ListRequest, SortSpec } from './list-request.js';
 import type { CollectionStore, DocVersion } from './store.js';
 
-/** The page as JSON text pieces (written in order) and their total UTF-8 length. */
+/** The page as JSON pieces (text or UTF-8 bytes, written in order) and their total byte length. */
 export interface ListPage {
-  chunks: string[];
+  chunks: Array<string | Buffer>;
   byteLength: number;
 }
 
@@ -127,10 +128,11 @@ function assemble(factory: DocumentFactory, req: ListRequest, hits: Hit[], nextC
     tail['total_documents'] = total;
   }
   tail['stats'] = { total_documents: total ?? 0, avg_blobs_per_document: 1 };
-  const chunks: string[] = ['{"results":['];
+  const chunks: Array<string | Buffer> = ['{"results":['];
+  const arena = new ByteArena();
   hits.forEach((hit, i) => {
-    const json = factory.render(hit.view.version, hit.view.doc(), req.render);
-    chunks.push(i === 0 ? json : `,${json}`);
+    if (i > 0) chunks.push(',');
+    chunks.push(...factory.render(hit.view.version, hit.view.doc(), req.render, arena));
   });
   chunks.push(`],${JSON.stringify(tail).slice(1)}`);
   let byteLength = 0;

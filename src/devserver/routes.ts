@@ -103,28 +103,34 @@ function afterPage(state: ServerState, c: Collection): void {
   if (m && m.everyNPages > 0 && state.stats.listPages % m.everyNPages === 0) mutateNow(state, c, m.count);
 }
 
-/** Bytes per res.write: big enough to be cheap, small enough to respect backpressure. */
-const WRITE_BATCH_CHARS = 256 * 1024;
+/** Bytes per corked batch of writes: big enough to be cheap, small enough for backpressure. */
+const WRITE_BATCH_BYTES = 256 * 1024;
 
 /** Write the page honouring backpressure; false when the client went away. */
 async function sendPage(res: ServerResponse, page: ListPage, headers: Headers): Promise<boolean> {
+  if (res.destroyed) return false;
   res.writeHead(200, headers);
-  let batch: string[] = [];
   let size = 0;
+  let flowing = true;
+  res.cork();
   for (const chunk of page.chunks) {
-    batch.push(chunk);
+    flowing = res.write(chunk);
     size += chunk.length;
-    if (size < WRITE_BATCH_CHARS) continue;
-    if (!res.write(batch.join('')) && !(await drained(res))) return false;
-    [batch, size] = [[], 0];
+    if (size < WRITE_BATCH_BYTES) continue;
+    res.uncork();
+    if (!flowing && !(await drained(res))) return false;
+    size = 0;
+    res.cork();
   }
-  res.end(batch.join(''));
+  res.uncork();
+  res.end();
   return !res.destroyed;
 }
 
 /** Headers with the full Content-Length, about half the body, then a dead socket. */
 function sendTruncated(res: ServerResponse, page: ListPage, headers: Headers): Promise<void> {
-  const body = Buffer.from(page.chunks.join(''));
+  if (res.destroyed) return Promise.resolve();
+  const body = Buffer.concat(page.chunks.map((c) => (typeof c === 'string' ? Buffer.from(c) : c)));
   res.writeHead(200, headers);
   return new Promise((resolve) => {
     // Destroy only once the half is flushed, so the client really receives a partial body.

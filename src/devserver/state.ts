@@ -91,7 +91,8 @@ export function defaultTimeline(now = Date.now()): { start: Date; end: Date } {
 }
 
 export function createState(o: ResolvedOptions): ServerState {
-  if (o.timeline.end.getTime() < o.timeline.start.getTime()) throw new RangeError('timeline.end must not be before timeline.start');
+  const [start, end] = [o.timeline.start.getTime(), o.timeline.end.getTime()];
+  if (Number.isNaN(start) || Number.isNaN(end) || end < start) throw new RangeError('timeline needs valid dates with start <= end');
   const collections = new Map<string, Collection>();
   for (const spec of COLLECTIONS) collections.set(spec.collectionId, makeCollection(spec, o));
   return {

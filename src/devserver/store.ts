@@ -4,7 +4,7 @@
  * small array sorted by (updated_at, document_id). Memory is O(mutations), whatever the size.
  */
 import { hex8, mix32, seedOf, Rng } from './prng.js';
-import { BaseTimeline, formatMicros } from './time.js';
+import { BaseTimeline, formatMicros, type TimeFormat } from './time.js';
 
 /** The identity and timestamps of one current document version (no content). */
 export interface DocVersion {
@@ -16,7 +16,8 @@ export interface DocVersion {
   /** Exactly the string the API returns in `_internal.updated_at`. */
   updated: string;
   createdMicros: number;
-  created: string;
+  /** Form of `_internal.created_at` (rendered only when the document is; scans skip it). */
+  createdFormat: TimeFormat;
 }
 
 /** A keyset position: the last (updated_at, document_id) a page returned. */
@@ -47,6 +48,7 @@ export class CollectionStore {
   private readonly mutatedByIndex = new Map<number, DocVersion>();
   /** Mutated versions sorted by (updatedMicros, id) ascending. */
   private readonly mutatedSorted: DocVersion[] = [];
+  private lastGroup: { group: number; micros: number; format: TimeFormat; text: string } | null = null;
 
   constructor(
     readonly collectionId: string,
@@ -60,10 +62,6 @@ export class CollectionStore {
     return this.timeline.docCount;
   }
 
-  get mutationCount(): number {
-    return this.mutatedByIndex.size;
-  }
-
   /** `doc_` + 24 hex; the first 8 are a bijection of the index, so ids never collide. */
   documentId(index: number): string {
     return `doc_${hex8(mix32((index ^ this.salt) >>> 0))}${hex8(seedOf(this.salt, index, 1))}${hex8(seedOf(this.salt, index, 2))}`;
@@ -71,18 +69,28 @@ export class CollectionStore {
 
   /** The base (version 1) identity of document i. */
   baseVersion(index: number): DocVersion {
-    const group = Math.floor(index / this.timeline.groupSize);
-    const format = this.timeline.format(group);
-    const updatedMicros = this.timeline.micros(group);
+    const group = this.groupInfo(Math.floor(index / this.timeline.groupSize));
+    const updatedMicros = group.micros;
     // created_at lies up to a week before updated_at; 30% of documents were never updated.
     const h = seedOf(this.salt, index, 3);
-    let createdMicros = h % 10 < 3 ? updatedMicros : updatedMicros - (h % 7) * DAY_MICROS - (h % 86_400) * 1_000_000;
-    if (format === 'ms') createdMicros = Math.floor(createdMicros / 1000) * 1000;
+    let createdMicros = updatedMicros;
+    if (h % 10 >= 3) createdMicros -= (h % 7) * DAY_MICROS + (h % 86_400_000) * 1000 + (h % 997);
+    if (group.format === 'ms') createdMicros = Math.floor(createdMicros / 1000) * 1000;
     return {
       index, version: 1, id: this.documentId(index),
-      updatedMicros, updated: formatMicros(updatedMicros, format),
-      createdMicros, created: formatMicros(createdMicros, format),
+      updatedMicros, updated: group.text,
+      createdMicros, createdFormat: group.format,
     };
+  }
+
+  /** Instant, format and text of a group; consecutive documents share a group, so cache one. */
+  private groupInfo(group: number): { group: number; micros: number; format: TimeFormat; text: string } {
+    const cached = this.lastGroup;
+    if (cached && cached.group === group) return cached;
+    const format = this.timeline.format(group);
+    const micros = this.timeline.micros(group);
+    this.lastGroup = { group, micros, format, text: formatMicros(micros, format) };
+    return this.lastGroup;
   }
 
   /** The current identity of document i (mutated or base). */

@@ -15,6 +15,7 @@
  * buffers). `write()` waits while the consumer of `output` is behind.
  */
 import { Readable, pipeline } from 'node:stream';
+import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import * as arrow from 'apache-arrow';
 import * as parquet from 'parquet-wasm';
 import { InternalError } from '../errors.js';
@@ -133,7 +134,7 @@ export class ParquetEncoder implements FileEncoder {
     parquet.transformParquetStream(this.#source.stream, properties).then(
       (bytes: ReadableStream<Uint8Array>) => {
         // Readable.fromWeb + pipeline keeps backpressure; Writable.toWeb + pipeTo does not on Node 20.
-        pipeline(Readable.fromWeb(bytes as import('node:stream/web').ReadableStream<Uint8Array>), this.output, (error) => {
+        pipeline(Readable.fromWeb(bytes as NodeReadableStream<Uint8Array>), this.output, (error) => {
           if (error) this.#fail(error);
         });
       },
@@ -199,6 +200,18 @@ export class ParquetEncoder implements FileEncoder {
 
   async #sendBatch(): Promise<void> {
     await this.#source.ready();
+    try {
+      this.#encodeBatch();
+    } catch (cause) {
+      // The buffered rows are gone: the file cannot be completed (the guard would fail it anyway).
+      const error = new InternalError('[parquet] could not hand a row group to parquet-wasm', { cause });
+      this.#fail(error);
+      throw error;
+    }
+    this.#batchesSent++;
+  }
+
+  #encodeBatch(): void {
     const length = this.#buffered;
     const children = this.#builders.map((builder) => builder.finish(length));
     const data = arrow.makeData({ type: new arrow.Struct(this.#schema.fields), length, nullCount: 0, children });
@@ -213,7 +226,6 @@ export class ParquetEncoder implements FileEncoder {
     } finally {
       table.free();
     }
-    this.#batchesSent++;
   }
 
   #assertWritable(what: string): void {

@@ -31,7 +31,7 @@ export async function exportCollection(ctx: ExportContext, collectionId: string)
     const window = planWindow(ctx.settings, store.value, started, interrupted?.window.lo ?? undefined);
     if (window) {
       const runId = newRunId(started);
-      await store.update((d) => {
+      store.stage((d) => {
         d.active = newActiveRun(ctx, runId, canonicalFromDate(started), window);
       });
       ctx.logger.info('RunStarted', { collection_id: collectionId, run_id: runId, lo: window.lo, hi: window.hi, format: ctx.settings.format });
@@ -77,11 +77,13 @@ async function runWindow(ctx: ExportContext, store: CheckpointStore, lease: Leas
       await store.update((d) => {
         (d.active as ActiveRun).pending = record;
       });
+      ctx.onStep('intent-recorded', record.seq);
     },
     committed: async (record, info) => {
       if (info.size !== record.bytes) {
         throw new IntegrityError(`[commit] ${ctx.driver.url(record.key)} has ${info.size} bytes, ${record.bytes} were written; not recording it`);
       }
+      ctx.onStep('file-visible', record.seq);
       await store.update((d) => {
         const active = d.active as ActiveRun;
         active.files.push(record);
@@ -91,6 +93,7 @@ async function runWindow(ctx: ExportContext, store: CheckpointStore, lease: Leas
         active.rejected = rejected;
         active.untyped = untyped;
       });
+      ctx.onStep('checkpoint-advanced', record.seq);
       ctx.progress.filePublished(record);
       ctx.logger.info('FilePublished', { collection_id: collectionId, run_id: run.runId, key: record.key, rows: record.rows, bytes: record.bytes, seq: record.seq });
     },
@@ -103,6 +106,7 @@ async function runWindow(ctx: ExportContext, store: CheckpointStore, lease: Leas
     const pages = listDocumentPages(ctx.http, { collectionId, window, pageSize: ctx.settings.pageSize, vectors: run.vectors, signal: ctx.signal });
     for await (const page of pages) {
       ctx.progress.pageFetched(page.documents.length);
+      ctx.onStep('page', page.index + 1);
       for (const doc of page.documents) {
         const mapped = toRow(doc, rowContext);
         if (!mapped.ok) {
@@ -144,6 +148,7 @@ async function finishRun(ctx: ExportContext, store: CheckpointStore, resumed: bo
   const collectionId = store.value.collectionId;
   const manifest = buildManifest(collectionId, run, canonicalFromDate(ctx.now()));
   const manifestKey = await writeManifest(ctx.driver, manifest);
+  ctx.onStep('manifest-written', 0);
   await store.update((d) => {
     d.lastHi = run.window.hi;
     d.active = null;

@@ -8,7 +8,7 @@ import type { StorageDriver } from '../storage/types.js';
 import { type Logger, silentLogger } from '../util/log.js';
 import { exportCollection } from './collection.js';
 import { dryRunCollection } from './dryrun.js';
-import { type ExportContext, type ExportResult, noProgress, type ProgressSink } from './types.js';
+import { type ExportContext, type ExportResult, noProgress, type ProgressSink, type StepHook } from './types.js';
 
 export interface ExportDeps {
   logger?: Logger;
@@ -19,6 +19,8 @@ export interface ExportDeps {
   driver?: StorageDriver;
   fetch?: typeof fetch;
   now?: () => Date;
+  /** Test hook called at each commit-protocol step (see StepHook). */
+  onStep?: StepHook;
 }
 
 /**
@@ -79,6 +81,7 @@ function buildContext(settings: Settings, deps: ExportDeps, logger: Logger): Exp
     progress: deps.progress ?? noProgress,
     signal: deps.signal,
     now: deps.now ?? (() => new Date()),
+    onStep: deps.onStep ?? (() => {}),
   };
 }
 

@@ -25,7 +25,12 @@ export interface ExportContext {
   progress: ProgressSink;
   signal?: AbortSignal;
   now: () => Date;
+  /** Called at each step of the commit protocol; tests use it to kill the process at exact points. */
+  onStep: StepHook;
 }
+
+/** Commit-protocol steps, in order: `page` (n = pages so far), `intent-recorded`, `file-visible`, `checkpoint-advanced` (n = seq), `manifest-written`. */
+export type StepHook = (step: 'page' | 'intent-recorded' | 'file-visible' | 'checkpoint-advanced' | 'manifest-written', n: number) => void;
 
 /** One run (window) of one collection. */
 export interface RunOutcome {

@@ -1,6 +1,6 @@
 /** `col_audio_transcripts`: one document per transcribed audio chunk, in six languages. */
 import type { Rng } from '../prng.js';
-import { compact, maybe, type DocContext } from './common.js';
+import { maybe, type DocContext } from './common.js';
 import { LANGUAGES, SPEAKER_NAMES, UTTERANCES } from './words.js';
 
 /** Chunks cut from one recording; also the `docsPerObject` of the collection. */
@@ -36,7 +36,7 @@ export function audioFields(ctx: DocContext): Record<string, unknown> {
   const speakers = r.sample(SPEAKER_NAMES, 1 + r.int(3));
   const offset = (ctx.version.index % CHUNKS_PER_RECORDING) * CHUNK_SECONDS;
   const segs = segments(f, language, speakers, offset);
-  return compact({
+  return {
     transcript: segs.map((s) => s.text).join(' '),
     language,
     speakers,
@@ -46,5 +46,5 @@ export function audioFields(ctx: DocContext): Record<string, unknown> {
     asr_model: maybe(r, 0.5, () => r.pick(['whisper-large-v3', 'parakeet-tdt-1.1b'])),
     sentiment: maybe(r, 0.3, () => sentiment(r, speakers)),
     keywords: maybe(r, 0.4, () => r.sample(['pricing', 'roadmap', 'launch', 'hiring', 'Q4', '東京', 'Αθήνα'], 1 + r.int(3))),
-  });
+  };
 }

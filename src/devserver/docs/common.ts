@@ -4,6 +4,7 @@
  */
 import { Rng, hex8, seedOf } from '../prng.js';
 import type { DocVersion } from '../store.js';
+import { formatMicros } from '../time.js';
 
 /** Everything a collection's field generator may depend on. */
 export interface DocContext {
@@ -35,15 +36,13 @@ export interface Tenant {
   internalId: string;
 }
 
-/** Include an optional key with probability p, so the schema varies per document. */
+/**
+ * Include an optional key with probability p, so the schema varies per document. An absent
+ * key holds `undefined`, which JSON.stringify drops (deleting keys instead would push V8
+ * objects into slow dictionary mode and double serialisation time).
+ */
 export function maybe<T>(rng: Rng, p: number, make: () => T): T | undefined {
   return rng.chance(p) ? make() : undefined;
-}
-
-/** Drop undefined values so absent optional keys are absent in the JSON, not null. */
-export function compact<T extends Record<string, unknown>>(obj: T): T {
-  for (const key of Object.keys(obj)) if (obj[key] === undefined) delete obj[key];
-  return obj;
 }
 
 /** The source object a document was extracted from. */
@@ -65,7 +64,7 @@ export function internalBlock(
     namespace_id: tenant.namespaceId,
     document_id: v.id,
     collection_id: spec.collectionId,
-    created_at: v.created,
+    created_at: formatMicros(v.createdMicros, v.createdFormat),
     updated_at: v.updated,
     modality: spec.modality,
     mime_type: spec.mimeType,

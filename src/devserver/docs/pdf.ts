@@ -1,6 +1,6 @@
 /** `col_pdf_pages`: one document per PDF page; a few pages carry a very large text field. */
 import type { Rng } from '../prng.js';
-import { compact, maybe, type DocContext } from './common.js';
+import { maybe, type DocContext } from './common.js';
 import { HEADINGS, PDF_TITLES, SENTENCES } from './words.js';
 
 /** Pages per source PDF; also the `docsPerObject` of the collection. */
@@ -55,7 +55,7 @@ export function pdfPageFields(ctx: DocContext): Record<string, unknown> {
   const f = ctx.fresh;
   const index = ctx.version.index;
   const large = index % LARGE_TEXT_EVERY === LARGE_TEXT_EVERY - 1;
-  return compact({
+  return {
     document_title: r.pick(PDF_TITLES),
     page_number: (index % PAGES_PER_PDF) + 1,
     page_count: PAGES_PER_PDF,
@@ -65,5 +65,5 @@ export function pdfPageFields(ctx: DocContext): Record<string, unknown> {
     ocr: maybe(r, 0.25, () => ({ engine: { name: 'tesseract', version: '5.3.4' }, confidence: r.decimal(0.6, 0.99, 3) })),
     layout: maybe(r, 0.3, () => layout(r)),
     language: maybe(r, 0.5, () => 'en'),
-  });
+  };
 }

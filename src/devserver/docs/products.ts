@@ -1,5 +1,5 @@
 /** `col_product_images`: one document per catalogue image. */
-import { compact, maybe, type DocContext } from './common.js';
+import { maybe, type DocContext } from './common.js';
 import { ADJECTIVES, BRANDS, COLORS, CURRENCIES, PRODUCT_NOUNS, PRODUCT_TAXONOMY } from './words.js';
 
 function ratings(ctx: DocContext): Record<string, unknown> {
@@ -31,7 +31,7 @@ export function productFields(ctx: DocContext): Record<string, unknown> {
   const colors = r.sample(COLORS, 1 + r.int(3));
   const currency = r.pick(CURRENCIES);
   const price = currency === 'JPY' ? f.range(900, 60000) : f.decimal(4.99, 499.99, 2);
-  return compact({
+  return {
     title: `${brand} ${r.pick(ADJECTIVES)} ${noun}`,
     brand,
     price,
@@ -45,5 +45,5 @@ export function productFields(ctx: DocContext): Record<string, unknown> {
     ratings: maybe(r, 0.5, () => ratings(ctx)),
     attributes: maybe(r, 0.3, () => attributes(ctx)),
     discontinued: maybe(r, 0.05, () => true),
-  });
+  };
 }

@@ -1,5 +1,5 @@
 /** `col_video_frames`: one document per keyframe of a video (reference §2a example). */
-import { compact, maybe, type DocContext } from './common.js';
+import { maybe, type DocContext } from './common.js';
 import { OBJECT_LABELS, PRODUCT_TAXONOMY, SCENE_ACTIONS, SCENE_SETTINGS, SCENE_SUBJECTS } from './words.js';
 
 /** Keyframes cut from one source video; also the `docsPerObject` of the collection. */
@@ -37,7 +37,7 @@ export function videoFrameFields(ctx: DocContext): Record<string, unknown> {
   const frame = ctx.version.index % FRAMES_PER_VIDEO;
   const start = frame * KEYFRAME_SECONDS;
   const objects = Array.from({ length: r.int(6) }, () => detectedObject(ctx));
-  return compact({
+  return {
     start_time: start,
     end_time: start + KEYFRAME_SECONDS,
     frame_number: Math.round(start * FPS),
@@ -49,5 +49,5 @@ export function videoFrameFields(ctx: DocContext): Record<string, unknown> {
     duration: maybe(r, 0.6, () => FRAMES_PER_VIDEO * KEYFRAME_SECONDS),
     cluster_id: maybe(r, 0.3, () => `cl_${r.hex(8)}`),
     camera: maybe(r, 0.35, () => camera(ctx)),
-  });
+  };
 }

@@ -1,0 +1,132 @@
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type DevServer, startDevServer } from '../../src/devserver/index.js';
+import { API_KEY, compareVersions, exportEnv, runCli, stagedVersions } from '../support/harness.js';
+
+const COL = 'col_audio_transcripts';
+let server: DevServer;
+
+beforeAll(async () => {
+  server = await startDevServer({ documentsPerCollection: 3000, seed: 23 });
+});
+afterAll(async () => server?.close());
+
+const tempDir = () => mkdtempSync(path.join(tmpdir(), 'mxp-cli-'));
+/** Small files so a run publishes many: every kill point is reached several times. */
+const exportArgs = (dest: string, extra: string[] = []) => ['export', '--collection', COL, '--dest', dest, '--safety-lag-seconds', '0', '--max-rows-per-file', '400', '--page-size', '250', ...extra];
+
+/** Every file the exporter wrote, as text, to search for secrets. */
+function allFileText(dir: string): string {
+  let out = '';
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const full = path.join(d, e.name);
+      if (e.isDirectory()) walk(full);
+      else out += readFileSync(full).toString('latin1');
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+describe('the CLI', () => {
+  it('resumes after SIGKILL at every step of the commit protocol with no duplicate and no gap', async () => {
+    const dest = tempDir();
+    const crashPoints = ['page:3', 'intent-recorded:1', 'file-visible:2', 'checkpoint-advanced:3', 'intent-recorded:5', 'manifest-written:1'];
+    for (const point of crashPoints) {
+      const killed = await runCli(exportArgs(dest), exportEnv(server.url, { MIXPEEK_EXPORT_TEST_CRASH_AT: point }));
+      expect(killed.signal, `run crashing at ${point}: ${killed.stderr}`).toBe('SIGKILL');
+      if (point === 'page:3') server.mutate(COL, 10); // changes land between a kill and its resume
+    }
+    const finished = await runCli(exportArgs(dest), exportEnv(server.url));
+    expect(finished.code, finished.stderr).toBe(0);
+    expect(finished.stderr).toMatch(/PendingFileAdopted|RunResumed/);
+    const cmp = compareVersions(server.currentVersions(COL), await stagedVersions(dest, COL));
+    expect(cmp).toMatchObject({ duplicates: [], missing: [], unknown: [] });
+    const checkpoint = JSON.parse(readFileSync(path.join(dest, COL, '_state', 'checkpoint.json'), 'utf8'));
+    expect(checkpoint.active).toBeNull();
+  });
+
+  it('resumes after SIGKILLs at random moments', async () => {
+    const dest = tempDir();
+    let seed = 7;
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    for (let i = 0; i < 4; i++) {
+      const killed = await runCli(exportArgs(dest, ['--format', 'ndjson']), exportEnv(server.url), { killAfterMs: 900 + Math.floor(random() * 1500) });
+      expect(killed.code === 0 || killed.signal === 'SIGKILL').toBe(true);
+      server.mutate(COL, 5);
+    }
+    const finished = await runCli(exportArgs(dest, ['--format', 'ndjson']), exportEnv(server.url));
+    expect(finished.code, finished.stderr).toBe(0);
+    const cmp = compareVersions(server.currentVersions(COL), await stagedVersions(dest, COL));
+    expect(cmp).toMatchObject({ duplicates: [], missing: [], unknown: [] });
+  });
+
+  it('ends cleanly on SIGTERM with a valid checkpoint and exit 143', async () => {
+    const dest = tempDir();
+    server.setOptions({ latencyMs: 150 });
+    try {
+      const result = await runCli(exportArgs(dest), exportEnv(server.url), { killAfterMs: 2500, signal: 'SIGTERM' });
+      expect(result.code, result.stderr).toBe(143);
+    } finally {
+      server.setOptions({ latencyMs: 0 });
+    }
+    const finished = await runCli(exportArgs(dest), exportEnv(server.url));
+    expect(finished.code, finished.stderr).toBe(0);
+    const cmp = compareVersions(server.currentVersions(COL), await stagedVersions(dest, COL));
+    expect(cmp).toMatchObject({ duplicates: [], missing: [] });
+  });
+
+  it('gives exit 2 with a message for bad flags and bad config, before any I/O', async () => {
+    const dest = tempDir();
+    const badFlag = await runCli(['export', '--colection', COL, '--dest', dest], exportEnv(server.url));
+    expect(badFlag.code).toBe(2);
+    expect(badFlag.stderr).toContain('did you mean --collection');
+    const config = path.join(tempDir(), 'bad.yaml');
+    writeFileSync(config, 'collections: [x]\npageSise: 10\n');
+    const badConfig = await runCli(['export', '--config', config, '--dest', dest], exportEnv(server.url));
+    expect(badConfig.code).toBe(2);
+    expect(badConfig.stderr).toContain('did you mean "pageSize"');
+    const badFormat = await runCli(exportArgs(dest, ['--format', 'csv']), exportEnv(server.url));
+    expect(badFormat.code).toBe(2);
+    expect(badFormat.stderr).toMatch(/--format/);
+    expect(readdirSync(dest)).toEqual([]);
+  });
+
+  it('gives exit 3 with the API message on 401 and 404, and never prints the API key', async () => {
+    const dest = tempDir();
+    const ok = await runCli(exportArgs(dest), exportEnv(server.url));
+    expect(ok.code).toBe(0);
+    const checkpoint = readFileSync(path.join(dest, COL, '_state', 'checkpoint.json'), 'utf8');
+    const wrongKey = 'sk_live_THIS_IS_NOT_A_REAL_KEY_42';
+    const denied = await runCli(exportArgs(dest), exportEnv(server.url, { MIXPEEK_API_KEY: wrongKey }));
+    expect(denied.code).toBe(3);
+    expect(denied.stderr).toMatch(/Invalid or missing API key/);
+    const notFound = await runCli(['export', '--collection', 'col_nope', '--dest', dest, '--safety-lag-seconds', '0'], exportEnv(server.url));
+    expect(notFound.code).toBe(3);
+    expect(notFound.stderr).toMatch(/Collection not found/);
+    expect(readFileSync(path.join(dest, COL, '_state', 'checkpoint.json'), 'utf8')).toBe(checkpoint);
+    for (const out of [ok.stdout, ok.stderr, denied.stdout, denied.stderr, notFound.stdout, notFound.stderr]) {
+      expect(out).not.toContain(API_KEY);
+      expect(out).not.toContain(wrongKey);
+    }
+    const files = allFileText(dest);
+    expect(files).not.toContain(API_KEY);
+    expect(files).not.toContain(wrongKey);
+  });
+
+  it('prints status and a one-line summary', async () => {
+    const dest = tempDir();
+    const ok = await runCli(exportArgs(dest), exportEnv(server.url));
+    expect(ok.stdout.trim().split('\n')).toHaveLength(1);
+    expect(ok.stdout).toMatch(/^export ok; 1 collection\(s\), 1 run\(s\), \d+ files, \d+ rows/);
+    const status = await runCli(['status', '--collection', COL, '--dest', dest, '--json'], {});
+    expect(status.code).toBe(0);
+    const [report] = JSON.parse(status.stdout);
+    expect(report.collection_id).toBe(COL);
+    expect(report.interrupted_run).toBeNull();
+    expect(report.last_runs).toHaveLength(1);
+  });
+});

@@ -1,0 +1,154 @@
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadSettings } from '../../src/config/load.js';
+import { type DevServer, startDevServer } from '../../src/devserver/index.js';
+import { runExport } from '../../src/run/export.js';
+import { API_KEY, compareVersions, dataFiles, exportEnv, NAMESPACE, query, readJson, stagedVersions } from '../support/harness.js';
+
+const VIDEO = 'col_video_frames';
+const PDF = 'col_pdf_pages';
+let server: DevServer;
+
+beforeAll(async () => {
+  server = await startDevServer({ documentsPerCollection: 1500, seed: 11 });
+});
+afterAll(async () => server?.close());
+
+const tempDir = () => mkdtempSync(path.join(tmpdir(), 'mxp-export-'));
+const settingsFor = (dest: string, flags: Record<string, unknown> = {}) =>
+  loadSettings({ flags: { collections: [VIDEO], dest, safetyLagSeconds: 0, ...flags }, env: exportEnv(server.url) });
+
+describe('export to a local folder', () => {
+  it('exports every document once as Parquet that DuckDB reads with the right types', async () => {
+    const dest = tempDir();
+    const result = await runExport(settingsFor(dest, { vectors: true, rowGroupRows: 200 }));
+    expect(result.error).toBeUndefined();
+    const run = result.collections[0]!.runs[0]!;
+    expect(run.rows).toBe(1500);
+    const cmp = compareVersions(server.currentVersions(VIDEO), await stagedVersions(dest, VIDEO));
+    expect(cmp).toMatchObject({ duplicates: [], missing: [], unknown: [], staged: 1500 });
+
+    const file = dataFiles(dest, VIDEO)[0]!;
+    const types = Object.fromEntries((await query(`DESCRIBE SELECT * FROM read_parquet('${file}')`)).map((r) => [r.column_name, r.column_type]));
+    expect(types).toMatchObject({
+      document_id: 'VARCHAR',
+      collection_id: 'VARCHAR',
+      updated_at: 'TIMESTAMP WITH TIME ZONE',
+      created_at: 'TIMESTAMP WITH TIME ZONE',
+      fields: 'VARCHAR',
+      internal: 'VARCHAR',
+      vec_image_extractor_v1_embedding: 'FLOAT[]',
+      vec_face_identity_extractor_v1_embedding: 'FLOAT[]',
+      _run_id: 'VARCHAR',
+      _exported_at: 'TIMESTAMP WITH TIME ZONE',
+    });
+    const [dims] = await query(`SELECT min(len(vec_image_extractor_v1_embedding)) AS lo, max(len(vec_image_extractor_v1_embedding)) AS hi, count(*) FILTER (WHERE NOT json_valid(fields)) AS invalid FROM read_parquet('${file}')`);
+    expect([Number(dims!.lo), Number(dims!.hi), Number(dims!.invalid)]).toEqual([768, 768, 0]);
+
+    const manifest = readJson(path.join(dest, VIDEO, '_manifests', `${run.runId}.json`));
+    expect(manifest.totals.rows).toBe(1500);
+    expect(manifest.files.map((f: { key: string }) => f.key)).toEqual(dataFiles(dest, VIDEO).map((f) => path.relative(dest, f)));
+    const checkpoint = readJson(path.join(dest, VIDEO, '_state', 'checkpoint.json'));
+    expect(checkpoint.active).toBeNull();
+    expect(checkpoint.lastHi).toBe(run.window.hi);
+  });
+
+  it('exports NDJSON (gzip and zstd) with nested fields', async () => {
+    for (const compression of ['gzip', 'zstd'] as const) {
+      const dest = tempDir();
+      const result = await runExport(settingsFor(dest, { collections: [PDF], format: 'ndjson', compression }));
+      expect(result.error).toBeUndefined();
+      const files = dataFiles(dest, PDF);
+      expect(files.every((f) => f.endsWith(compression === 'gzip' ? '.json.gz' : '.json.zst'))).toBe(true);
+      const cmp = compareVersions(server.currentVersions(PDF), await stagedVersions(dest, PDF));
+      expect(cmp).toMatchObject({ duplicates: [], missing: [], staged: 1500 });
+      const [row] = await query(`SELECT typeof(fields) AS t FROM read_json('${files[0]}', format='newline_delimited') LIMIT 1`);
+      expect(String(row!.t)).toMatch(/STRUCT|JSON/);
+    }
+  });
+
+  it('rolls files on the dt date, on the row cap and on the target size', async () => {
+    const dest = tempDir();
+    const result = await runExport(settingsFor(dest, { maxRowsPerFile: 100, rowGroupRows: 50 }));
+    expect(result.error).toBeUndefined();
+    const files = result.collections[0]!.runs[0]!.files;
+    expect(files.every((f) => f.rows <= 100)).toBe(true);
+    for (const f of files) expect(f.key).toContain(`/dt=${f.minUpdatedAt!.slice(0, 10)}/`);
+    for (const f of files) expect(f.maxUpdatedAt!.slice(0, 10)).toBe(f.dt);
+    const small = tempDir();
+    const sized = await runExport(settingsFor(small, { targetFileMb: 0.05, rowGroupRows: 20 }));
+    expect(sized.collections[0]!.runs[0]!.files.length).toBeGreaterThan(files.length / 4);
+  });
+
+  it('exports only changed documents on the next run, and a --since backfill again', async () => {
+    const dest = tempDir();
+    expect((await runExport(settingsFor(dest))).error).toBeUndefined();
+    const changed = server.mutate(VIDEO, 25);
+    const second = await runExport(settingsFor(dest));
+    expect(second.error).toBeUndefined();
+    const run = second.collections[0]!.runs[0]!;
+    expect(run.rows).toBe(25);
+    const staged = await stagedVersions(dest, VIDEO);
+    expect(compareVersions(server.currentVersions(VIDEO), staged)).toMatchObject({ duplicates: [], missing: [], unknown: [] });
+    expect(new Set(staged.slice(-25).map((r) => r.document_id))).toEqual(new Set(changed));
+    const third = await runExport(settingsFor(dest));
+    expect(third.collections[0]!.runs[0]?.rows ?? 0).toBe(0);
+    const since = run.window.lo!;
+    const backfill = await runExport(settingsFor(dest, { since }));
+    expect(backfill.collections[0]!.runs[0]!.rows).toBe(25);
+  });
+
+  it('keeps every version exactly once when documents change while it pages', async () => {
+    const dest = tempDir();
+    server.setOptions({ mutateWhilePaging: { everyNPages: 1, count: 7 } });
+    try {
+      const first = await runExport(settingsFor(dest, { pageSize: 100 }));
+      expect(first.error).toBeUndefined();
+    } finally {
+      server.setOptions({ mutateWhilePaging: null });
+    }
+    const second = await runExport(settingsFor(dest, { pageSize: 100 }));
+    expect(second.error).toBeUndefined();
+    const cmp = compareVersions(server.currentVersions(VIDEO), await stagedVersions(dest, VIDEO));
+    expect(cmp).toMatchObject({ duplicates: [], missing: [], unknown: [] });
+  });
+
+  it('writes nothing in a dry run', async () => {
+    const dest = tempDir();
+    const result = await runExport(settingsFor(dest, { dryRun: true }));
+    expect(result.dryRun?.[0]).toMatchObject({ collectionId: VIDEO, documents: 1500, rejected: 0 });
+    expect(readdirSync(dest)).toEqual([]);
+  });
+
+  it('retries 5xx, resets, truncated bodies and 429 and still exports everything once', async () => {
+    const dest = tempDir();
+    server.setOptions({ faults: { errorRate: 0.15, resetRate: 0.1, truncateRate: 0.1, seed: 5 }, rateLimit: { requestsPerMinute: 6000, burst: 3 } });
+    try {
+      const result = await runExport(settingsFor(dest, { pageSize: 100, retryBaseDelayMs: 5, retryMaxDelayMs: 50, maxRetries: 20 }));
+      expect(result.error).toBeUndefined();
+    } finally {
+      server.setOptions({ faults: {}, rateLimit: null });
+    }
+    const cmp = compareVersions(server.currentVersions(VIDEO), await stagedVersions(dest, VIDEO));
+    expect(cmp).toMatchObject({ duplicates: [], missing: [], unknown: [] });
+    const stats = server.stats().faults;
+    expect(stats.error + stats.reset + stats.truncate).toBeGreaterThan(0);
+  });
+
+  it('fails with the API message and leaves the checkpoint untouched on 401 and 404', async () => {
+    const dest = tempDir();
+    expect((await runExport(settingsFor(dest))).error).toBeUndefined();
+    const before = readFileSync(path.join(dest, VIDEO, '_state', 'checkpoint.json'), 'utf8');
+    const unauthorized = await runExport(loadSettings({ flags: { collections: [VIDEO], dest, safetyLagSeconds: 0 }, env: { ...exportEnv(server.url), MIXPEEK_API_KEY: 'sk_test_wrong_key_123' } }));
+    expect(unauthorized.error?.exitCode).toBe(3);
+    expect(unauthorized.error?.message).toMatch(/401.*UnauthorizedError.*MIXPEEK_API_KEY/);
+    expect(unauthorized.error?.message).not.toContain('sk_test_wrong_key_123');
+    const missing = await runExport(settingsFor(dest, { collections: ['col_missing'] }));
+    expect(missing.error?.exitCode).toBe(3);
+    expect(missing.error?.message).toMatch(/404.*not found/i);
+    expect(readFileSync(path.join(dest, VIDEO, '_state', 'checkpoint.json'), 'utf8')).toBe(before);
+    expect(API_KEY).not.toBe(NAMESPACE);
+  });
+});

@@ -1,0 +1,115 @@
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { canonicalTimestamp } from '../../src/rows/time.js';
+
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const API_KEY = 'sk_test_devserver';
+export const NAMESPACE = 'ns_dev';
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the real CLI in a child process (tsx, no build step). */
+export function runCli(args: string[], env: Record<string, string | undefined> = {}, options: { killAfterMs?: number; signal?: NodeJS.Signals } = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO, 'src/cli/main.ts'), ...args], {
+      cwd: REPO,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = options.killAfterMs !== undefined ? setTimeout(() => child.kill(options.signal ?? 'SIGKILL'), options.killAfterMs) : null;
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      if (timer) clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+/** Environment for an export against the dev server. */
+export function exportEnv(baseUrl: string, extra: Record<string, string> = {}): Record<string, string> {
+  return { MIXPEEK_API_KEY: API_KEY, MIXPEEK_NAMESPACE: NAMESPACE, MIXPEEK_BASE_URL: baseUrl, ...extra };
+}
+
+let duck: Promise<import('@duckdb/node-api').DuckDBConnection> | null = null;
+
+/** One DuckDB connection per test file: the independent reader of staged files. */
+export async function duckdb() {
+  duck ??= DuckDBInstance.create(':memory:').then((i) => i.connect());
+  return duck;
+}
+
+export async function query(sql: string): Promise<Record<string, unknown>[]> {
+  const con = await duckdb();
+  return (await con.runAndReadAll(sql)).getRowObjectsJson() as Record<string, unknown>[];
+}
+
+/** Every data file under `<root>/<collection>/data/`, sorted. */
+export function dataFiles(root: string, collectionId: string): string[] {
+  const dir = path.join(root, collectionId, 'data');
+  const out: string[] = [];
+  const walk = (d: string) => {
+    for (const name of readdirSync(d)) {
+      const full = path.join(d, name);
+      if (statSync(full).isDirectory()) walk(full);
+      else out.push(full);
+    }
+  };
+  try {
+    walk(dir);
+  } catch {
+    return [];
+  }
+  return out.sort();
+}
+
+/** (document_id, updated_at) of every staged row, read back with DuckDB. */
+export async function stagedVersions(root: string, collectionId: string): Promise<{ document_id: string; updated_at: string }[]> {
+  const files = dataFiles(root, collectionId);
+  const parquet = files.filter((f) => f.endsWith('.parquet'));
+  const json = files.filter((f) => /\.json(\.gz|\.zst)?$/.test(f));
+  const rows: { document_id: string; updated_at: string }[] = [];
+  const list = (fs: string[]) => `[${fs.map((f) => `'${f}'`).join(',')}]`;
+  if (parquet.length) {
+    rows.push(...((await query(`SELECT document_id, strftime(updated_at AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%fZ') AS updated_at FROM read_parquet(${list(parquet)})`)) as never[]));
+  }
+  if (json.length) {
+    rows.push(...((await query(`SELECT document_id, updated_at FROM read_json(${list(json)}, format='newline_delimited', columns={document_id:'VARCHAR', updated_at:'VARCHAR'})`)) as never[]));
+  }
+  return rows;
+}
+
+/**
+ * The exactly-once check: every current source version is staged exactly once, and no
+ * staged version is unknown (old versions are fine only for documents that changed).
+ */
+export function compareVersions(source: Iterable<{ document_id: string; updated_at: string }>, staged: { document_id: string; updated_at: string }[]) {
+  const key = (id: string, ts: string) => `${id}@${canonicalTimestamp(ts)}`;
+  const counts = new Map<string, number>();
+  for (const r of staged) counts.set(key(r.document_id, r.updated_at), (counts.get(key(r.document_id, r.updated_at)) ?? 0) + 1);
+  const duplicates = [...counts.entries()].filter(([, n]) => n > 1).map(([k]) => k);
+  const current = new Set<string>();
+  const sourceIds = new Set<string>();
+  for (const v of source) {
+    current.add(key(v.document_id, v.updated_at));
+    sourceIds.add(v.document_id);
+  }
+  const missing = [...current].filter((k) => !counts.has(k));
+  const unknown = [...counts.keys()].filter((k) => !current.has(k) && !sourceIds.has(k.split('@')[0] as string));
+  return { duplicates, missing, unknown, staged: staged.length, current: current.size };
+}
+
+export function readJson(file: string): any {
+  return JSON.parse(readFileSync(file, 'utf8'));
+}
