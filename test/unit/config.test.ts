@@ -76,3 +76,10 @@ describe('window planning', () => {
     expect(planWindow({ ...base, since: '2026-11-01' }, cp, now, '2026-11-01T00:00:00.000000Z')?.lo).toBe('2026-11-21T11:00:00.000000Z');
   });
 });
+
+describe('the example config file', () => {
+  it('is valid as shipped', () => {
+    const s = loadSettings({ flags: {}, env: { MIXPEEK_API_KEY: 'sk_test_x' }, configFile: path.join(__dirname, '../../config/example.yaml') });
+    expect(s).toMatchObject({ namespace: 'ns_your_namespace', collections: ['col_video_frames', 'col_pdf_pages'], targetFileMb: 128 });
+  });
+});
