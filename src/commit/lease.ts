@@ -30,6 +30,8 @@ export class Lease {
   private etag: string | null = null;
   private timer: NodeJS.Timeout | null = null;
   private lostError: Error | null = null;
+  /** When the lease was last written by us; past this plus the TTL another run may take it. */
+  private renewedAt = 0;
   private readonly holder: string;
   private readonly now: () => number;
 
@@ -47,6 +49,7 @@ export class Lease {
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
         this.etag = (await this.driver.writeIf(this.key, this.body(), { ifNoneMatch: '*' })).etag;
+        this.renewedAt = this.now();
         this.startRenewing();
         return;
       } catch (error) {
@@ -65,6 +68,7 @@ export class Lease {
       }
       try {
         this.etag = (await this.driver.writeIf(this.key, this.body(), { ifMatch: existing.etag })).etag;
+        this.renewedAt = this.now();
         this.options.logger.warn('LeaseTakenOver', { collection_id: this.collectionId, previous_holder: held?.holder, previous_run_id: held?.runId, reason });
         this.startRenewing();
         return;
@@ -78,6 +82,10 @@ export class Lease {
   /** Throws if a renewal found the lease taken; the run checks this before every commit. */
   assertHeld(): void {
     if (this.lostError) throw this.lostError;
+    // Renewals failing (storage down) for most of a TTL: another run may take over any moment.
+    if (this.now() - this.renewedAt > this.options.ttlSeconds * 1000 * 0.8) {
+      throw new LeaseHeldError(`[lease] ${this.collectionId}: the lease could not be renewed for ${this.options.ttlSeconds * 0.8} s; stopping before the next commit`);
+    }
   }
 
   async release(): Promise<void> {
@@ -103,7 +111,9 @@ export class Lease {
   private async renew(): Promise<void> {
     if (!this.etag || this.lostError) return;
     try {
+      const at = this.now();
       this.etag = (await this.driver.writeIf(this.key, this.body(), { ifMatch: this.etag })).etag;
+      this.renewedAt = at;
     } catch (error) {
       if (error instanceof PreconditionFailedError) {
         this.lostError = new LeaseHeldError(`[lease] ${this.collectionId}: the lease was taken by another run; stopping before the next commit`);
