@@ -10,9 +10,15 @@
  * FFI exports go wasm → JS only), so one IPC copy per row group is the cheapest correct route.
  *
  * Memory bound per open encoder: one row group of rows in the column builders (at most
- * `rowGroupRows` rows or about `rowGroupBytes`), plus about three encoded row groups in flight
- * (one being written by parquet-wasm, one queued in its output, one in the Node stream
- * buffers). `write()` waits while the consumer of `output` is behind.
+ * `rowGroupRows` rows or about `rowGroupBytes`), plus a few encoded row groups in flight: one
+ * being written and one queued inside parquet-wasm, one or two in the Node stream buffers
+ * (measured: with nobody reading `output`, the fifth row group's `write()` waits). WASM memory
+ * grows to the largest row group seen and is not returned to the OS. `bytesOut` advances one
+ * row group at a time, so rolling on size overshoots by at most a row group.
+ *
+ * Feed it with one `await write()` at a time and consume `output` concurrently: `end()`
+ * resolves only once the footer check has run, i.e. when `output` has been read to its end
+ * (less the last stream buffer).
  */
 import { Readable, pipeline } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
