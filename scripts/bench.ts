@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --docs 100000 --vectors both|on|off --format parquet|ndjson]`
+ * `npm run bench [-- --docs 100000 --vectors both|on|off --format parquet|ndjson --row-group-rows 10000]`
  *
  * Starts the dev server (no latency, no faults) in this process and runs each export in
  * a child process against a fresh temp folder, then prints docs/s, MB/s (staged bytes)
@@ -19,6 +19,7 @@ const { values } = parseArgs({
     vectors: { type: 'string', default: 'both' },
     format: { type: 'string', default: 'parquet' },
     collection: { type: 'string', default: 'col_video_frames' },
+    'row-group-rows': { type: 'string', default: '10000' },
   },
 });
 const docs = Number(values.docs);
@@ -26,14 +27,14 @@ const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const server = await startDevServer({ documentsPerCollection: docs, seed: 1 });
 const modes = values.vectors === 'both' ? [false, true] : [values.vectors === 'on'];
 
-console.log(`bench: ${docs} documents of ${values.collection}, ${values.format}, dev server ${server.url}`);
+console.log(`bench: ${docs} documents of ${values.collection}, ${values.format}, row groups of ${values['row-group-rows']} rows, dev server ${server.url}`);
 for (const vectors of modes) {
   const dest = mkdtempSync(path.join(tmpdir(), 'mxp-bench-'));
   const input = {
     baseUrl: server.url,
     apiKey: 'sk_test_devserver',
     namespace: 'ns_dev',
-    flags: { collections: [values.collection], dest, format: values.format, vectors, safetyLagSeconds: 0, requestsPerMinute: 0 },
+    flags: { collections: [values.collection], dest, format: values.format, vectors, safetyLagSeconds: 0, requestsPerMinute: 0, rowGroupRows: Number(values['row-group-rows']) },
   };
   const out = await new Promise<string>((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(repo, 'scripts/bench-worker.ts'), JSON.stringify(input)], { stdio: ['ignore', 'pipe', 'inherit'] });
