@@ -1,7 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
 // Tiers by suffix (STYLE.md item 11): *.test.ts are unit tests (no network),
-// *.integ.test.ts talk to the dev server and read results back with DuckDB.
+// *.integ.test.ts talk to the dev server and the storage emulators (started once by
+// globalSetup) and read results back with DuckDB; *.cloud.test.ts use real endpoints
+// named by the environment and skip (saying which variables) otherwise.
 export default defineConfig({
   test: {
     projects: [
@@ -20,6 +22,15 @@ export default defineConfig({
           testTimeout: 180_000,
           hookTimeout: 60_000,
           pool: 'forks',
+          globalSetup: ['test/support/global-setup.ts'],
+        },
+      },
+      {
+        test: {
+          name: 'cloud',
+          include: ['test/**/*.cloud.test.ts'],
+          testTimeout: 300_000,
+          hookTimeout: 60_000,
         },
       },
     ],

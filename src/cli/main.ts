@@ -27,9 +27,19 @@ MIXPEEK_EXPORT_DEST, MIXPEEK_EXPORT_COLLECTIONS (comma-separated).
 Exit codes: 0 done (also "nothing new"), 2 bad usage or config, 3 Mixpeek API failure,
 4 storage failure, 5 lease held by another run, 130/143 interrupted (checkpoint valid).`;
 
+/** Every secret the process may hold, for the redactor: API key, Azure secrets and each part of a connection string, AWS keys. */
+function secretValues(env: NodeJS.ProcessEnv): (string | undefined)[] {
+  const connectionParts = (env.AZURE_STORAGE_CONNECTION_STRING ?? '')
+    .split(';')
+    .filter((part) => /^(AccountKey|SharedAccessSignature)=/i.test(part))
+    .map((part) => part.slice(part.indexOf('=') + 1));
+  const sasSignature = /sig=([^&]+)/.exec(env.AZURE_STORAGE_SAS_TOKEN ?? '')?.[1];
+  return [env.MIXPEEK_API_KEY, env.AZURE_STORAGE_CONNECTION_STRING, env.AZURE_STORAGE_KEY, env.AZURE_STORAGE_SAS_TOKEN, sasSignature, ...connectionParts, env.AWS_SECRET_ACCESS_KEY, env.AWS_SESSION_TOKEN];
+}
+
 /** The CLI: the only place that reads argv/env, writes to the terminal and sets the exit code. */
 async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<ExitCode> {
-  const redact = makeRedactor([env.MIXPEEK_API_KEY]);
+  const redact = makeRedactor(secretValues(env));
   const [command, ...rest] = argv;
   try {
     if (!command || command === 'help' || command === '--help' || command === '-h') {
@@ -70,8 +80,8 @@ async function exportCommand(settings: Settings, redact: (t: string) => string):
 
 async function statusCommand(flags: ReturnType<typeof parseFlags>, env: NodeJS.ProcessEnv): Promise<ExitCode> {
   const { loadPartial } = await import('./partial.js');
-  const { dest, collections } = loadPartial(flags, env);
-  const report = await statusReport(dest, collections, new Date());
+  const { dest, collections, options } = loadPartial(flags, env);
+  const report = await statusReport(dest, collections, new Date(), options);
   process.stdout.write((flags.json ? JSON.stringify(report, null, 2) : formatStatus(report)) + '\n');
   return 0;
 }

@@ -1,9 +1,9 @@
 import { CheckpointStore } from '../commit/checkpoint.js';
-import { openDestination } from '../storage/index.js';
+import { type DestinationOptions, openDestination } from '../storage/index.js';
 
 /** `status`: per collection, the checkpoint, an interrupted run if any, the last runs and the lag. */
-export async function statusReport(dest: string, collections: string[], now: Date): Promise<Record<string, unknown>[]> {
-  const driver = openDestination(dest);
+export async function statusReport(dest: string, collections: string[], now: Date, options: DestinationOptions = {}): Promise<Record<string, unknown>[]> {
+  const driver = await openDestination(dest, options);
   const out: Record<string, unknown>[] = [];
   for (const collectionId of collections) {
     const cp = (await CheckpointStore.load(driver, collectionId)).value;

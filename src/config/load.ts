@@ -12,6 +12,9 @@ export const ENV_VARS: Record<string, SettingKey> = {
   MIXPEEK_BASE_URL: 'baseUrl',
   MIXPEEK_EXPORT_DEST: 'dest',
   MIXPEEK_EXPORT_COLLECTIONS: 'collections',
+  AZURE_STORAGE_CONNECTION_STRING: 'azureConnectionString',
+  AZURE_STORAGE_KEY: 'azureAccountKey',
+  AZURE_STORAGE_SAS_TOKEN: 'azureSasToken',
 };
 
 export interface SettingSources {
@@ -59,7 +62,8 @@ function readConfigFile(path: string): Record<string, unknown> {
   if (typeof data !== 'object' || Array.isArray(data)) throw new ConfigError(`config file ${path}: expected a mapping of setting: value`);
   for (const key of Object.keys(data)) {
     if (SECRET_KEYS.includes(key as SettingKey)) {
-      throw new ConfigError(`config file ${path}: ${key} must not be in a file; set the MIXPEEK_API_KEY environment variable (e.g. from a Kubernetes Secret)`);
+      const envName = Object.keys(ENV_VARS).find((name) => ENV_VARS[name] === key);
+      throw new ConfigError(`config file ${path}: ${key} is a secret and must not be in a file; set the ${envName} environment variable (e.g. from a Kubernetes Secret)`);
     }
     if (!SETTING_KEYS.includes(key as SettingKey)) {
       throw new ConfigError(`config file ${path}: unknown setting "${key}"; did you mean "${nearest(key, SETTING_KEYS)}"?`);

@@ -29,6 +29,16 @@ export const settingsSchema = z
     retryMaxDelayMs: z.number().int().min(0).default(30_000).describe('cap of one retry backoff step, in ms'),
     safetyLagSeconds: z.number().int().min(0).default(60).describe('end each window this long before the run start'),
     leaseTtlSeconds: z.number().int().min(5).default(120).describe('lease lifetime without renewal, in seconds'),
+    s3Region: z.string().optional().describe('S3: region (else the AWS default chain: AWS_REGION, profile)'),
+    s3Endpoint: z.url().optional().describe('S3: endpoint for S3-compatible stores (LocalStack, MinIO, GCS interoperability)'),
+    s3ForcePathStyle: z.boolean().default(false).describe('S3: path-style addressing (LocalStack, MinIO)'),
+    s3Sse: z.enum(['AES256', 'aws:kms']).optional().describe('S3: server-side encryption (SSE-S3 or SSE-KMS)'),
+    s3KmsKeyId: z.string().optional().describe('S3: KMS key id or ARN for aws:kms'),
+    uploadPartMb: z.number().min(0.0625).max(5120).default(8).describe('S3 part / Azure block size in MB; memory per upload = this x uploadQueueSize'),
+    uploadQueueSize: z.number().int().min(1).max(64).default(4).describe('S3 parts / Azure blocks in flight per upload'),
+    azureConnectionString: z.string().optional().describe('Azure: connection string (env AZURE_STORAGE_CONNECTION_STRING only; secret)'),
+    azureAccountKey: z.string().optional().describe('Azure: account key (env AZURE_STORAGE_KEY only; secret)'),
+    azureSasToken: z.string().optional().describe('Azure: SAS token (env AZURE_STORAGE_SAS_TOKEN only; secret)'),
     dryRun: z.boolean().default(false).describe('page the source and report; write nothing'),
     logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info').describe('log level'),
   })
@@ -39,4 +49,4 @@ export type SettingKey = keyof Settings;
 export const SETTING_KEYS = Object.keys(settingsSchema.shape) as SettingKey[];
 
 /** Keys that may not appear in a config file. */
-export const SECRET_KEYS: readonly SettingKey[] = ['apiKey'];
+export const SECRET_KEYS: readonly SettingKey[] = ['apiKey', 'azureConnectionString', 'azureAccountKey', 'azureSasToken'];

@@ -32,7 +32,7 @@ export async function runExport(settings: Settings, deps: ExportDeps = {}): Prom
   const result: ExportResult = { collections: [] };
   let driver: StorageDriver | undefined;
   try {
-    const ctx = buildContext(settings, deps, logger);
+    const ctx = await buildContext(settings, deps, logger);
     driver = ctx.driver;
     if (settings.dryRun) {
       result.dryRun = [];
@@ -51,7 +51,7 @@ export async function runExport(settings: Settings, deps: ExportDeps = {}): Prom
   return result;
 }
 
-function buildContext(settings: Settings, deps: ExportDeps, logger: Logger): ExportContext {
+async function buildContext(settings: Settings, deps: ExportDeps, logger: Logger): Promise<ExportContext> {
   for (const id of settings.collections) {
     if (!isSafeCollectionId(id)) {
       throw new ConfigError(`collection id ${JSON.stringify(id)} is not a plain id (letters, digits, _ . -; no / or ..); check --collection`);
@@ -66,7 +66,7 @@ function buildContext(settings: Settings, deps: ExportDeps, logger: Logger): Exp
   return {
     settings,
     compression,
-    driver: deps.driver ?? openDestination(settings.dest),
+    driver: deps.driver ?? (await openDestination(settings.dest, settings)),
     http: new MixpeekHttp({
       baseUrl: settings.baseUrl,
       apiKey: settings.apiKey,
