@@ -108,7 +108,8 @@ export class Lease {
     this.timer.unref();
   }
 
-  private async renew(): Promise<void> {
+  /** Writes a new expiry (the timer calls this every third of the TTL). */
+  async renew(): Promise<void> {
     if (!this.etag || this.lostError) return;
     try {
       const at = this.now();

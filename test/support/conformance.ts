@@ -1,6 +1,8 @@
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { AlreadyExistsError, PreconditionFailedError } from '../../src/errors.js';
+import { Lease } from '../../src/commit/lease.js';
+import { AlreadyExistsError, LeaseHeldError, PreconditionFailedError } from '../../src/errors.js';
+import { silentLogger } from '../../src/util/log.js';
 import type { StorageDriver } from '../../src/storage/types.js';
 
 /**
@@ -88,6 +90,27 @@ export function describeDriverConformance(name: string, makeDriver: () => Promis
       const listed: string[] = [];
       for await (const info of driver.list(prefix + 'data/')) listed.push(info.key);
       expect(listed).toEqual(keys);
+    });
+
+    it('holds a lease, renews it, and lets another run take it over only once it expired', async () => {
+      const { driver, prefix } = await fresh();
+      const collection = prefix.replace(/\/$/, '');
+      let clock = Date.now();
+      const now = () => clock;
+      const first = new Lease(driver, collection, { ttlSeconds: 30, runId: 'run-1', logger: silentLogger, now });
+      await first.acquire();
+      const second = new Lease(driver, collection, { ttlSeconds: 30, runId: 'run-2', logger: silentLogger, now });
+      await expect(second.acquire()).rejects.toBeInstanceOf(LeaseHeldError);
+      clock += 20_000;
+      await first.renew(); // what the timer does every ttl/3
+      clock += 20_000; // 40 s after the first write, 20 s after the renewal: still held
+      await expect(second.acquire()).rejects.toBeInstanceOf(LeaseHeldError);
+      clock += 15_000; // past the renewed expiry
+      await second.acquire();
+      expect(() => second.assertHeld()).not.toThrow();
+      await second.release();
+      await first.release(); // its etag is stale: the release must not delete anything
+      expect(await driver.head(`${collection}/_state/lease.json`)).toBeNull();
     });
 
     it('answers null for absent objects', async () => {
