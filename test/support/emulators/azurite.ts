@@ -1,8 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import path from 'node:path';
 import { BlobServiceClient, ContainerClient } from '@azure/storage-blob';
+import { stopProcess } from './process.js';
 
 /**
  * Azurite's well-known development account. The key is public (it is printed in Azure's
@@ -87,16 +88,6 @@ function spawnAzurite(entry: string, port: number): Promise<AzuriteServer> {
     child.once('exit', onExit);
     child.once('error', fail);
   });
-}
-
-/** Stops a child by its PID: SIGTERM, then SIGKILL if it is still there after 2 s. */
-async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 2_000);
-  await exited;
-  clearTimeout(timer);
 }
 
 function freePort(): Promise<number> {

@@ -1,9 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { stopProcess } from './process.js';
 
 export interface S3rverProcess {
   /** `http://127.0.0.1:<port>` */
@@ -54,16 +55,6 @@ export async function startS3rver(): Promise<S3rverProcess> {
     child.once('exit', onExit);
     child.once('error', fail);
   });
-}
-
-/** Stops a child by its PID: SIGTERM, then SIGKILL if it is still there after 2 s. */
-async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 2_000);
-  await exited;
-  clearTimeout(timer);
 }
 
 /**
