@@ -149,7 +149,7 @@ describe('s3 driver on s3rver-plus', () => {
     const secret = 'wJalrXUtnFEMI-not-a-real-secret';
     const c = client(() => new S3Client({
       endpoint: s3rver.endpoint, region: 'us-east-1', forcePathStyle: true,
-      credentials: { accessKeyId: 'AKIAWRONGKEYID000000', secretAccessKey: secret },
+      credentials: { accessKeyId: 'WRONG-TEST-KEY-ID', secretAccessKey: secret },
     }));
     const driver = driverWith(c);
     const error = await driver.publish('data/f.parquet', Buffer.from('x')).catch((e: unknown) => e);
