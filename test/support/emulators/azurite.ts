@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import net from 'node:net';
 import path from 'node:path';
 import { BlobServiceClient, ContainerClient } from '@azure/storage-blob';
-import { stopProcess } from './process.js';
+import { EarlyExitError, stopProcess, waitForPort } from './process.js';
 
 /**
  * Azurite's well-known development account. The key is public (it is printed in Azure's
@@ -21,10 +21,7 @@ export interface AzuriteServer {
   stop(): Promise<void>;
 }
 
-class EarlyExit extends Error {}
-
 const READY = /successfully listens on http:\/\/[^:]+:(\d+)/;
-const START_TIMEOUT_MS = 30_000;
 
 /**
  * Spawns Azurite's blob service (only) in memory on a free port. Flags, per
@@ -41,12 +38,12 @@ export async function startAzurite(): Promise<AzuriteServer> {
     return await spawnAzurite(entry, 0);
   } catch (error) {
     // If this build cannot listen on port 0 it exits at once: pick a free port ourselves.
-    if (!(error instanceof EarlyExit)) throw error;
+    if (!(error instanceof EarlyExitError)) throw error;
     return spawnAzurite(entry, await freePort());
   }
 }
 
-function spawnAzurite(entry: string, port: number): Promise<AzuriteServer> {
+async function spawnAzurite(entry: string, port: number): Promise<AzuriteServer> {
   const args = [
     entry,
     '--blobHost', '127.0.0.1',
@@ -58,36 +55,13 @@ function spawnAzurite(entry: string, port: number): Promise<AzuriteServer> {
     '--silent',
   ];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  return new Promise<AzuriteServer>((resolve, reject) => {
-    let output = '';
-    const timer = setTimeout(() => fail(new Error(`Azurite did not start within ${START_TIMEOUT_MS} ms:\n${output}`)), START_TIMEOUT_MS);
-    const fail = (error: Error) => {
-      clearTimeout(timer);
-      void stopProcess(child);
-      reject(error);
-    };
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString('utf8');
-      const match = READY.exec(output);
-      if (!match) return;
-      clearTimeout(timer);
-      child.stdout?.off('data', onData);
-      child.stdout?.resume();
-      child.off('exit', onExit);
-      const accountUrl = `http://127.0.0.1:${match[1]}/${AZURITE_ACCOUNT}`;
-      resolve({
-        accountUrl,
-        connectionString: `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};BlobEndpoint=${accountUrl};`,
-        pid: child.pid as number,
-        stop: () => stopProcess(child),
-      });
-    };
-    const onExit = (code: number | null) => fail(new EarlyExit(`Azurite exited before it listened (code ${code}):\n${output}`));
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', (chunk: Buffer) => { output += chunk.toString('utf8'); });
-    child.once('exit', onExit);
-    child.once('error', fail);
-  });
+  const accountUrl = `http://127.0.0.1:${await waitForPort(child, READY, 'Azurite')}/${AZURITE_ACCOUNT}`;
+  return {
+    accountUrl,
+    connectionString: `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};BlobEndpoint=${accountUrl};`,
+    pid: child.pid as number,
+    stop: () => stopProcess(child),
+  };
 }
 
 function freePort(): Promise<number> {

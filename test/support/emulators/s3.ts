@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { stopProcess } from './process.js';
+import { stopProcess, waitForPort } from './process.js';
 
 export interface S3rverProcess {
   /** `http://127.0.0.1:<port>` */
@@ -16,7 +16,6 @@ export interface S3rverProcess {
 
 const SHIM = fileURLToPath(new URL('../s3rver-plus.cjs', import.meta.url));
 const READY = /S3rver listening on [^:\s]+:(\d+)/;
-const START_TIMEOUT_MS = 30_000;
 
 /**
  * Spawns s3rver behind the s3rver-plus shim (reference/emulators.md §3) on a free port, with
@@ -31,30 +30,8 @@ export async function startS3rver(): Promise<S3rverProcess> {
     await stopProcess(child);
     rmSync(directory, { recursive: true, force: true });
   };
-  return new Promise<S3rverProcess>((resolve, reject) => {
-    let output = '';
-    const timer = setTimeout(() => fail(new Error(`s3rver-plus did not start within ${START_TIMEOUT_MS} ms:\n${output}`)), START_TIMEOUT_MS);
-    const fail = (error: Error) => {
-      clearTimeout(timer);
-      void stop();
-      reject(error);
-    };
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString('utf8');
-      const match = READY.exec(output);
-      if (!match) return;
-      clearTimeout(timer);
-      child.stdout?.off('data', onData);
-      child.stdout?.resume(); // keep draining, so a chatty child never blocks on a full pipe
-      child.off('exit', onExit);
-      resolve({ endpoint: `http://127.0.0.1:${match[1]}`, pid: child.pid as number, stop });
-    };
-    const onExit = (code: number | null) => fail(new Error(`s3rver-plus exited early (code ${code}):\n${output}`));
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', (chunk: Buffer) => { output += chunk.toString('utf8'); });
-    child.once('exit', onExit);
-    child.once('error', fail);
-  });
+  const port = await waitForPort(child, READY, 's3rver-plus', async () => rmSync(directory, { recursive: true, force: true }));
+  return { endpoint: `http://127.0.0.1:${port}`, pid: child.pid as number, stop };
 }
 
 /**
