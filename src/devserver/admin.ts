@@ -3,6 +3,7 @@
  * no latency, no faults: they are the test's ground truth, not the API under test.
  *
  * - `GET  /_dev/versions/{collectionId}` → NDJSON `{"document_id":…,"updated_at":…}` per current version
+ * - `GET  /_dev/versions/{collectionId}?superseded=1` → the same for every version replaced by a mutation
  * - `POST /_dev/mutate` body `{collection_id, count}` → `{mutated: [ids]}`
  * - `GET  /_dev/stats` → the counters of `DevServer.stats()`
  */
@@ -16,7 +17,7 @@ const LINES_PER_WRITE = 2000;
 export async function handleAdmin(state: ServerState, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
   try {
     const versions = /^\/_dev\/versions\/([^/]+)$/.exec(url.pathname);
-    if (req.method === 'GET' && versions) return await streamVersions(state, decodeURIComponent(versions[1] as string), res);
+    if (req.method === 'GET' && versions) return await streamVersions(state, decodeURIComponent(versions[1] as string), url.searchParams.get('superseded') === '1', res);
     if (req.method === 'POST' && url.pathname === '/_dev/mutate') return await mutateRoute(state, req, res);
     if (req.method === 'GET' && url.pathname === '/_dev/stats') return sendJson(res, 200, structuredClone(state.stats));
     throw notFound(`No route for ${req.method} ${url.pathname}`);
@@ -32,11 +33,11 @@ function collectionOf(state: ServerState, id: unknown) {
   return c;
 }
 
-async function streamVersions(state: ServerState, id: string, res: ServerResponse): Promise<void> {
+async function streamVersions(state: ServerState, id: string, superseded: boolean, res: ServerResponse): Promise<void> {
   const c = collectionOf(state, id);
   res.writeHead(200, { 'Content-Type': 'application/x-ndjson' });
   let lines: string[] = [];
-  for (const v of c.store.versions()) {
+  for (const v of superseded ? c.store.supersededVersions() : c.store.versions()) {
     lines.push(`{"document_id":"${v.id}","updated_at":"${v.updated}"}\n`);
     if (lines.length < LINES_PER_WRITE) continue;
     const ok = res.write(lines.join(''));

@@ -1,7 +1,7 @@
 /**
  * Seeded fault injection for the list endpoint, so a client's retry and resume paths can be
  * tested deterministically. Decided per request, in a fixed order: reset, error, truncate,
- * slow; the first that fires wins.
+ * throttle, slow; the first that fires wins.
  */
 import { Rng, seedOf } from './prng.js';
 
@@ -13,6 +13,10 @@ export interface FaultOptions {
   errorRate?: number;
   /** Send headers with the full Content-Length, about half the body, then destroy the socket. Default 0. */
   truncateRate?: number;
+  /** Reply 429 TooManyRequestsError with `Retry-After: throttleRetryAfterSeconds`. Default 0. */
+  throttleRate?: number;
+  /** `Retry-After` of a throttled reply, in whole seconds. Default 1. */
+  throttleRetryAfterSeconds?: number;
   /** Wait `slowMs` before answering normally. Default 0. */
   slowRate?: number;
   /** Delay of a slow response. Default 2000. */
@@ -25,20 +29,27 @@ export type Fault =
   | { kind: 'reset' }
   | { kind: 'error'; status: 500 | 503 }
   | { kind: 'truncate' }
+  | { kind: 'throttle'; retryAfterSeconds: number }
   | { kind: 'slow'; ms: number };
 
 const DEFAULT_SLOW_MS = 2000;
 
 export class FaultInjector {
   private rng: Rng;
+  /** Throttling draws from its own stream, so adding it left the other faults' streams as they were. */
+  private throttleRng: Rng;
 
   constructor(private options: FaultOptions, serverSeed: number) {
     this.rng = new Rng(seedOf(options.seed ?? serverSeed, 0xfa017));
+    this.throttleRng = new Rng(seedOf(options.seed ?? serverSeed, 0x429));
   }
 
   /** Replace the probabilities; the stream is re-seeded only when a new seed is given. */
   update(options: FaultOptions, serverSeed: number): void {
-    if (options.seed !== undefined && options.seed !== this.options.seed) this.rng = new Rng(seedOf(options.seed ?? serverSeed, 0xfa017));
+    if (options.seed !== undefined && options.seed !== this.options.seed) {
+      this.rng = new Rng(seedOf(options.seed ?? serverSeed, 0xfa017));
+      this.throttleRng = new Rng(seedOf(options.seed ?? serverSeed, 0x429));
+    }
     this.options = options;
   }
 
@@ -46,9 +57,11 @@ export class FaultInjector {
   decide(): Fault | null {
     const o = this.options;
     const [reset, error, truncate, slow, which] = [this.rng.float(), this.rng.float(), this.rng.float(), this.rng.float(), this.rng.float()];
+    const throttle = this.throttleRng.float();
     if (reset < (o.resetRate ?? 0)) return { kind: 'reset' };
     if (error < (o.errorRate ?? 0)) return { kind: 'error', status: which < 0.5 ? 500 : 503 };
     if (truncate < (o.truncateRate ?? 0)) return { kind: 'truncate' };
+    if (throttle < (o.throttleRate ?? 0)) return { kind: 'throttle', retryAfterSeconds: o.throttleRetryAfterSeconds ?? 1 };
     if (slow < (o.slowRate ?? 0)) return { kind: 'slow', ms: o.slowMs ?? DEFAULT_SLOW_MS };
     return null;
   }

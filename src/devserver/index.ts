@@ -76,6 +76,8 @@ export interface DevServer {
   mutate(collectionId: string, n: number): string[];
   /** Every current (document_id, updated_at) of a collection in list order; streams, nothing is materialised. */
   currentVersions(collectionId: string): Iterable<{ document_id: string; updated_at: string }>;
+  /** Every version ever replaced by a mutation, oldest first: with currentVersions, all versions the API ever listed. */
+  supersededVersions(collectionId: string): Iterable<{ document_id: string; updated_at: string }>;
   stats(): DevServerStats;
 }
 
@@ -148,6 +150,10 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     currentVersions: (collectionId) => {
       const store = collectionOf(state, collectionId).store;
       return { *[Symbol.iterator]() { for (const v of store.versions()) yield { document_id: v.id, updated_at: v.updated }; } };
+    },
+    supersededVersions: (collectionId) => {
+      const store = collectionOf(state, collectionId).store;
+      return { *[Symbol.iterator]() { for (const v of store.supersededVersions()) yield { document_id: v.id, updated_at: v.updated }; } };
     },
     stats: () => structuredClone(state.stats),
   };

@@ -83,6 +83,11 @@ async function listRoute(state: ServerState, c: Collection, req: IncomingMessage
       ? new ApiError(500, 'InternalServerError', 'Internal server error')
       : new ApiError(503, 'InferenceServiceUnavailableError', 'Inference service temporarily unavailable; retry later');
   }
+  if (fault?.kind === 'throttle') {
+    state.stats.faults.throttled++;
+    const after = fault.retryAfterSeconds;
+    throw new ApiError(429, 'TooManyRequestsError', 'Rate limit exceeded', { limit: 0, window: '1m', retry_after: after }, { 'Retry-After': String(after) });
+  }
   if (fault?.kind === 'slow') {
     state.stats.faults.slow++;
     await sleep(fault.ms);

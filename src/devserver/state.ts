@@ -40,7 +40,7 @@ export interface Collection {
 export interface Stats {
   requests: number;
   listPages: number;
-  faults: { error: number; reset: number; truncate: number; slow: number; rateLimited: number };
+  faults: { error: number; reset: number; truncate: number; slow: number; rateLimited: number; throttled: number };
   mutations: number;
 }
 
@@ -101,7 +101,7 @@ export function createState(o: ResolvedOptions): ServerState {
     clock: new MonotonicClock(),
     faults: new FaultInjector(o.faults, o.seed),
     bucket: o.rateLimit ? new TokenBucket(o.rateLimit) : null,
-    stats: { requests: 0, listPages: 0, faults: { error: 0, reset: 0, truncate: 0, slow: 0, rateLimited: 0 }, mutations: 0 },
+    stats: { requests: 0, listPages: 0, faults: { error: 0, reset: 0, truncate: 0, slow: 0, rateLimited: 0, throttled: 0 }, mutations: 0 },
   };
 }
 

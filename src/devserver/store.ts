@@ -49,6 +49,8 @@ export class CollectionStore {
   /** Mutated versions sorted by (updatedMicros, id) ascending. */
   private readonly mutatedSorted: DocVersion[] = [];
   private lastGroup: { group: number; micros: number; format: TimeFormat; text: string } | null = null;
+  /** Versions replaced by a mutation (id and updated_at only), so tests can tell an old version from an unknown one. */
+  private readonly superseded: Array<{ id: string; updated: string }> = [];
 
   constructor(
     readonly collectionId: string,
@@ -109,6 +111,7 @@ export class CollectionStore {
     const fresh: DocVersion[] = [];
     for (const index of picked) {
       const prev = this.current(index);
+      this.superseded.push({ id: prev.id, updated: prev.updated });
       if (prev.version > 1) this.removeSorted(prev);
       const next: DocVersion = {
         ...prev, version: prev.version + 1,
@@ -226,5 +229,10 @@ export class CollectionStore {
   /** Every current version in ascending list order (streams; base documents are not stored). */
   *versions(): Generator<DocVersion> {
     yield* this.scan({ direction: 1 });
+  }
+
+  /** Every version that was ever current and has since been replaced by a mutation, oldest first. */
+  *supersededVersions(): Generator<{ id: string; updated: string }> {
+    yield* this.superseded;
   }
 }

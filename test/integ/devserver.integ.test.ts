@@ -229,6 +229,12 @@ describe('dev server under load and change', () => {
         const stamp = d._internal.updated_at;
         expect(stamp === before.get(d.document_id) || micros(stamp) > micros(before.get(d.document_id) as string)).toBe(true);
       }
+      // Every replaced version is remembered: with the current ones, all versions the API ever listed.
+      const superseded = [...server.supersededVersions(COL)];
+      expect(superseded.length).toBe(server.stats().mutations);
+      for (const v of superseded) expect(v.updated_at === before.get(v.document_id) || micros(v.updated_at) > micros(before.get(v.document_id) as string)).toBe(true);
+      const admin = await (await fetch(`${server.url}/_dev/versions/${COL}?superseded=1`)).text();
+      expect(admin.trim().split('\n').map((l) => JSON.parse(l))).toEqual(superseded);
       // A window that ends before the mutations sees each document at most once, in its original version.
       const end = Math.max(...[...before.values()].map(micros)) + 1;
       const windowed = await pageAll(server, { limit: 250, filters: { AND: [{ field: 'updated_at', operator: 'lt', value: new Date(Math.ceil(end / 1000)).toISOString() }] } });
@@ -264,9 +270,15 @@ describe('dev server under load and change', () => {
       }, () => 'body error');
       expect(['bad json', 'body error']).toContain(outcome);
 
+      server.setOptions({ faults: { throttleRate: 1, throttleRetryAfterSeconds: 2 } });
+      const throttled = await list(server, { limit: 10 });
+      expect(throttled.status).toBe(429);
+      expect(throttled.headers.get('retry-after')).toBe('2');
+      expect(((await throttled.json()) as { error: { type: string } }).error.type).toBe('TooManyRequestsError');
+
       server.setOptions({ faults: {} });
       await listOk(server, { limit: 10 });
-      expect(server.stats().faults).toMatchObject({ reset: 1, error: 1, truncate: 1 });
+      expect(server.stats().faults).toMatchObject({ reset: 1, error: 1, truncate: 1, throttled: 1 });
     } finally {
       await server.close();
     }
