@@ -47,10 +47,10 @@ export class Lease {
   /** Takes the lease or throws LeaseHeldError naming the holder and its expiry. */
   async acquire(): Promise<void> {
     for (let attempt = 0; attempt < 3; attempt++) {
+      const at = this.now();
       try {
-        this.etag = (await this.driver.writeIf(this.key, this.body(), { ifNoneMatch: '*' })).etag;
-        this.renewedAt = this.now();
-        this.startRenewing();
+        this.etag = (await this.driver.writeIf(this.key, this.body(at), { ifNoneMatch: '*' })).etag;
+        this.acquired(at, null);
         return;
       } catch (error) {
         if (!(error instanceof AlreadyExistsError)) throw error;
@@ -59,24 +59,38 @@ export class Lease {
       if (!existing) continue; // released in between: try to create again
       const held = parseLease(existing.body);
       const reason = this.takeoverReason(held);
-      if (!reason) {
-        throw new LeaseHeldError(
-          `[lease] ${this.collectionId} is being exported by ${held?.holder ?? 'an unknown holder'} (run ${held?.runId ?? '?'}) until ${held?.expiresAt ?? '?'}; ` +
-            `this run did nothing. If that run was killed, its lease expires at that time and the next run takes over`,
-          { context: { holder: held?.holder, expiresAt: held?.expiresAt } },
-        );
-      }
+      if (!reason) throw this.heldError(held as LeaseBody);
       try {
-        this.etag = (await this.driver.writeIf(this.key, this.body(), { ifMatch: existing.etag })).etag;
-        this.renewedAt = this.now();
-        this.options.logger.warn('LeaseTakenOver', { collection_id: this.collectionId, previous_holder: held?.holder, previous_run_id: held?.runId, reason });
-        this.startRenewing();
+        this.etag = (await this.driver.writeIf(this.key, this.body(at), { ifMatch: existing.etag })).etag;
+        this.acquired(at, { held, reason });
         return;
       } catch (error) {
         if (!(error instanceof PreconditionFailedError)) throw error;
       }
     }
     throw new LeaseHeldError(`[lease] ${this.collectionId}: another run is taking the lease at the same moment; this run did nothing`);
+  }
+
+  /** Starts renewing and logs who holds the lease now, so a LeaseHeldError elsewhere can be traced to this run. */
+  private acquired(at: number, takeover: { held: LeaseBody | null; reason: string } | null): void {
+    this.renewedAt = at;
+    const fields = { collection_id: this.collectionId, holder: this.holder, expires_at: this.expiresAt(at) };
+    if (takeover) {
+      const { held, reason } = takeover;
+      this.options.logger.warn('LeaseTakenOver', { ...fields, reason, previous_holder: held?.holder ?? null, previous_run_id: held?.runId ?? null, previous_expires_at: held?.expiresAt ?? null });
+    } else {
+      this.options.logger.info('LeaseAcquired', fields);
+    }
+    this.startRenewing();
+  }
+
+  private heldError(held: LeaseBody): LeaseHeldError {
+    const seconds = Math.max(0, Math.ceil((Date.parse(held.expiresAt) - this.now()) / 1000));
+    return new LeaseHeldError(
+      `[lease] ${this.collectionId} is being exported by ${held.holder ?? `run ${held.runId ?? '?'}`} until ${held.expiresAt} (in ${seconds} s); ` +
+        `this run did nothing. If that run was killed, its lease expires at that time and the next run takes over`,
+      { context: { holder: held.holder, runId: held.runId, expiresAt: held.expiresAt } },
+    );
   }
 
   /** Throws if a renewal found the lease taken; the run checks this before every commit. */
@@ -95,6 +109,7 @@ export class Lease {
     this.etag = null;
   }
 
+  /** Why another run's lease may be taken now, or null if it may not. */
   private takeoverReason(held: LeaseBody | null): string | null {
     if (!held) return 'unreadable lease';
     if (Date.parse(held.expiresAt) <= this.now()) return 'expired';
@@ -113,7 +128,7 @@ export class Lease {
     if (!this.etag || this.lostError) return;
     try {
       const at = this.now();
-      this.etag = (await this.driver.writeIf(this.key, this.body(), { ifMatch: this.etag })).etag;
+      this.etag = (await this.driver.writeIf(this.key, this.body(at), { ifMatch: this.etag })).etag;
       this.renewedAt = at;
     } catch (error) {
       if (error instanceof PreconditionFailedError) {
@@ -123,26 +138,37 @@ export class Lease {
     }
   }
 
-  private body(): Buffer {
-    const now = this.now();
+  private body(now: number): Buffer {
     const body: LeaseBody = {
       holder: this.holder,
       host: hostname(),
       pid: process.pid,
       runId: this.options.runId,
       acquiredAt: new Date(now).toISOString(),
-      expiresAt: new Date(now + this.options.ttlSeconds * 1000).toISOString(),
+      expiresAt: this.expiresAt(now),
     };
     return Buffer.from(JSON.stringify(body));
   }
+
+  private expiresAt(writtenAt: number): string {
+    return new Date(writtenAt + this.options.ttlSeconds * 1000).toISOString();
+  }
 }
 
+/**
+ * The lease another run wrote, or null if it cannot be read as one. A lease without a
+ * readable expiry would otherwise never expire and block every run until deleted by hand.
+ */
 function parseLease(body: Buffer): LeaseBody | null {
+  let value: unknown;
   try {
-    return JSON.parse(body.toString('utf8')) as LeaseBody;
+    value = JSON.parse(body.toString('utf8'));
   } catch {
     return null;
   }
+  if (typeof value !== 'object' || value === null) return null;
+  const lease = value as Partial<LeaseBody>;
+  return typeof lease.expiresAt === 'string' && Number.isFinite(Date.parse(lease.expiresAt)) ? (lease as LeaseBody) : null;
 }
 
 function processAlive(pid: number): boolean {

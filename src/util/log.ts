@@ -18,13 +18,26 @@ export type LogSink = (record: { ts: string; level: Level; event: string } & Rec
 
 const ORDER: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
-/** Replaces each secret (and its URL-encoded form) with `***`. */
+/**
+ * Credentials by their shape, whatever their value: a SAS signature, a key or SAS inside a
+ * connection string, a bearer token. They catch what the list of known secrets cannot: a SAS
+ * the SDK re-encoded, or a token it fetched itself.
+ */
+const SECRET_SHAPES: readonly [RegExp, string][] = [
+  [/\b(sig|AccountKey|SharedAccessSignature)=[^&;\s"']+/gi, '$1=***'],
+  [/\bBearer\s+[\w.~+/=-]+/g, 'Bearer ***'],
+];
+
+/** Replaces each secret (and its URL-encoded form) with `***`, then anything shaped like a credential. */
 export function makeRedactor(secrets: readonly (string | undefined)[]): (text: string) => string {
   const needles = secrets
     .filter((s): s is string => typeof s === 'string' && s.length >= 4)
     .flatMap((s) => [s, encodeURIComponent(s)])
     .sort((a, b) => b.length - a.length);
-  return (text) => needles.reduce((out, needle) => out.split(needle).join('***'), text);
+  return (text) => {
+    const out = needles.reduce((acc, needle) => acc.split(needle).join('***'), text);
+    return SECRET_SHAPES.reduce((acc, [shape, replacement]) => acc.replace(shape, replacement), out);
+  };
 }
 
 export function createLogger(sink: LogSink, options: { level?: Level; redact?: (text: string) => string } = {}): Logger {
@@ -32,7 +45,9 @@ export function createLogger(sink: LogSink, options: { level?: Level; redact?: (
   const redact = options.redact ?? ((t: string) => t);
   const emit = (level: Level, event: string, fields: Record<string, unknown> = {}) => {
     if (ORDER[level] < min) return;
-    const clean = JSON.parse(redact(JSON.stringify(fields ?? {}))) as Record<string, unknown>;
+    // Each string value is redacted as it is, not in its JSON-escaped form, where a secret
+    // with a quote or backslash in it would not match.
+    const clean = JSON.parse(JSON.stringify(fields ?? {}), (_key, value: unknown) => (typeof value === 'string' ? redact(value) : value)) as Record<string, unknown>;
     sink({ ts: new Date().toISOString(), level, event, ...clean });
   };
   return {
