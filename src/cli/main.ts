@@ -4,7 +4,9 @@ import type { Settings } from '../config/schema.js';
 import { ConfigError, ExportError, type ExitCode } from '../errors.js';
 import { runExport } from '../run/export.js';
 import type { ExportResult, StepHook } from '../run/types.js';
+import { openDestination } from '../storage/index.js';
 import { makeRedactor } from '../util/log.js';
+import { formatVerifyReport, verifyCollections } from '../verify/index.js';
 import { flagHelp, parseFlags } from './flags.js';
 import { cliLogger, TtyProgress } from './output.js';
 import { formatStatus, statusReport } from './status.js';
@@ -14,18 +16,21 @@ const USAGE = `mixpeek-export: stage Mixpeek documents as Parquet/NDJSON for Aut
 Usage:
   mixpeek-export export [flags]     export new document versions (resumes an interrupted run first)
   mixpeek-export status [flags]     checkpoint, interrupted run, last runs and lag per collection
+  mixpeek-export verify [flags]     check manifests against the objects (size, sha256, rows), the
+                                    checkpoint against the manifests, orphans and gaps; exit 6 if not consistent
   npm run export -- [flags]         the same as "export"
 
 Flags (also settable in a YAML --config file, camelCase keys; flags > env > file > defaults):
 ${flagHelp()}
   --config <file>                 YAML config file (see config/example.yaml)
-  --json                          status: print JSON
+  --json                          status, verify: print JSON
 
 Environment: MIXPEEK_API_KEY (secret, required), MIXPEEK_NAMESPACE, MIXPEEK_BASE_URL,
 MIXPEEK_EXPORT_DEST, MIXPEEK_EXPORT_COLLECTIONS (comma-separated).
 
 Exit codes: 0 done (also "nothing new"), 2 bad usage or config, 3 Mixpeek API failure,
-4 storage failure, 5 lease held by another run, 130/143 interrupted (checkpoint valid).`;
+4 storage failure, 5 lease held by another run, 6 verify found a problem, 130/143 interrupted
+(checkpoint valid).`;
 
 /** Every secret the process may hold, for the redactor: API key, Azure secrets and each part of a connection string, AWS keys. */
 function secretValues(env: NodeJS.ProcessEnv): (string | undefined)[] {
@@ -53,7 +58,8 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<ExitCode> {
     }
     if (command === 'export') return await exportCommand(loadSettings({ flags: flags.settings, env, configFile: flags.config }), redact);
     if (command === 'status') return await statusCommand(flags, env);
-    throw new ConfigError(`unknown command "${command}"; use export or status (see --help)`);
+    if (command === 'verify') return await verifyCommand(flags, env, redact);
+    throw new ConfigError(`unknown command "${command}"; use export, status or verify (see --help)`);
   } catch (error) {
     const e = error instanceof ExportError ? error : null;
     process.stderr.write(redact(`mixpeek-export: ${e ? e.message : (error as Error)?.stack ?? String(error)}`) + '\n');
@@ -84,6 +90,20 @@ async function statusCommand(flags: ReturnType<typeof parseFlags>, env: NodeJS.P
   const report = await statusReport(dest, collections, new Date(), options);
   process.stdout.write((flags.json ? JSON.stringify(report, null, 2) : formatStatus(report)) + '\n');
   return 0;
+}
+
+/** `verify`: exit 0 when every collection is consistent, 6 when a problem was found (4: storage unreadable, 2: bad flags). */
+async function verifyCommand(flags: ReturnType<typeof parseFlags>, env: NodeJS.ProcessEnv, redact: (t: string) => string): Promise<ExitCode> {
+  const { loadPartial } = await import('./partial.js');
+  const { dest, collections, options } = loadPartial(flags, env);
+  const driver = await openDestination(dest, options);
+  try {
+    const report = await verifyCollections(driver, collections);
+    process.stdout.write(redact(flags.json ? JSON.stringify(report, null, 2) : formatVerifyReport(report)) + '\n');
+    return report.consistent ? 0 : 6;
+  } finally {
+    await driver.close?.();
+  }
 }
 
 /**

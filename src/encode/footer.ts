@@ -80,14 +80,41 @@ function readRowGroupRows(reader: CompactReader): number {
 }
 
 /**
+ * The last bytes of a stream, held by reference (no copies): chunks are dropped from the
+ * front once the rest still holds `limit` bytes. Memory: at most `limit` plus one chunk.
+ * Used by the footer guard and by `verify` to read a Parquet footer from a streamed object.
+ */
+export class TailBuffer {
+  #chunks: Buffer[] = [];
+  #bytes = 0;
+
+  constructor(private readonly limit: number = FOOTER_TAIL_BYTES) {}
+
+  push(chunk: Buffer): void {
+    this.#chunks.push(chunk);
+    this.#bytes += chunk.length;
+    while (this.#chunks.length > 1 && this.#bytes - this.#chunks[0]!.length >= this.limit) {
+      this.#bytes -= this.#chunks.shift()!.length;
+    }
+  }
+
+  /** The kept bytes as one buffer; the buffer is emptied. */
+  take(): Buffer {
+    const out = Buffer.concat(this.#chunks, this.#bytes);
+    this.#chunks = [];
+    this.#bytes = 0;
+    return out;
+  }
+}
+
+/**
  * The output stage of a Parquet encoder: passes bytes through, counts them, and in `_flush`
  * errors the stream unless the footer's `num_rows` equals `expectedRows()` (and the row
  * groups add up to it). `onVerified` runs once the check has passed.
  */
 export class FooterGuard extends Transform {
   #bytesOut = 0;
-  #tail: Buffer[] = [];
-  #tailBytes = 0;
+  readonly #tail = new TailBuffer();
 
   constructor(
     private readonly expectedRows: () => number,
@@ -104,10 +131,6 @@ export class FooterGuard extends Transform {
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.#bytesOut += chunk.length;
     this.#tail.push(chunk);
-    this.#tailBytes += chunk.length;
-    while (this.#tail.length > 1 && this.#tailBytes - this.#tail[0]!.length >= FOOTER_TAIL_BYTES) {
-      this.#tailBytes -= this.#tail.shift()!.length;
-    }
     callback(null, chunk);
   }
 
@@ -115,12 +138,11 @@ export class FooterGuard extends Transform {
     const expected = this.expectedRows();
     let footer: ParquetFooter;
     try {
-      footer = readParquetFooter(Buffer.concat(this.#tail, this.#tailBytes));
+      footer = readParquetFooter(this.#tail.take());
     } catch (cause) {
       callback(new InternalError(`[parquet] the written file has no readable footer; it is not published`, { cause }));
       return;
     }
-    this.#tail = [];
     const groupSum = footer.rowGroupRows.reduce((a, b) => a + b, 0);
     if (footer.numRows !== expected || groupSum !== expected) {
       callback(

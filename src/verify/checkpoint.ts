@@ -1,0 +1,117 @@
+/**
+ * The checkpoint against the manifests: its `lastHi` is the newest completed run's `hi`
+ * (the next run starts there), each run in its history has its manifest, and an
+ * interrupted run is reported (not a problem: the next export resumes it). Also the lease,
+ * so a report taken while an export runs says so.
+ */
+import { type Checkpoint, CheckpointStore } from '../commit/checkpoint.js';
+import { layout } from '../commit/layout.js';
+import { StorageError } from '../errors.js';
+import type { StorageDriver } from '../storage/types.js';
+import { bound, type Findings } from './findings.js';
+
+/** What `verify` keeps of a manifest once its files are checked. */
+export interface ManifestSummary {
+  key: string;
+  runId: string;
+  window: { lo: string | null; hi: string };
+  totals: { files: number; rows: number; bytes: number };
+}
+
+/** The checkpoint, `null` when absent; a corrupt one is a problem and also `null`. */
+export async function loadCheckpoint(driver: StorageDriver, collectionId: string, findings: Findings): Promise<{ checkpoint: Checkpoint | null; present: boolean }> {
+  const url = driver.url(layout.checkpoint(collectionId));
+  let checkpoint: Checkpoint;
+  try {
+    if (!(await driver.head(layout.checkpoint(collectionId)))) return { checkpoint: null, present: false };
+    checkpoint = (await CheckpointStore.load(driver, collectionId)).value;
+  } catch (error) {
+    const code = (error as StorageError)?.code;
+    if (!(error instanceof StorageError) || (code !== 'ERR_CHECKPOINT_CORRUPT' && code !== 'ERR_CHECKPOINT_MISMATCH')) throw error;
+    findings.problem('checkpoint', `${(error as Error).message.replace(/^\[checkpoint\] /, '')}`, url);
+    return { checkpoint: null, present: true };
+  }
+  const active = checkpoint.active;
+  const shapeOk =
+    (checkpoint.lastHi === null || typeof checkpoint.lastHi === 'string') &&
+    Array.isArray(checkpoint.history) &&
+    (active === null || (typeof active === 'object' && Array.isArray(active.files) && typeof active.window?.hi === 'string'));
+  if (!shapeOk) {
+    findings.problem('checkpoint', `${url} is not a checkpoint (lastHi, history or active has the wrong shape); restore it from a backup`, url);
+    return { checkpoint: null, present: true };
+  }
+  return { checkpoint, present: true };
+}
+
+/**
+ * `lastHi` against the newest completed manifest, and the history against the manifests.
+ * `completed` excludes the interrupted run's manifest (written just before a kill, when
+ * the checkpoint had not moved on yet).
+ */
+export function checkCheckpoint(driver: StorageDriver, collectionId: string, loaded: { checkpoint: Checkpoint | null; present: boolean }, completed: ManifestSummary[], findings: Findings): void {
+  const url = driver.url(layout.checkpoint(collectionId));
+  const newest = completed[completed.length - 1];
+  const { checkpoint } = loaded;
+  if (!checkpoint) {
+    if (!loaded.present && newest) {
+      findings.problem(
+        'checkpoint',
+        `${url} is missing but ${completed.length} manifest(s) exist; the next export would stage everything again from the beginning. Restore it, or run the next export with --since ${newest.window.hi} (the end of the newest run, ${newest.runId})`,
+        url,
+      );
+    }
+    return;
+  }
+  const lastHi = checkpoint.lastHi;
+  const expected = newest?.window.hi ?? null;
+  if (lastHi === expected) {
+    findings.ok('checkpoint', newest ? `${url}: lastHi ${lastHi} is the end of the newest run ${newest.runId}` : `${url}: no run completed yet`, url);
+  } else if (!newest) {
+    findings.problem('checkpoint', `${url}: lastHi is ${lastHi} but no completed run has a manifest; restore the manifests from a backup, or move the checkpoint aside to export again from the beginning`, url);
+  } else if (lastHi === null || lastHi < newest.window.hi) {
+    findings.problem(
+      'checkpoint',
+      `${url}: lastHi is ${bound(lastHi)} but the newest run ${newest.runId} ended at ${newest.window.hi}; the next export would stage [${bound(lastHi)}, ${newest.window.hi}) again. If the checkpoint was restored from an old copy, run the next export with --since ${newest.window.hi}`,
+      url,
+    );
+  } else {
+    findings.problem(
+      'checkpoint',
+      `${url}: lastHi is ${lastHi} but the newest manifest (run ${newest.runId}) ends at ${newest.window.hi}; no manifest covers [${newest.window.hi}, ${lastHi}): restore the missing manifest, or re-export with export --since ${newest.window.hi} --until ${lastHi}`,
+      url,
+    );
+  }
+  const byKey = new Map(completed.map((m) => [m.key, m]));
+  for (const entry of checkpoint.history) {
+    const manifestUrl = driver.url(entry.manifest);
+    const found = byKey.get(entry.manifest);
+    if (!found) {
+      findings.problem('checkpoint', `${url}: history lists run ${entry.runId} (${entry.files} files, ${entry.rows} rows) but its manifest ${manifestUrl} is missing or unreadable; restore it from a backup (its data files are listed as orphans)`, manifestUrl);
+    } else if (found.totals.files !== entry.files || found.totals.rows !== entry.rows || found.totals.bytes !== entry.bytes) {
+      findings.problem(
+        'checkpoint',
+        `${url}: history records run ${entry.runId} as ${entry.files} files, ${entry.rows} rows, ${entry.bytes} bytes but ${manifestUrl} totals ${found.totals.files} files, ${found.totals.rows} rows, ${found.totals.bytes} bytes; restore the edited one from a backup`,
+        manifestUrl,
+      );
+    }
+  }
+}
+
+/** An export holding the lease may change things while `verify` reads: say so (info, never a problem). */
+export async function checkLease(driver: StorageDriver, collectionId: string, now: Date, findings: Findings): Promise<void> {
+  const key = layout.lease(collectionId);
+  const found = await driver.read(key);
+  if (!found) return;
+  let lease: { runId?: string; holder?: string; expiresAt?: string } = {};
+  try {
+    lease = JSON.parse(found.body.toString('utf8')) as typeof lease;
+  } catch {
+    // an unreadable lease is the exporter's business (it takes it over); report it as held by someone unknown
+  }
+  const expires = Date.parse(lease.expiresAt ?? '');
+  if (expires > now.getTime()) {
+    findings.info('lease', `${driver.url(key)}: an export (run ${lease.runId ?? '?'}, ${lease.holder ?? 'unknown holder'}) holds the lease until ${lease.expiresAt}; files it writes meanwhile may show up below. Verify again when it has finished`, driver.url(key));
+  } else {
+    findings.info('lease', `${driver.url(key)}: a lease of run ${lease.runId ?? '?'} expired at ${lease.expiresAt ?? '?'} (a killed run); the next export takes it over`, driver.url(key));
+  }
+}

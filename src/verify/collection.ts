@@ -1,0 +1,140 @@
+/**
+ * `verify` for one collection: every manifest against the objects it lists, the checkpoint
+ * against the manifests, orphans and gaps. Reads only; returns a report (never throws for
+ * an inconsistency; a storage failure throws its StorageError).
+ *
+ * Order matters when an export runs meanwhile: data files are listed first, then the
+ * checkpoint is read, then the manifests. A file published before the listing is, by the
+ * commit protocol, in the checkpoint's interrupted run (its intent is recorded before it
+ * becomes visible) or in a manifest written before the checkpoint moved on, so it is never
+ * a false orphan.
+ */
+import type { ActiveRun } from '../commit/checkpoint.js';
+import { layout } from '../commit/layout.js';
+import type { Manifest } from '../commit/manifest.js';
+import type { StorageDriver } from '../storage/types.js';
+import { checkCheckpoint, checkLease, loadCheckpoint, type ManifestSummary } from './checkpoint.js';
+import { checkFiles, checkListing, checkTotals, type RunFiles } from './files.js';
+import { bound, type CollectionReport, Findings, megabytes, type VerifyOptions } from './findings.js';
+import { analyseWindows } from './windows.js';
+
+const DEFAULT_CONCURRENCY = 4;
+
+export async function verifyCollection(driver: StorageDriver, collectionId: string, options: VerifyOptions = {}): Promise<CollectionReport> {
+  const findings = new Findings();
+  const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
+  const dataFiles = new Map<string, number>();
+  for await (const info of driver.list(layout.dataPrefix(collectionId))) dataFiles.set(info.key, info.size);
+  await checkLease(driver, collectionId, (options.now ?? (() => new Date()))(), findings);
+  const loaded = await loadCheckpoint(driver, collectionId, findings);
+  const active = loaded.checkpoint?.active ?? null;
+  const accounted = new Set<string>();
+  const manifests: ManifestSummary[] = [];
+  for await (const info of driver.list(layout.manifestPrefix(collectionId))) {
+    if (!info.key.endsWith('.json')) continue;
+    const manifest = await checkManifest(driver, collectionId, info.key, findings, concurrency);
+    if (!manifest) continue;
+    for (const file of manifest.files) accounted.add(file.key);
+    manifests.push({ key: info.key, runId: manifest.runId, window: manifest.window, totals: manifest.totals });
+  }
+  manifests.sort((a, b) => (a.runId < b.runId ? -1 : a.runId > b.runId ? 1 : 0));
+  const url = driver.url(collectionId).replace(/\/?$/, '/');
+  if (!loaded.present && manifests.length === 0 && dataFiles.size === 0 && findings.problems === 0) {
+    findings.ok('collection', `${url}: nothing exported yet`);
+    return report(collectionId, url, findings, true);
+  }
+  if (active) await checkActiveRun(driver, collectionId, active, manifests, accounted, findings, concurrency);
+  const completed = manifests.filter((m) => m.runId !== active?.runId);
+  checkCheckpoint(driver, collectionId, loaded, completed, findings);
+  checkOrphans(driver, dataFiles, accounted, active !== null, findings);
+  checkWindows(completed, active, findings);
+  return report(collectionId, url, findings, false);
+}
+
+function report(collectionId: string, url: string, findings: Findings, nothingExported: boolean): CollectionReport {
+  const problems = findings.problems;
+  return { collectionId, url, consistent: problems === 0, nothingExported, checked: findings.checked, problems, findings: findings.list };
+}
+
+/** Parses one manifest and checks its structure and every file it lists. `null` when it cannot be read as a manifest. */
+async function checkManifest(driver: StorageDriver, collectionId: string, key: string, findings: Findings, concurrency: number): Promise<Manifest | null> {
+  const url = driver.url(key);
+  const runId = key.slice(layout.manifestPrefix(collectionId).length, -'.json'.length);
+  const found = await driver.read(key);
+  if (!found) return null; // removed since the listing
+  let manifest: Manifest;
+  try {
+    manifest = JSON.parse(found.body.toString('utf8')) as Manifest;
+  } catch {
+    findings.problem('manifest', `${url} is not valid JSON; restore it from a backup (until then its data files are listed as orphans)`, url);
+    return null;
+  }
+  const shapeOk = manifest && Array.isArray(manifest.files) && typeof manifest.window?.hi === 'string' && typeof manifest.totals === 'object';
+  if (!shapeOk || manifest.manifestVersion !== 1 || manifest.collectionId !== collectionId || manifest.runId !== runId) {
+    findings.problem(
+      'manifest',
+      `${url} is not manifest version 1 of run ${runId} of ${collectionId} (it says version ${manifest?.manifestVersion}, run ${manifest?.runId}, collection ${manifest?.collectionId}); restore it from a backup (until then its data files are listed as orphans)`,
+      url,
+    );
+    return null;
+  }
+  findings.checked.manifests++;
+  const run: RunFiles = { runId, label: `manifest ${url}`, window: manifest.window, format: manifest.format, compression: manifest.compression, files: manifest.files };
+  const problems = checkTotals(manifest, run.label, findings) + checkListing(driver, collectionId, run, findings) + (await checkFiles(driver, run, findings, concurrency));
+  if (problems === 0) {
+    const { files, rows, bytes } = manifest.totals;
+    findings.ok('manifest', `${url}: run ${runId} [${bound(manifest.window.lo)}, ${manifest.window.hi}): ${files} files, ${rows} rows, ${megabytes(bytes)}; every file present with its size, sha256 and row count`, url);
+  }
+  return manifest;
+}
+
+/** An interrupted run: reported, its published files checked (unless its manifest did), its pending file accounted for. */
+async function checkActiveRun(driver: StorageDriver, collectionId: string, active: ActiveRun, manifests: ManifestSummary[], accounted: Set<string>, findings: Findings, concurrency: number): Promise<void> {
+  const manifest = manifests.find((m) => m.runId === active.runId);
+  const pending = active.pending ? driver.url(active.pending.key) : 'none';
+  findings.info(
+    'run',
+    `interrupted run in progress: ${active.runId} [${bound(active.window.lo)}, ${active.window.hi}), started ${active.startedAt}, ${active.files.length} files published, pending ${pending}; the next export resumes it${manifest ? ` (its manifest ${driver.url(manifest.key)} is written; only the checkpoint has to move on)` : ''}`,
+  );
+  for (const file of active.files) accounted.add(file.key);
+  if (manifest) return;
+  const run: RunFiles = { runId: active.runId, label: `interrupted run ${active.runId} in the checkpoint`, window: active.window, format: active.format, compression: active.compression, files: active.files };
+  checkListing(driver, collectionId, run, findings);
+  await checkFiles(driver, run, findings, concurrency);
+  if (!active.pending) return;
+  if (await driver.head(active.pending.key)) {
+    accounted.add(active.pending.key);
+    await checkFiles(driver, { ...run, label: `the pending intent of run ${active.runId}`, files: [active.pending] }, findings, 1);
+  } else {
+    findings.info('run', `${pending} (pending intent of run ${active.runId}) was never published; the next export writes its ${active.pending.rows} rows again`, pending);
+  }
+}
+
+function checkOrphans(driver: StorageDriver, dataFiles: Map<string, number>, accounted: Set<string>, interrupted: boolean, findings: Findings): void {
+  let orphans = 0;
+  for (const [key, size] of dataFiles) {
+    if (accounted.has(key)) continue;
+    orphans++;
+    findings.problem(
+      'orphans',
+      `${driver.url(key)} (${size} bytes) is in no manifest and not in the checkpoint's interrupted run, and consumers load it; if its manifest was lost, restore the manifest; if something else wrote it, move it out of data/`,
+      driver.url(key),
+    );
+  }
+  if (orphans === 0) findings.ok('orphans', `no orphans: all ${dataFiles.size} data files are listed by a manifest${interrupted ? ' or the interrupted run' : ''}`);
+}
+
+function checkWindows(completed: ManifestSummary[], active: ActiveRun | null, findings: Findings): void {
+  const runs = completed.map((m) => ({ runId: m.runId, lo: m.window.lo, hi: m.window.hi }));
+  if (active && !completed.some((m) => m.runId === active.runId)) runs.push({ runId: active.runId, lo: active.window.lo, hi: active.window.hi });
+  const { gaps, overlaps, span } = analyseWindows(runs);
+  for (const o of overlaps) {
+    findings.info('windows', `overlap (re-export): run ${o.runId} starts before the end of earlier runs and exported [${bound(o.from)}, ${o.to}) again (a --since re-export); those versions are staged twice, keep the latest per document_id downstream`);
+  }
+  for (const g of gaps) {
+    findings.problem('windows', `gap: no run covers updated_at [${g.from}, ${g.to}) (run ${g.endedBy} ends there, run ${g.resumedBy} starts later); documents updated then were never exported: run export --since ${g.from} --until ${g.to}`);
+  }
+  if (span && gaps.length === 0) {
+    findings.ok('windows', `no gaps: ${runs.length} run window(s) cover [${bound(span.lo)}, ${span.hi}) without a hole`);
+  }
+}
