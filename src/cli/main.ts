@@ -57,7 +57,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<ExitCode> {
       return 0;
     }
     if (command === 'export') return await exportCommand(loadSettings({ flags: flags.settings, env, configFile: flags.config }), redact);
-    if (command === 'status') return await statusCommand(flags, env);
+    if (command === 'status') return await statusCommand(flags, env, redact);
     if (command === 'verify') return await verifyCommand(flags, env, redact);
     throw new ConfigError(`unknown command "${command}"; use export, status or verify (see --help)`);
   } catch (error) {
@@ -84,11 +84,11 @@ async function exportCommand(settings: Settings, redact: (t: string) => string):
   return result.error?.exitCode ?? 0;
 }
 
-async function statusCommand(flags: ReturnType<typeof parseFlags>, env: NodeJS.ProcessEnv): Promise<ExitCode> {
+async function statusCommand(flags: ReturnType<typeof parseFlags>, env: NodeJS.ProcessEnv, redact: (t: string) => string): Promise<ExitCode> {
   const { loadPartial } = await import('./partial.js');
   const { dest, collections, options } = loadPartial(flags, env);
   const report = await statusReport(dest, collections, new Date(), options);
-  process.stdout.write((flags.json ? JSON.stringify(report, null, 2) : formatStatus(report)) + '\n');
+  process.stdout.write(redact(flags.json ? JSON.stringify(report, null, 2) : formatStatus(report)) + '\n');
   return 0;
 }
 

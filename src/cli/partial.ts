@@ -1,12 +1,11 @@
-import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
+import { readConfigFile } from '../config/load.js';
 import { ConfigError } from '../errors.js';
 import type { DestinationOptions } from '../storage/index.js';
 import type { ParsedFlags } from './flags.js';
 
 /** The two settings `status` needs (no API key): destination and collections, with the usual precedence. */
 export function loadPartial(flags: ParsedFlags, env: NodeJS.ProcessEnv): { dest: string; collections: string[]; options: DestinationOptions } {
-  const file = flags.config ? ((parseYaml(readFileSync(flags.config, 'utf8')) ?? {}) as Record<string, unknown>) : {};
+  const file = flags.config ? readConfigFile(flags.config) : {};
   const dest = (flags.settings.dest as string | undefined) ?? env.MIXPEEK_EXPORT_DEST ?? (file.dest as string | undefined);
   const collections =
     (flags.settings.collections as string[] | undefined) ??

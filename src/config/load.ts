@@ -45,7 +45,7 @@ export function nearest(name: string, candidates: readonly string[]): string {
   return closest(name, candidates as string[]);
 }
 
-function readConfigFile(path: string): Record<string, unknown> {
+export function readConfigFile(path: string): Record<string, unknown> {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -107,7 +107,8 @@ function formatIssues(error: z.ZodError, sources: SettingSources): string {
       }
       const missing = issue.code === 'invalid_type' && issue.input === undefined;
       if (missing) return `${key} is required: ${ORIGIN_HINT[key as SettingKey] ?? `pass --${kebab(key)}`}`;
-      const origin = key in sources.flags ? `--${kebab(key)}` : sources.configFile ? `${key} (env or ${sources.configFile})` : key;
+      const flag = key === 'collections' ? 'collection' : kebab(key);
+      const origin = key in sources.flags ? `--${flag}` : sources.configFile ? `${key} (env or ${sources.configFile})` : key;
       return `${origin}: ${issue.message}`;
     })
     .join('\n');

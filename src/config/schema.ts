@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isSafeCollectionId } from '../commit/layout.js';
 
 /**
  * The one schema of every setting (STYLE.md item 9): types, defaults, docs and validation
@@ -11,7 +12,15 @@ export const settingsSchema = z
     namespace: z.string().min(1).describe('Mixpeek namespace id or name, sent as X-Namespace (env MIXPEEK_NAMESPACE)'),
     baseUrl: z.url().default('https://api.mixpeek.com').describe('Mixpeek API root (env MIXPEEK_BASE_URL)'),
     allowInsecureHttp: z.boolean().default(false).describe('allow an http:// baseUrl that is not loopback'),
-    collections: z.array(z.string().min(1)).min(1).describe('collection ids to export (--collection, repeatable)'),
+    collections: z
+      .array(
+        // Each id becomes a path segment at the destination: refused before any I/O unless it is plain.
+        z.string().refine(isSafeCollectionId, {
+          error: (issue) => `collection id ${JSON.stringify(issue.input)} is not a plain id (1-255 of letters, digits, _ . -, starting with a letter or digit; no / or ..)`,
+        }),
+      )
+      .min(1)
+      .describe('collection ids to export (--collection, repeatable)'),
     dest: z.string().min(1).describe('destination root: file:///abs/path, a plain path (env MIXPEEK_EXPORT_DEST)'),
     format: z.enum(['parquet', 'ndjson']).default('parquet').describe('file format'),
     compression: z.enum(['zstd', 'snappy', 'gzip', 'none']).optional().describe('codec; default zstd (parquet) or gzip (ndjson)'),

@@ -37,8 +37,8 @@ async function streamVersions(state: ServerState, id: string, superseded: boolea
   const c = collectionOf(state, id);
   res.writeHead(200, { 'Content-Type': 'application/x-ndjson' });
   let lines: string[] = [];
-  for (const v of superseded ? c.store.supersededVersions() : c.store.versions()) {
-    lines.push(`{"document_id":"${v.id}","updated_at":"${v.updated}"}\n`);
+  for (const v of superseded ? c.store.supersededVersions() : c.listing.versions()) {
+    lines.push(`{"document_id":${JSON.stringify(v.id)},"updated_at":${JSON.stringify(v.updated)}}\n`);
     if (lines.length < LINES_PER_WRITE) continue;
     const ok = res.write(lines.join(''));
     lines = [];

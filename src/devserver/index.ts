@@ -17,11 +17,13 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { handleAdmin } from './admin.js';
 import type { FaultOptions } from './faults.js';
+import type { InjectedDocument } from './inject.js';
 import { TokenBucket, type RateLimitOptions } from './ratelimit.js';
 import { handleApi } from './routes.js';
 import { createState, defaultTimeline, mutateNow, type ResolvedOptions, type ServerState, type Stats } from './state.js';
 
 export type { FaultOptions } from './faults.js';
+export type { InjectedDocument } from './inject.js';
 export type { RateLimitOptions } from './ratelimit.js';
 
 /** Options of {@link startDevServer}. Every field is optional. */
@@ -56,6 +58,15 @@ export interface DevServerOptions {
    * collection just paged, as a concurrent writer would. Default null (off).
    */
   mutateWhilePaging?: { everyNPages: number; count: number } | null;
+  /**
+   * Hostile documents spliced into a collection's listing, per collection id: objects, or raw
+   * JSON text for what JSON.stringify cannot write (any JSON value). Served verbatim, placed
+   * by their own `_internal.updated_at` (else root `updated_at`); one without a readable
+   * instant is listed first in every listing, whatever the filter. See inject.ts. Memory is
+   * O(injected). Default none.
+   * @example { col_pdf_pages: [{ title: 'no id', _internal: { updated_at: '2026-01-02T00:00:00Z' } }, '{"document_id":"deep","a":[[[]]]}'] }
+   */
+  injectDocuments?: Record<string, readonly InjectedDocument[]>;
 }
 
 /** Counters since start. `requests` counts `/v1` requests only (admin routes are not API traffic). */
@@ -74,7 +85,10 @@ export interface DevServer {
   setOptions(patch: Partial<Pick<DevServerOptions, 'latencyMs' | 'rateLimit' | 'faults' | 'mutateWhilePaging'>>): void;
   /** Mutate n seeded-random documents now: new version, updated_at = now (strictly increasing across calls), a changed field. Returns their ids. */
   mutate(collectionId: string, n: number): string[];
-  /** Every current (document_id, updated_at) of a collection in list order; streams, nothing is materialised. */
+  /**
+   * Every current (document_id, updated_at) of a collection in list order; streams, nothing is
+   * materialised. Includes injected documents that have a non-empty string id and a readable instant.
+   */
   currentVersions(collectionId: string): Iterable<{ document_id: string; updated_at: string }>;
   /** Every version ever replaced by a mutation, oldest first: with currentVersions, all versions the API ever listed. */
   supersededVersions(collectionId: string): Iterable<{ document_id: string; updated_at: string }>;
@@ -93,6 +107,7 @@ function resolveOptions(o: DevServerOptions): ResolvedOptions {
     rateLimit: o.rateLimit ?? null,
     faults: o.faults ?? {},
     mutateWhilePaging: o.mutateWhilePaging ?? null,
+    injectDocuments: o.injectDocuments ?? {},
   };
 }
 
@@ -148,8 +163,8 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     setOptions: (patch) => applyPatch(state, patch),
     mutate: (collectionId, n) => mutateNow(state, collectionOf(state, collectionId), n),
     currentVersions: (collectionId) => {
-      const store = collectionOf(state, collectionId).store;
-      return { *[Symbol.iterator]() { for (const v of store.versions()) yield { document_id: v.id, updated_at: v.updated }; } };
+      const listing = collectionOf(state, collectionId).listing;
+      return { *[Symbol.iterator]() { for (const v of listing.versions()) yield { document_id: v.id, updated_at: v.updated }; } };
     },
     supersededVersions: (collectionId) => {
       const store = collectionOf(state, collectionId).store;

@@ -10,8 +10,9 @@ import type { DocumentFactory } from './documents.js';
 import { ByteArena } from './docs/vectors.js';
 import { valuesAt, type DocView } from './filters.js';
 import { badRequest } from './http.js';
+import { isInjected, isUnplaced, type Listing } from './inject.js';
 import type { ListRequest, SortSpec } from './list-request.js';
-import type { CollectionStore, DocVersion } from './store.js';
+import type { DocVersion } from './store.js';
 
 /** The page as JSON pieces (text or UTF-8 bytes, written in order) and their total byte length. */
 export interface ListPage {
@@ -25,12 +26,18 @@ interface Hit {
 }
 
 function viewOf(factory: DocumentFactory, version: DocVersion): DocView {
+  if (isInjected(version)) return { version, collectionId: factory.spec.collectionId, doc: () => version.injected.doc as Record<string, unknown> };
   let doc: Record<string, unknown> | undefined;
   return { version, collectionId: factory.spec.collectionId, doc: () => (doc ??= factory.build(version)) };
 }
 
+/** An unplaced injected document matches every filter (see inject.ts). */
+function matches(req: ListRequest, view: DocView): boolean {
+  return isUnplaced(view.version) || req.filter.test(view);
+}
+
 /** Fast path: walk the keyset order from the cursor, filter lazily, stop at limit + 1. */
-function timelineHits(store: CollectionStore, factory: DocumentFactory, req: ListRequest, after: CursorPosition | null): Hit[] {
+function timelineHits(store: Listing, factory: DocumentFactory, req: ListRequest, after: CursorPosition | null): Hit[] {
   if (after && typeof after.key !== 'number') throw badRequest('Invalid cursor: not a cursor issued by this endpoint');
   const hits: Hit[] = [];
   let skip = after ? 0 : req.offset;
@@ -42,7 +49,7 @@ function timelineHits(store: CollectionStore, factory: DocumentFactory, req: Lis
   });
   for (const version of scan) {
     const view = viewOf(factory, version);
-    if (!req.filter.test(view)) continue;
+    if (!matches(req, view)) continue;
     if (skip > 0) {
       skip--;
       continue;
@@ -75,11 +82,11 @@ function compareHits(sort: SortSpec, a: { key: unknown; id: string }, b: { key: 
 }
 
 /** Slow path: every matching document's key, sorted; only (version, key) pairs are kept. */
-function sortedHits(store: CollectionStore, factory: DocumentFactory, req: ListRequest, after: CursorPosition | null): { hits: Hit[]; total: number } {
+function sortedHits(store: Listing, factory: DocumentFactory, req: ListRequest, after: CursorPosition | null): { hits: Hit[]; total: number } {
   const all: Array<{ version: DocVersion; key: unknown; id: string }> = [];
   for (const version of store.scan({ direction: 1, loMicros: req.filter.loMicros, hiMicros: req.filter.hiMicros })) {
     const view = viewOf(factory, version);
-    if (req.filter.test(view)) all.push({ version, key: sortKey(req.sort, view), id: version.id });
+    if (matches(req, view)) all.push({ version, key: sortKey(req.sort, view), id: version.id });
   }
   all.sort((a, b) => compareHits(req.sort, a, b));
   let start = after ? all.findIndex((h) => compareHits(req.sort, h, after) > 0) : req.offset;
@@ -88,17 +95,20 @@ function sortedHits(store: CollectionStore, factory: DocumentFactory, req: ListR
   return { hits: page.map((h) => ({ view: viewOf(factory, h.version), key: h.key })), total: all.length };
 }
 
-function countMatching(store: CollectionStore, factory: DocumentFactory, req: ListRequest): number {
+function countMatching(store: Listing, factory: DocumentFactory, req: ListRequest): number {
   if (req.filter.windowOnly) return store.countInWindow(req.filter.loMicros, req.filter.hiMicros);
   let n = 0;
   for (const version of store.scan({ direction: 1, loMicros: req.filter.loMicros, hiMicros: req.filter.hiMicros })) {
-    if (req.filter.test(viewOf(factory, version))) n++;
+    if (matches(req, viewOf(factory, version))) n++;
   }
   return n;
 }
 
-/** Run a validated request against a collection. Throws ApiError for a bad cursor. */
-export function listPage(store: CollectionStore, factory: DocumentFactory, req: ListRequest): ListPage {
+/**
+ * Run a validated request against a collection. Throws ApiError for a bad cursor.
+ * `repeatCursor` (a fault) gives the request's own cursor back as `next_cursor`.
+ */
+export function listPage(store: Listing, factory: DocumentFactory, req: ListRequest, repeatCursor = false): ListPage {
   const hash = queryHash(store.collectionId, req.filtersRaw, req.sortRaw);
   const after = req.cursor ? decodeCursor(req.cursor, hash) : null;
   let hits: Hit[];
@@ -112,7 +122,8 @@ export function listPage(store: CollectionStore, factory: DocumentFactory, req: 
   const more = hits.length > req.limit;
   if (more) hits.length = req.limit;
   const last = hits[hits.length - 1];
-  const nextCursor = more && last ? encodeCursor(hash, { key: last.key, id: last.view.version.id }) : undefined;
+  let nextCursor = more && last ? encodeCursor(hash, { key: last.key, id: last.view.version.id }) : undefined;
+  if (repeatCursor && req.cursor) nextCursor = req.cursor;
   return assemble(factory, req, hits, nextCursor, req.includeTotal ? total : null, !after);
 }
 
@@ -132,7 +143,8 @@ function assemble(factory: DocumentFactory, req: ListRequest, hits: Hit[], nextC
   const arena = new ByteArena();
   hits.forEach((hit, i) => {
     if (i > 0) chunks.push(',');
-    chunks.push(...factory.render(hit.view.version, hit.view.doc(), req.render, arena));
+    const v = hit.view.version;
+    chunks.push(...(isInjected(v) ? [v.injected.text] : factory.render(v, hit.view.doc(), req.render, arena)));
   });
   chunks.push(`],${JSON.stringify(tail).slice(1)}`);
   let byteLength = 0;

@@ -21,6 +21,8 @@ const USAGE = `usage: devserver [options]
   --error-rate P       probability of a 500/503 per list request
   --reset-rate P       probability of a dropped connection per list request
   --truncate-rate P    probability of a truncated body per list request
+  --not-json-rate P    probability of a 200 HTML page instead of JSON per list request
+  --repeat-cursor-rate P  probability of a next_cursor that does not advance per list request
   --slow-rate P        probability of a slow list response
   --slow-ms N          delay of a slow response (default 2000)
   --mutate-every N     mutate documents after every N list pages (with --mutate-count)
@@ -48,13 +50,14 @@ function toOptions(values: Record<string, string | boolean | undefined>): DevSer
     faults: {
       errorRate: num(values, 'error-rate'), resetRate: num(values, 'reset-rate'),
       truncateRate: num(values, 'truncate-rate'), slowRate: num(values, 'slow-rate'), slowMs: num(values, 'slow-ms'),
+      notJsonRate: num(values, 'not-json-rate'), repeatCursorRate: num(values, 'repeat-cursor-rate'),
     },
     mutateWhilePaging: every ? { everyNPages: every, count: num(values, 'mutate-count') ?? 10 } : null,
   };
 }
 
 const STRING_FLAGS = ['port', 'seed', 'docs', 'api-key', 'namespace', 'latency-ms', 'rpm', 'burst', 'error-rate', 'reset-rate',
-  'truncate-rate', 'slow-rate', 'slow-ms', 'mutate-every', 'mutate-count'] as const;
+  'truncate-rate', 'not-json-rate', 'repeat-cursor-rate', 'slow-rate', 'slow-ms', 'mutate-every', 'mutate-count'] as const;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({

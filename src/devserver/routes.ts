@@ -92,7 +92,12 @@ async function listRoute(state: ServerState, c: Collection, req: IncomingMessage
     state.stats.faults.slow++;
     await sleep(fault.ms);
   }
-  const page = listPage(c.store, c.factory, parseListRequest(c.spec, url.searchParams, body));
+  if (fault?.kind === 'notJson') {
+    state.stats.faults.notJson = (state.stats.faults.notJson ?? 0) + 1;
+    return sendHtml(res, headers);
+  }
+  if (fault?.kind === 'repeatCursor') state.stats.faults.repeatCursor = (state.stats.faults.repeatCursor ?? 0) + 1;
+  const page = listPage(c.listing, c.factory, parseListRequest(c.spec, url.searchParams, body), fault?.kind === 'repeatCursor');
   const pageHeaders = { ...headers, 'Content-Type': 'application/json', 'Content-Length': String(page.byteLength) };
   if (fault?.kind === 'truncate') {
     state.stats.faults.truncate++;
@@ -130,6 +135,13 @@ async function sendPage(res: ServerResponse, page: ListPage, headers: Headers): 
   res.uncork();
   res.end();
   return !res.destroyed;
+}
+
+/** A 200 that is not the API: the sign-in page a proxy or gateway serves in its place. */
+function sendHtml(res: ServerResponse, headers: Headers): void {
+  const html = '<!DOCTYPE html><html><head><title>Sign in - Corporate Proxy</title></head><body><h1>Authentication required</h1><p>Sign in to continue.</p></body></html>';
+  res.writeHead(200, { ...headers, 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': String(Buffer.byteLength(html)) });
+  res.end(html);
 }
 
 /** Headers with the full Content-Length, about half the body, then a dead socket. */

@@ -5,6 +5,7 @@
 import { COLLECTIONS, type CollectionSpec } from './catalog.js';
 import { DocumentFactory } from './documents.js';
 import { FaultInjector, type FaultOptions } from './faults.js';
+import { InjectedDocuments, Listing, type InjectedDocument } from './inject.js';
 import { hashString, Rng, seedOf } from './prng.js';
 import { TokenBucket, type RateLimitOptions } from './ratelimit.js';
 import { CollectionStore } from './store.js';
@@ -27,12 +28,15 @@ export interface ResolvedOptions {
   rateLimit: RateLimitOptions | null;
   faults: FaultOptions;
   mutateWhilePaging: { everyNPages: number; count: number } | null;
+  injectDocuments: Record<string, readonly InjectedDocument[]>;
 }
 
 /** One hosted collection. */
 export interface Collection {
   spec: CollectionSpec;
   store: CollectionStore;
+  /** What the list endpoint pages: the store plus any injected documents. */
+  listing: Listing;
   factory: DocumentFactory;
   mutationRng: Rng;
 }
@@ -40,7 +44,11 @@ export interface Collection {
 export interface Stats {
   requests: number;
   listPages: number;
-  faults: { error: number; reset: number; truncate: number; slow: number; rateLimited: number; throttled: number };
+  faults: {
+    error: number; reset: number; truncate: number; slow: number; rateLimited: number; throttled: number;
+    /** Always counted; optional only so that report literals written before they existed still type-check. */
+    notJson?: number; repeatCursor?: number;
+  };
   mutations: number;
 }
 
@@ -76,9 +84,12 @@ function makeCollection(spec: CollectionSpec, o: ResolvedOptions): Collection {
     o.timeline.start.getTime() * 1000, o.timeline.end.getTime() * 1000, formatPicker(o.seed, salt),
   );
   const tenant = { namespaceId: o.namespace, internalId: 'org_devserver' };
+  const store = new CollectionStore(spec.collectionId, salt, timeline);
+  const injected = o.injectDocuments[spec.collectionId];
   return {
     spec,
-    store: new CollectionStore(spec.collectionId, salt, timeline),
+    store,
+    listing: new Listing(store, injected?.length ? new InjectedDocuments(injected) : null),
     factory: new DocumentFactory(spec, o.seed, tenant),
     mutationRng: new Rng(seedOf(o.seed, salt, 0x6d757461)),
   };
@@ -95,13 +106,15 @@ export function createState(o: ResolvedOptions): ServerState {
   if (Number.isNaN(start) || Number.isNaN(end) || end < start) throw new RangeError('timeline needs valid dates with start <= end');
   const collections = new Map<string, Collection>();
   for (const spec of COLLECTIONS) collections.set(spec.collectionId, makeCollection(spec, o));
+  const unknown = Object.keys(o.injectDocuments).filter((id) => !collections.has(id));
+  if (unknown.length > 0) throw new RangeError(`injectDocuments names unknown collections ${unknown.join(', ')}; the dev server has ${[...collections.keys()].join(', ')}`);
   return {
     options: o,
     collections,
     clock: new MonotonicClock(),
     faults: new FaultInjector(o.faults, o.seed),
     bucket: o.rateLimit ? new TokenBucket(o.rateLimit) : null,
-    stats: { requests: 0, listPages: 0, faults: { error: 0, reset: 0, truncate: 0, slow: 0, rateLimited: 0, throttled: 0 }, mutations: 0 },
+    stats: { requests: 0, listPages: 0, faults: { error: 0, reset: 0, truncate: 0, slow: 0, rateLimited: 0, throttled: 0, notJson: 0, repeatCursor: 0 }, mutations: 0 },
   };
 }
 

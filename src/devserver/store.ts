@@ -43,6 +43,23 @@ export function compareVersions(direction: 1 | -1, a: KeysetPosition, b: KeysetP
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
 
+/** Merge two sequences sorted by `cmp` (ties: `a` first), lazily. */
+export function* mergeSorted<T>(cmp: (x: T, y: T) => number, first: Iterable<T>, second: Iterable<T>): Generator<T> {
+  const a = first[Symbol.iterator]();
+  const b = second[Symbol.iterator]();
+  let x = a.next();
+  let y = b.next();
+  while (!x.done || !y.done) {
+    if (y.done || (!x.done && cmp(x.value, y.value) <= 0)) {
+      yield x.value as T;
+      x = a.next();
+    } else {
+      yield y.value;
+      y = b.next();
+    }
+  }
+}
+
 export class CollectionStore {
   private readonly salt: number;
   private readonly mutatedByIndex = new Map<number, DocVersion>();
@@ -125,21 +142,8 @@ export class CollectionStore {
   }
 
   /** Current versions in list order from a keyset position, pruned to an inclusive window. */
-  *scan(options: ScanOptions): Generator<DocVersion> {
-    const cmp = (a: KeysetPosition, b: KeysetPosition) => compareVersions(options.direction, a, b);
-    const base = this.scanBase(options);
-    const mutated = this.scanMutated(options);
-    let a = base.next();
-    let b = mutated.next();
-    while (!a.done || !b.done) {
-      if (b.done || (!a.done && cmp(a.value, b.value) <= 0)) {
-        yield a.value as DocVersion;
-        a = base.next();
-      } else {
-        yield b.value;
-        b = mutated.next();
-      }
-    }
+  scan(options: ScanOptions): Generator<DocVersion> {
+    return mergeSorted<DocVersion>((a, b) => compareVersions(options.direction, a, b), this.scanBase(options), this.scanMutated(options));
   }
 
   /** Number of current versions with lo <= updated_at <= hi, without scanning. */

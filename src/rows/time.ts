@@ -28,9 +28,11 @@ export function canonicalTimestamp(value: unknown): string | null {
   if (zone && zone.toUpperCase() !== 'Z') {
     const sign = zone[0] === '-' ? -1 : 1;
     const digits = zone.slice(1).replace(':', '');
-    offsetMinutes = sign * (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2, 4)));
+    const [oh, om] = [Number(digits.slice(0, 2)), Number(digits.slice(2, 4))];
+    if (oh > 23 || om > 59) return null;
+    offsetMinutes = sign * (oh * 60 + om);
   }
-  const ms = Date.UTC(year, month - 1, day, hour, minute, second) - offsetMinutes * 60_000;
+  const ms = utcMillis(year, month, day, hour, minute, second) - offsetMinutes * 60_000;
   const epochMicros = BigInt(ms) * 1000n + BigInt(micros);
   return fromEpochMicros(epochMicros);
 }
@@ -63,5 +65,15 @@ export function partitionDate(canonical: string | null): string {
 }
 
 function daysInMonth(year: number, month: number): number {
-  return new Date(Date.UTC(year, month, 0)).getUTCDate();
+  return new Date(utcMillis(year, month + 1, 0, 0, 0, 0)).getUTCDate();
+}
+
+/**
+ * `Date.UTC` for every year: `Date.UTC` itself reads years 0..99 as 1900..1999, which would
+ * silently turn `0099-01-01` into 1999.
+ */
+function utcMillis(year: number, month: number, day: number, hour: number, minute: number, second: number): number {
+  const date = new Date(Date.UTC(2000, month - 1, day, hour, minute, second));
+  date.setUTCFullYear(year, month - 1, day);
+  return date.getTime();
 }

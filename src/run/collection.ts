@@ -3,11 +3,11 @@ import { newRunId } from '../commit/layout.js';
 import { Lease } from '../commit/lease.js';
 import { buildManifest, writeManifest } from '../commit/manifest.js';
 import { IntegrityError } from '../errors.js';
-import { toRow } from '../rows/map.js';
 import { canonicalFromDate } from '../rows/time.js';
 import { listDocumentPages } from '../source/pages.js';
 import type { StorageDriver } from '../storage/types.js';
 import { FileRoller } from './files.js';
+import { Intake } from './intake.js';
 import { PositionTracker } from './position.js';
 import type { CollectionResult, ExportContext, RunOutcome } from './types.js';
 import { planWindow } from './window.js';
@@ -68,8 +68,8 @@ async function runWindow(ctx: ExportContext, store: CheckpointStore, lease: Leas
   const run = store.value.active as ActiveRun;
   const collectionId = store.value.collectionId;
   const tracker = new PositionTracker(run.position);
-  let rejected = run.rejected;
-  let untyped = run.untyped;
+  const exportedAt = canonicalFromDate(ctx.now());
+  const intake = new Intake(ctx.logger, collectionId, { runId: run.runId, exportedAt, namespace: ctx.settings.namespace, vectors: run.vectors }, run);
   const roller = new FileRoller(ctx.driver, collectionId, run.runId, rollSettings(ctx, run), {
     nextSeq: () => (store.value.active as ActiveRun).nextSeq,
     beforeCommit: async (record) => {
@@ -84,14 +84,15 @@ async function runWindow(ctx: ExportContext, store: CheckpointStore, lease: Leas
         throw new IntegrityError(`[commit] ${ctx.driver.url(record.key)} has ${info.size} bytes, ${record.bytes} were written; not recording it`);
       }
       ctx.onStep('file-visible', record.seq);
+      const counts = intake.committed;
       await store.update((d) => {
         const active = d.active as ActiveRun;
         active.files.push(record);
         active.position = record.endPosition;
         active.nextSeq = record.seq + 1;
         active.pending = null;
-        active.rejected = rejected;
-        active.untyped = untyped;
+        active.rejected = counts.rejected;
+        active.untyped = counts.untyped;
       });
       ctx.onStep('checkpoint-advanced', record.seq);
       ctx.progress.filePublished(record);
@@ -100,45 +101,53 @@ async function runWindow(ctx: ExportContext, store: CheckpointStore, lease: Leas
   });
 
   const window = { lo: run.position?.updatedAt ?? run.window.lo, hi: run.window.hi };
-  const exportedAt = canonicalFromDate(ctx.now());
-  const rowContext = { runId: run.runId, exportedAt, namespace: ctx.settings.namespace, vectors: run.vectors };
   try {
     const pages = listDocumentPages(ctx.http, { collectionId, window, pageSize: ctx.settings.pageSize, vectors: run.vectors, signal: ctx.signal });
     for await (const page of pages) {
       ctx.progress.pageFetched(page.documents.length);
       ctx.onStep('page', page.index + 1);
-      for (const doc of page.documents) {
-        const mapped = toRow(doc, rowContext);
-        if (!mapped.ok) {
-          rejected++;
-          ctx.logger.warn('DocumentRejected', { collection_id: collectionId, reason: mapped.reason });
-          continue;
-        }
-        const { row } = mapped;
-        if (tracker.alreadyExported(row) || outside(row.updated_at, run.window)) continue;
-        untyped += mapped.untyped;
-        await roller.write(row, () => tracker.snapshot());
-        tracker.advance(row);
-        ctx.progress.rowWritten();
-      }
+      await writeDocuments(page.documents, { intake, tracker, roller, window: run.window, progress: ctx.progress });
       ctx.signal?.throwIfAborted();
     }
     await roller.close(tracker.snapshot());
   } catch (error) {
     await roller.abort(error as Error);
     throw error;
+  } finally {
+    intake.finish(run.runId);
   }
   await store.update((d) => {
     const active = d.active as ActiveRun;
-    active.rejected = rejected;
-    active.untyped = untyped;
+    active.rejected = intake.counts.rejected;
+    active.untyped = intake.counts.untyped;
   });
   return finishRun(ctx, store, resumed);
 }
 
+/**
+ * Writes a page's documents in order: each admitted one that was not exported before the
+ * position (a resume re-reads from it) and lies inside the run's window.
+ */
+async function writeDocuments(
+  documents: unknown[],
+  { intake, tracker, roller, window, progress }: { intake: Intake; tracker: PositionTracker; roller: FileRoller; window: ActiveRun['window']; progress: ExportContext['progress'] },
+): Promise<void> {
+  for (const doc of documents) {
+    const admitted = intake.admit(doc);
+    if (!admitted || tracker.alreadyExported(admitted.row)) continue;
+    if (outside(admitted.row.updated_at, window)) {
+      intake.outside(admitted.row, window);
+      continue;
+    }
+    await roller.write(admitted.row, () => tracker.snapshot());
+    tracker.advance(admitted.row);
+    intake.written(admitted);
+    progress.rowWritten();
+  }
+}
+
 /** A row outside the run's window (an API that ignored the filter) belongs to another run. */
-function outside(updatedAt: string | null, window: { lo: string | null; hi: string }): boolean {
-  if (updatedAt === null) return false;
+function outside(updatedAt: string, window: { lo: string | null; hi: string }): boolean {
   return updatedAt >= window.hi || (window.lo !== null && updatedAt < window.lo);
 }
 
@@ -157,7 +166,7 @@ async function finishRun(ctx: ExportContext, store: CheckpointStore, resumed: bo
       { runId: run.runId, window: run.window, files: manifest.totals.files, rows: manifest.totals.rows, bytes: manifest.totals.bytes, finishedAt: manifest.finishedAt, manifest: manifestKey },
     ].slice(-HISTORY_LIMIT);
   });
-  ctx.logger.info('RunCompleted', { collection_id: collectionId, run_id: run.runId, files: manifest.totals.files, rows: manifest.totals.rows, bytes: manifest.totals.bytes, rejected: run.rejected, manifest: manifestKey });
+  ctx.logger.info('RunCompleted', { collection_id: collectionId, run_id: run.runId, files: manifest.totals.files, rows: manifest.totals.rows, bytes: manifest.totals.bytes, rejected: run.rejected, untyped: run.untyped, manifest: manifestKey });
   return { runId: run.runId, window: run.window, resumed, files: manifest.files, rows: manifest.totals.rows, bytes: manifest.totals.bytes, rejected: run.rejected, untyped: run.untyped, manifestKey };
 }
 

@@ -1,7 +1,7 @@
 import { pipeline } from 'node:stream';
 import type { FileRecord, Position } from '../commit/checkpoint.js';
 import { layout } from '../commit/layout.js';
-import { createEncoder } from '../encode/index.js';
+import { createEncoder, DEFAULT_ROW_GROUP_BYTES } from '../encode/index.js';
 import type { Compression, FileEncoder, Format } from '../encode/types.js';
 import { columnsFor } from '../rows/columns.js';
 import { partitionDate } from '../rows/time.js';
@@ -118,6 +118,9 @@ export class FileRoller {
       compression: this.settings.compression,
       vectorKeys: this.vectorKeys,
       rowGroupRows: this.settings.rowGroupRows,
+      // A row group is only counted in bytesOut once encoded: cut it by the file target too, so
+      // a few huge documents (5 MB fields) still roll the file near its target.
+      rowGroupBytes: Math.max(1, Math.min(DEFAULT_ROW_GROUP_BYTES, this.settings.targetFileBytes)),
     });
     const key = layout.dataFile(this.collectionId, dt, this.runId, seq, encoder.extension);
     const digest = new DigestStream();

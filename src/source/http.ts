@@ -35,10 +35,14 @@ export class MixpeekHttp {
     this.fetchImpl = options.fetch ?? fetch;
   }
 
-  async postJson(path: string, body: unknown, signal?: AbortSignal): Promise<unknown> {
+  /**
+   * `validate` returns what is wrong with a parsed 2xx body (null when it is fine); a wrong
+   * body is retried like a cut-off one: a proxy or gateway page is usually transient.
+   */
+  async postJson(path: string, body: unknown, signal?: AbortSignal, validate?: (value: unknown) => string | null): Promise<unknown> {
     for (let attempt = 0; ; attempt++) {
       await this.budget.take(signal);
-      const outcome = await this.attempt(path, body, signal);
+      const outcome = await this.attempt(path, body, signal, validate);
       if (outcome.ok) return outcome.value;
       const delay = retryDelay(outcome.failure, attempt, this.options.retry);
       if (delay === null) throw this.finalError(path, outcome, attempt);
@@ -48,12 +52,13 @@ export class MixpeekHttp {
         attempt: attempt + 1,
         delay_ms: delay,
         error_type: describeFailure(outcome.failure),
+        ...(outcome.failure.kind === 'body' ? { detail: outcome.failure.reason } : {}),
       });
       await sleep(delay, signal);
     }
   }
 
-  private async attempt(path: string, body: unknown, signal?: AbortSignal): Promise<AttemptOutcome> {
+  private async attempt(path: string, body: unknown, signal?: AbortSignal, validate?: (value: unknown) => string | null): Promise<AttemptOutcome> {
     const timeout = AbortSignal.timeout(this.options.requestTimeoutMs);
     const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
     let response: Response;
@@ -78,16 +83,21 @@ export class MixpeekHttp {
       text = await response.text();
     } catch (error) {
       if (signal?.aborted) throw signal.reason;
-      return { ok: false, failure: { kind: 'body', reason: `body cut off (${networkCode(error)})` } };
+      return { ok: false, failure: { kind: 'body', type: 'cut_off', reason: `body cut off (${networkCode(error)})` } };
     }
     if (!response.ok) {
       return { ok: false, failure: { kind: 'status', status: response.status, retryAfter: response.headers.get('retry-after') }, text };
     }
+    const what = `HTTP ${response.status} ${response.headers.get('content-type') ?? 'without content-type'}`;
+    let value: unknown;
     try {
-      return { ok: true, value: JSON.parse(text) };
+      value = JSON.parse(text);
     } catch {
-      return { ok: false, failure: { kind: 'body', reason: `body is not JSON (${text.length} bytes: ${JSON.stringify(text.slice(0, 60))})` } };
+      return { ok: false, failure: { kind: 'body', type: 'not_json', reason: `${what} body is not JSON (${text.length} chars: ${JSON.stringify(text.slice(0, 80))})` } };
     }
+    const problem = validate?.(value) ?? null;
+    if (problem) return { ok: false, failure: { kind: 'body', type: 'unexpected_shape', reason: `${what}: ${problem}` } };
+    return { ok: true, value };
   }
 
   private finalError(path: string, outcome: Extract<AttemptOutcome, { ok: false }>, attempt: number): SourceError {
@@ -104,9 +114,12 @@ export class MixpeekHttp {
         context: { path },
       });
     }
-    return new SourceError(`[mixpeek] ${where}: ${describeFailure(failure)} after ${attempt + 1} attempts; check MIXPEEK_BASE_URL and the network`, {
+    const body = failure.kind === 'body' && failure.type !== 'cut_off';
+    const hint = body ? 'something other than the Mixpeek API answered (a proxy, gateway or login page?); check MIXPEEK_BASE_URL and any HTTP proxy' : 'check MIXPEEK_BASE_URL and the network';
+    const detail = failure.kind === 'body' ? failure.reason : describeFailure(failure);
+    return new SourceError(`[mixpeek] ${where}: ${detail} after ${attempt + 1} attempts; ${hint}`, {
       transient: true,
-      code: 'ERR_SOURCE_NETWORK',
+      code: body ? 'ERR_SOURCE_BODY' : 'ERR_SOURCE_NETWORK',
       context: { path },
     });
   }
@@ -120,10 +133,11 @@ function networkCode(error: unknown): string {
   return e?.cause?.code ?? e?.code ?? e?.cause?.name ?? e?.name ?? 'network error';
 }
 
+/** A bounded name of the failure, for the log's `error_type`. */
 function describeFailure(failure: AttemptFailure): string {
   if (failure.kind === 'status') return `http_${failure.status}`;
   if (failure.kind === 'network') return failure.code;
-  return failure.reason;
+  return `body_${failure.type ?? 'invalid'}`;
 }
 
 /**

@@ -34,7 +34,7 @@ export interface Page {
  */
 export async function* listDocumentPages(http: MixpeekHttp, options: ListOptions): AsyncGenerator<Page> {
   const path = `/v1/collections/${encodeURIComponent(options.collectionId)}/documents/list?limit=${options.pageSize}`;
-  const seen = new Set<string>();
+  const seen = new Set<string>(); // the last CURSORS_REMEMBERED cursors: memory stays bounded
   let request: PageRequest = { cursor: null, offset: 0 };
   let pending: Promise<PageReply> | null = fetchPage(http, path, options, request);
   pending.catch(() => {}); // handled when awaited; keeps an abandoned prefetch from crashing the process
@@ -49,6 +49,7 @@ export async function* listDocumentPages(http: MixpeekHttp, options: ListOptions
         );
       }
       seen.add(next.cursor);
+      if (seen.size > CURSORS_REMEMBERED) seen.delete(seen.values().next().value as string);
     }
     pending = next ? fetchPage(http, path, options, next) : null;
     pending?.catch(() => {});
@@ -56,6 +57,9 @@ export async function* listDocumentPages(http: MixpeekHttp, options: ListOptions
     if (reply.documents.length > 0) yield { documents: reply.documents, index };
   }
 }
+
+/** Cursors kept to detect a loop: one that does not advance, or comes back within this many pages. */
+const CURSORS_REMEMBERED = 10_000;
 
 interface PageRequest {
   cursor: string | null;
@@ -84,7 +88,8 @@ async function fetchPage(http: MixpeekHttp, path: string, options: ListOptions, 
   };
   if (request.cursor) body.cursor = request.cursor;
   else if (request.offset > 0) body.offset = request.offset;
-  const raw = await http.postJson(path + (request.offset > 0 && !request.cursor ? `&offset=${request.offset}` : ''), body, options.signal);
+  const url = path + (request.offset > 0 && !request.cursor ? `&offset=${request.offset}` : '');
+  const raw = await http.postJson(url, body, options.signal, listShapeProblem);
   return parseReply(raw, options.collectionId);
 }
 
@@ -94,25 +99,30 @@ async function fetchPage(http: MixpeekHttp, path: string, options: ListOptions, 
  * `{has_more, total_count}` or `{total}` for offset paging.
  */
 export function parseReply(raw: unknown, collectionId: string): PageReply {
-  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) {
-    throw new SourceError(`[mixpeek] collection ${collectionId}: the list response is not a JSON object`, { code: 'ERR_SOURCE_SHAPE' });
-  }
+  const problem = listShapeProblem(raw);
+  if (problem) throw new SourceError(`[mixpeek] collection ${collectionId}: ${problem}`, { code: 'ERR_SOURCE_SHAPE' });
   const body = raw as Record<string, any>;
-  let documents: unknown[] | null = null;
-  if (Array.isArray(body.results)) documents = body.results;
-  else if (Array.isArray(body.groups)) documents = body.groups.flatMap((g: any) => (Array.isArray(g?.documents) ? g.documents : []));
-  else if (Array.isArray(body.items)) documents = body.items;
-  else if (body.results === null || body.results === undefined) documents = body.pagination ? [] : null;
-  if (!documents) {
-    throw new SourceError(`[mixpeek] collection ${collectionId}: the list response has no results array (keys: ${Object.keys(body).join(', ')})`, {
-      code: 'ERR_SOURCE_SHAPE',
-    });
-  }
+  const documents: unknown[] = documentsOf(body) ?? [];
   const p = (body.pagination ?? {}) as Record<string, any>;
   const nextCursor = typeof p.next_cursor === 'string' && p.next_cursor ? p.next_cursor : null;
   const total = numberOrNull(p.total) ?? numberOrNull(p.total_count) ?? numberOrNull(body.total);
   const hasMore = typeof p.has_more === 'boolean' ? p.has_more : null;
   return { documents, nextCursor, total, hasMore };
+}
+
+/** What is wrong with a list response's shape (null when it is one the API has used). */
+export function listShapeProblem(raw: unknown): string | null {
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return `the list response is not a JSON object (got ${Array.isArray(raw) ? 'an array' : JSON.stringify(raw)?.slice(0, 40)})`;
+  const body = raw as Record<string, any>;
+  if (documentsOf(body) || ((body.results === null || body.results === undefined) && body.pagination)) return null;
+  return `the list response has no results array (keys: ${Object.keys(body).slice(0, 10).join(', ') || 'none'})`;
+}
+
+function documentsOf(body: Record<string, any>): unknown[] | null {
+  if (Array.isArray(body.results)) return body.results;
+  if (Array.isArray(body.groups)) return body.groups.flatMap((g: any) => (Array.isArray(g?.documents) ? g.documents : []));
+  if (Array.isArray(body.items)) return body.items;
+  return null;
 }
 
 function nextRequest(reply: PageReply, current: PageRequest, pageSize: number): PageRequest | null {

@@ -20,7 +20,8 @@ const RETRY_STATUSES = new Set([408, 425, 429, 500, 502, 503, 504]);
 export type AttemptFailure =
   | { kind: 'status'; status: number; retryAfter?: string | null }
   | { kind: 'network'; code: string }
-  | { kind: 'body'; reason: string };
+  /** A 2xx whose body was cut off, is not JSON, or is JSON of the wrong shape (e.g. a proxy's page). */
+  | { kind: 'body'; reason: string; type?: 'cut_off' | 'not_json' | 'unexpected_shape' };
 
 /**
  * `null` means do not retry; otherwise the delay before the next attempt.

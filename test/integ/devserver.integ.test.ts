@@ -246,7 +246,7 @@ describe('dev server under load and change', () => {
     }
   });
 
-  it('resets, fails with 5xx, or truncates the body when faults are injected at rate 1.0', async () => {
+  it('resets, fails with 5xx, truncates, throttles, answers HTML or repeats the cursor when faults are injected at rate 1.0', async () => {
     const server = await startDevServer({ documentsPerCollection: 500 });
     try {
       server.setOptions({ faults: { resetRate: 1 } });
@@ -276,11 +276,65 @@ describe('dev server under load and change', () => {
       expect(throttled.headers.get('retry-after')).toBe('2');
       expect(((await throttled.json()) as { error: { type: string } }).error.type).toBe('TooManyRequestsError');
 
+      server.setOptions({ faults: { notJsonRate: 1 } });
+      const html = await list(server, { limit: 10 });
+      expect([html.status, html.headers.get('content-type')]).toEqual([200, 'text/html; charset=utf-8']);
+      expect(await html.text()).toMatch(/^<!DOCTYPE html>/);
+
       server.setOptions({ faults: {} });
-      await listOk(server, { limit: 10 });
-      expect(server.stats().faults).toMatchObject({ reset: 1, error: 1, truncate: 1, throttled: 1 });
+      const first = await listOk(server, { limit: 10 });
+      server.setOptions({ faults: { repeatCursorRate: 1 } });
+      const stuck = await listOk(server, { limit: 10, cursor: first.pagination.next_cursor });
+      expect(stuck.pagination.next_cursor).toBe(first.pagination.next_cursor); // a cursor that does not advance
+      expect(stuck.results[0]?.document_id).not.toBe(first.results[0]?.document_id);
+      expect(server.stats().faults).toMatchObject({ reset: 1, error: 1, truncate: 1, throttled: 1, notJson: 1, repeatCursor: 1 });
     } finally {
       await server.close();
     }
+  });
+});
+
+describe('dev server with injected documents', () => {
+  const raw = '{"document_id":"doc_raw","__proto__":{"x":1},"deep":[[[[]]]],"_internal":{"updated_at":"2026-01-01T12:00:00.000001"}}';
+  const injectDocuments = {
+    [COL]: [
+      { document_id: 'doc_late', _internal: { updated_at: '2026-01-01T20:00:00Z' } },
+      raw,
+      { title: 'no id', _internal: { updated_at: '2026-01-01T04:00:00.5Z' } },
+      { document_id: 'doc_garbage', _internal: { updated_at: 'not a date' } },
+      '"not even an object"',
+    ],
+  };
+  let server: DevServer;
+  beforeAll(async () => {
+    server = await startDevServer({ documentsPerCollection: 30, timeline: { start: new Date('2026-01-01T00:00:00Z'), end: new Date('2026-01-02T00:00:00Z') }, injectDocuments });
+  });
+  afterAll(async () => server?.close());
+
+  it('splices them in verbatim by their own updated_at, and lists the unplaceable first in every window', async () => {
+    const { docs } = await pageAll(server, { limit: 7 });
+    expect(docs).toHaveLength(35);
+    expect(docs.slice(0, 2)).toEqual(['not even an object', { document_id: 'doc_garbage', _internal: { updated_at: 'not a date' } }]);
+    expectStrictOrder(docs.slice(2));
+    expect(docs.slice(2).map((d) => d.document_id ?? d['title'])).toContain('no id');
+    const rawPage = await (await list(server, { limit: 40 })).text();
+    expect(rawPage).toContain(raw);
+
+    const late = { AND: [{ field: '_internal.updated_at', operator: 'gte', value: '2026-01-01T13:00:00Z' }, { field: '_internal.updated_at', operator: 'lt', value: '2026-01-01T21:00:00Z' }] };
+    const windowed = await pageAll(server, { limit: 5, filters: late });
+    expect(windowed.docs.slice(0, 2).map((d) => (typeof d === 'string' ? d : d.document_id))).toEqual(['not even an object', 'doc_garbage']);
+    expect(windowed.docs.map((d) => d.document_id)).toContain('doc_late');
+    expect(windowed.docs.map((d) => d.document_id)).not.toContain('doc_raw');
+    const counted = await listOk(server, { limit: 1, filters: late }, { query: '?include_total=true' });
+    expect(counted.pagination.total).toBe(windowed.docs.length);
+
+    const truth = [...server.currentVersions(COL)].map((v) => v.document_id);
+    expect(truth).toHaveLength(32);
+    expect(truth).toEqual(expect.arrayContaining(['doc_late', 'doc_raw']));
+    expect(truth).not.toContain('doc_garbage');
+  });
+
+  it('refuses to start with documents for a collection it does not have', async () => {
+    await expect(startDevServer({ injectDocuments: { col_nope: [{}] } })).rejects.toThrow(/unknown collections col_nope/);
   });
 });

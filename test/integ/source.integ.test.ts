@@ -87,6 +87,32 @@ describe('the Mixpeek source', () => {
     expect(calls).toBe(4);
   });
 
+  it('retries a 200 that is not JSON or not a list (a proxy page), and names what came back when it persists', async () => {
+    let calls = 0;
+    const url = await serve((_req, _body, res) => {
+      calls++;
+      if (calls === 1) {
+        res.writeHead(200, { 'content-type': 'text/html' });
+        return res.end('<html><body>Sign in</body></html>');
+      }
+      if (calls === 2) return json(res, 200, { message: 'upstream timed out' });
+      json(res, 200, { results: [{ document_id: 'ok' }] });
+    });
+    expect(await collect(url)).toEqual([{ document_id: 'ok' }]);
+    expect(calls).toBe(3);
+    await new Promise((r) => server?.close(r));
+
+    const html = await serve((_req, _body, res) => {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+      res.end('<!DOCTYPE html><title>Proxy</title>');
+    });
+    const error = await collect(html).catch((e) => e);
+    expect(error).toMatchObject({ exitCode: 3, code: 'ERR_SOURCE_BODY', transient: true });
+    expect(error.message).toBe(
+      '[mixpeek] POST /v1/collections/col_1/documents/list?limit=2: HTTP 200 text/html; charset=utf-8 body is not JSON (35 chars: "<!DOCTYPE html><title>Proxy</title>") after 5 attempts; something other than the Mixpeek API answered (a proxy, gateway or login page?); check MIXPEEK_BASE_URL and any HTTP proxy',
+    );
+  });
+
   it('fails fast on other 4xx with the API message, in every envelope the API has used', async () => {
     const bodies = [
       { success: false, status: 403, error: { message: 'Quota exceeded', type: 'QuotaExceededError' } },
