@@ -18,7 +18,9 @@ import { planWindow } from './window.js';
  */
 export async function exportCollection(ctx: ExportContext, collectionId: string): Promise<CollectionResult> {
   const started = ctx.now();
-  const lease = new Lease(ctx.driver, collectionId, { ttlSeconds: ctx.settings.leaseTtlSeconds, runId: newRunId(started), logger: ctx.logger });
+  // One id for this invocation: the lease names it and a new window's run uses it.
+  const runId = newRunId(started);
+  const lease = new Lease(ctx.driver, collectionId, { ttlSeconds: ctx.settings.leaseTtlSeconds, runId, logger: ctx.logger });
   await lease.acquire();
   try {
     const store = await CheckpointStore.load(ctx.driver, collectionId);
@@ -30,7 +32,6 @@ export async function exportCollection(ctx: ExportContext, collectionId: string)
     }
     const window = planWindow(ctx.settings, store.value, started, interrupted?.window.lo ?? undefined);
     if (window) {
-      const runId = newRunId(started);
       store.stage((d) => {
         d.active = newActiveRun(ctx, runId, canonicalFromDate(started), window);
       });
@@ -159,7 +160,8 @@ async function finishRun(ctx: ExportContext, store: CheckpointStore, resumed: bo
   const manifestKey = await writeManifest(ctx.driver, manifest);
   ctx.onStep('manifest-written', 0);
   await store.update((d) => {
-    d.lastHi = run.window.hi;
+    // A backfill of an older window (--since/--until in the past) must not move the next run's lo back.
+    if (d.lastHi === null || run.window.hi > d.lastHi) d.lastHi = run.window.hi;
     d.active = null;
     d.history = [
       ...d.history,

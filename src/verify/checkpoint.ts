@@ -44,19 +44,21 @@ export async function loadCheckpoint(driver: StorageDriver, collectionId: string
 }
 
 /**
- * `lastHi` against the newest completed manifest, and the history against the manifests.
+ * `lastHi` against the completed manifest that reaches furthest, and the history against the manifests.
  * `completed` excludes the interrupted run's manifest (written just before a kill, when
  * the checkpoint had not moved on yet).
  */
 export function checkCheckpoint(driver: StorageDriver, collectionId: string, loaded: { checkpoint: Checkpoint | null; present: boolean }, completed: ManifestSummary[], findings: Findings): void {
   const url = driver.url(layout.checkpoint(collectionId));
-  const newest = completed[completed.length - 1];
+  // A backfill (--since/--until in the past) completes after later runs without moving lastHi
+  // back, so lastHi is the furthest end of any completed run, not the newest run's end.
+  const newest = completed.reduce<ManifestSummary | undefined>((far, m) => (!far || m.window.hi > far.window.hi ? m : far), undefined);
   const { checkpoint } = loaded;
   if (!checkpoint) {
     if (!loaded.present && newest) {
       findings.problem(
         'checkpoint',
-        `${url} is missing but ${completed.length} manifest(s) exist; the next export would stage everything again from the beginning. Restore it, or run the next export with --since ${newest.window.hi} (the end of the newest run, ${newest.runId})`,
+        `${url} is missing but ${completed.length} manifest(s) exist; the next export would stage everything again from the beginning. Restore it, or run the next export with --since ${newest.window.hi} (the end of the furthest run, ${newest.runId})`,
         url,
       );
     }
@@ -65,19 +67,19 @@ export function checkCheckpoint(driver: StorageDriver, collectionId: string, loa
   const lastHi = checkpoint.lastHi;
   const expected = newest?.window.hi ?? null;
   if (lastHi === expected) {
-    findings.ok('checkpoint', newest ? `${url}: lastHi ${lastHi} is the end of the newest run ${newest.runId}` : `${url}: no run completed yet`, url);
+    findings.ok('checkpoint', newest ? `${url}: lastHi ${lastHi} is the end of the furthest run ${newest.runId}` : `${url}: no run completed yet`, url);
   } else if (!newest) {
     findings.problem('checkpoint', `${url}: lastHi is ${lastHi} but no completed run has a manifest; restore the manifests from a backup, or move the checkpoint aside to export again from the beginning`, url);
   } else if (lastHi === null || lastHi < newest.window.hi) {
     findings.problem(
       'checkpoint',
-      `${url}: lastHi is ${bound(lastHi)} but the newest run ${newest.runId} ended at ${newest.window.hi}; the next export would stage [${bound(lastHi)}, ${newest.window.hi}) again. If the checkpoint was restored from an old copy, run the next export with --since ${newest.window.hi}`,
+      `${url}: lastHi is ${bound(lastHi)} but run ${newest.runId} ended at ${newest.window.hi}; the next export would stage [${bound(lastHi)}, ${newest.window.hi}) again. If the checkpoint was restored from an old copy, run the next export with --since ${newest.window.hi}`,
       url,
     );
   } else {
     findings.problem(
       'checkpoint',
-      `${url}: lastHi is ${lastHi} but the newest manifest (run ${newest.runId}) ends at ${newest.window.hi}; no manifest covers [${newest.window.hi}, ${lastHi}): restore the missing manifest, or re-export with export --since ${newest.window.hi} --until ${lastHi}`,
+      `${url}: lastHi is ${lastHi} but the furthest-reaching manifest (run ${newest.runId}) ends at ${newest.window.hi}; no manifest covers [${newest.window.hi}, ${lastHi}): restore the missing manifest, or re-export with export --since ${newest.window.hi} --until ${lastHi}`,
       url,
     );
   }

@@ -5,6 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSettings } from '../../src/config/load.js';
 import { type DevServer, startDevServer } from '../../src/devserver/index.js';
 import { runExport } from '../../src/run/export.js';
+import { openDestination } from '../../src/storage/index.js';
+import { formatVerifyReport, verifyCollections } from '../../src/verify/index.js';
 import { API_KEY, compareVersions, dataFiles, exportEnv, NAMESPACE, query, readJson, stagedVersions } from '../support/harness.js';
 
 const VIDEO = 'col_video_frames';
@@ -101,6 +103,23 @@ describe('export to a local folder', () => {
     const since = run.window.lo!;
     const backfill = await runExport(settingsFor(dest, { since }));
     expect(backfill.collections[0]!.runs[0]!.rows).toBe(25);
+  });
+
+  it('keeps the next run\'s start where it was after a backfill of an older window, and verify stays consistent', async () => {
+    const dest = tempDir();
+    const first = await runExport(settingsFor(dest, { collections: [PDF] }));
+    expect(first.error).toBeUndefined();
+    const lastHi = readJson(path.join(dest, PDF, '_state/checkpoint.json')).lastHi as string;
+    const backfill = await runExport(settingsFor(dest, { collections: [PDF], since: '2000-01-01', until: new Date(Date.now() - 10 * 86_400_000).toISOString() }));
+    expect(backfill.error).toBeUndefined();
+    expect(backfill.collections[0]!.runs[0]!.rows).toBeGreaterThan(0);
+    expect(readJson(path.join(dest, PDF, '_state/checkpoint.json')).lastHi).toBe(lastHi);
+    const changed = server.mutate(PDF, 7);
+    const next = await runExport(settingsFor(dest, { collections: [PDF] }));
+    expect(next.collections[0]!.runs[0]!.window.lo).toBe(lastHi);
+    expect(next.collections[0]!.runs[0]!.rows).toBe(changed.length);
+    const report = await verifyCollections(await openDestination(dest, {}), [PDF]);
+    expect(report.problems, formatVerifyReport(report)).toBe(0);
   });
 
   it('keeps every version exactly once when documents change while it pages', async () => {

@@ -127,7 +127,7 @@ describe('verify', () => {
     expect(report).toMatchObject({ consistent: true, nothingExported: false, checked: { manifests: 4, files: 6, rows: 119 } });
     expect(report.checked.bytes).toBe([...driver.objects.keys()].filter((k) => k.includes('/data/')).reduce((n, k) => n + driver.objects.get(k)!.length, 0));
     expect(report.findings.map((f) => `${f.severity} ${f.check}`)).toEqual([...RUNS.map(() => 'ok manifest'), 'ok checkpoint', 'ok orphans', 'ok windows']);
-    expect(report.findings[4]!.message).toContain(`lastHi ${t(4)} is the end of the newest run 20261101T040000Z-dddd`);
+    expect(report.findings[4]!.message).toContain(`lastHi ${t(4)} is the end of the furthest run 20261101T040000Z-dddd`);
     expect(report.findings[6]!.message).toBe(`no gaps: 4 run window(s) cover [the beginning, ${t(4)}) without a hole`);
   });
 
@@ -242,7 +242,7 @@ describe('verify', () => {
     const driver = await stage(RUNS);
     editJson(driver, layout.checkpoint(COL), (c) => (c.lastHi = t(3)));
     const behind = problems(await verifyCollection(driver, COL));
-    expect(behind.map((p) => p.message)).toEqual([expect.stringContaining(`lastHi is ${t(3)} but the newest run 20261101T040000Z-dddd ended at ${t(4)}; the next export would stage [${t(3)}, ${t(4)}) again`)]);
+    expect(behind.map((p) => p.message)).toEqual([expect.stringContaining(`lastHi is ${t(3)} but run 20261101T040000Z-dddd ended at ${t(4)}; the next export would stage [${t(3)}, ${t(4)}) again`)]);
     editJson(driver, layout.checkpoint(COL), (c) => (c.lastHi = t(6)));
     const ahead = problems(await verifyCollection(driver, COL));
     expect(ahead.map((p) => p.message)).toEqual([expect.stringContaining(`no manifest covers [${t(4)}, ${t(6)}): restore the missing manifest, or re-export with export --since ${t(4)} --until ${t(6)}`)]);
