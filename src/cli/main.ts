@@ -131,8 +131,9 @@ function summary(settings: Settings, result: ExportResult, progress: TtyProgress
   const files = runs.reduce((n, r) => n + r.files.length, 0);
   const bytes = runs.reduce((n, r) => n + r.bytes, 0);
   const rejected = runs.reduce((n, r) => n + r.rejected, 0);
+  const untyped = runs.reduce((n, r) => n + r.untyped, 0);
   const status = result.error ? `failed (exit ${result.error.exitCode}): ${result.error.message}` : runs.length === 0 ? 'ok, nothing new' : 'ok';
-  return `export ${status}; ${settings.collections.length} collection(s), ${runs.length} run(s), ${files} files, ${rows} rows, ${(bytes / 1e6).toFixed(1)} MB, ${rejected} rejected, ${progress.seconds.toFixed(1)} s (${Math.round(rows / Math.max(progress.seconds, 0.001))} docs/s) to ${settings.dest}`;
+  return `export ${status}; ${settings.collections.length} collection(s), ${runs.length} run(s), ${files} files, ${rows} rows, ${(bytes / 1e6).toFixed(1)} MB, ${rejected} rejected, ${untyped} values left untyped, ${progress.seconds.toFixed(1)} s (${Math.round(rows / Math.max(progress.seconds, 0.001))} docs/s) to ${settings.dest}`;
 }
 
 main(process.argv.slice(2), process.env).then((code) => {

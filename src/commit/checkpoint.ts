@@ -38,6 +38,8 @@ export interface ActiveRun {
   pending: FileRecord | null;
   rejected: number;
   untyped: number;
+  /** Length fixed for each vector column by the first vector seen in this run; a resume keeps it. */
+  vectorDims?: Record<string, number>;
 }
 
 export interface RunSummary {

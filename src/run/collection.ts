@@ -94,6 +94,7 @@ async function runWindow(ctx: ExportContext, store: CheckpointStore, lease: Leas
         active.pending = null;
         active.rejected = counts.rejected;
         active.untyped = counts.untyped;
+        if (run.vectors) active.vectorDims = intake.vectorDims;
       });
       ctx.onStep('checkpoint-advanced', record.seq);
       ctx.progress.filePublished(record);

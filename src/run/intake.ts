@@ -38,9 +38,9 @@ export class Intake {
     private readonly logger: Logger,
     private readonly collectionId: string,
     context: Omit<RowContext, 'vectorDims' | 'collectionId'>,
-    start: IntakeCounts,
+    start: IntakeCounts & { vectorDims?: Record<string, number> },
   ) {
-    this.context = { ...context, collectionId, vectorDims: new Map() };
+    this.context = { ...context, collectionId, vectorDims: new Map(Object.entries(start.vectorDims ?? {})) };
     this.counts = { ...start };
     this.atLastRow = { ...start };
   }
@@ -77,6 +77,11 @@ export class Intake {
    */
   get committed(): IntakeCounts {
     return { ...this.atLastRow };
+  }
+
+  /** Dims fixed so far per vector column, for the checkpoint: a resumed run keeps them. */
+  get vectorDims(): Record<string, number> {
+    return Object.fromEntries(this.context.vectorDims ?? []);
   }
 
   /** Logs how many warnings were counted but not logged. */

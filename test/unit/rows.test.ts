@@ -206,6 +206,19 @@ describe('the run intake', () => {
     expect(events[0]).toMatchObject({ event: 'DocumentRejected', collection_id: 'col', document_id: 'd_not a date', reason: 'updated_at is missing or not a timestamp', updated_at: '"not a date"' });
   });
 
+  it('keeps the vector dims a resumed run recorded in its checkpoint', () => {
+    const { logger } = collect();
+    const vectors = { ...ctx, vectors: true };
+    const resumed = new Intake(logger, 'col', vectors, { rejected: 0, untyped: 0, vectorDims: { emb: 64 } });
+    const at = { updated_at: '2026-01-01T10:00:00Z' };
+    const doc = resumed.admit({ document_id: 'b', emb: Array.from({ length: 48 }, (_, i) => i / 48), _internal: at });
+    expect(doc?.row.vectors).toEqual({});
+    expect(doc?.row.fields.emb).toHaveLength(48);
+    const fresh = new Intake(logger, 'col', vectors, { rejected: 0, untyped: 0 });
+    expect(fresh.admit({ document_id: 'b', emb: Array.from({ length: 48 }, (_, i) => i / 48), _internal: at })?.row.vectors.emb).toHaveLength(48);
+    expect(fresh.vectorDims).toEqual({ emb: 48 });
+  });
+
   it(`logs the first ${LOGGED_PER_EVENT} warnings of a kind and then only counts them`, () => {
     const { events, logger } = collect();
     const intake = new Intake(logger, 'col', ctx, { rejected: 3, untyped: 0 });
