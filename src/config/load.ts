@@ -36,7 +36,7 @@ export function loadSettings(sources: SettingSources): Settings {
   const result = settingsSchema.safeParse(merged);
   if (!result.success) throw new ConfigError(formatIssues(result.error, sources));
   const settings = result.data;
-  checkBaseUrl(settings);
+  checkBaseUrl(settings, 'baseUrl' in stripUndefined(sources.flags) ? '--base-url' : sources.env.MIXPEEK_BASE_URL ? 'MIXPEEK_BASE_URL' : 'baseUrl');
   return settings;
 }
 
@@ -82,13 +82,14 @@ function fromEnv(env: Record<string, string | undefined>): Record<string, unknow
   return out;
 }
 
-function checkBaseUrl(settings: Settings): void {
+/** `origin` names where the URL came from (the flag, the env var or the config key), so the message points at what to change. */
+function checkBaseUrl(settings: Settings, origin: string): void {
   const url = new URL(settings.baseUrl);
   const loopback = ['localhost', '127.0.0.1', '[::1]', '::1'].includes(url.hostname) || url.hostname.startsWith('127.');
   if (url.protocol === 'http:' && !loopback && !settings.allowInsecureHttp) {
-    throw new ConfigError(`MIXPEEK_BASE_URL ${url.origin} is plain http: the API key would cross the network unencrypted; use https, or pass --allow-insecure-http if you really mean it`);
+    throw new ConfigError(`${origin} ${url.origin} is plain http: the API key would cross the network unencrypted; use https, or pass --allow-insecure-http if you really mean it`);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`MIXPEEK_BASE_URL ${url.origin}: use an https:// URL`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`${origin} ${url.origin}: use an https:// URL`);
 }
 
 const ORIGIN_HINT: Partial<Record<SettingKey, string>> = {

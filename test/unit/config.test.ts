@@ -45,7 +45,7 @@ describe('settings', () => {
 
   it('refuses a plain-http API outside loopback unless allowed', () => {
     const flags = parseFlags(['--collection', 'a', '--base-url', 'http://api.example.com']).settings;
-    expect(() => loadSettings({ flags, env })).toThrow(/plain http/);
+    expect(() => loadSettings({ flags, env })).toThrow(/^--base-url http:\/\/api.example.com is plain http/);
     expect(loadSettings({ flags: { ...flags, allowInsecureHttp: true }, env }).baseUrl).toBe('http://api.example.com');
     expect(loadSettings({ flags: { ...flags, baseUrl: 'http://127.0.0.1:9999' }, env }).baseUrl).toBe('http://127.0.0.1:9999');
   });
