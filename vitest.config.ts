@@ -3,7 +3,9 @@ import { defineConfig } from 'vitest/config';
 // Tiers by suffix (STYLE.md item 11): *.test.ts are unit tests (no network),
 // *.integ.test.ts talk to the dev server and the storage emulators (started once by
 // globalSetup) and read results back with DuckDB; *.cloud.test.ts use real endpoints
-// named by the environment and skip (saying which variables) otherwise.
+// named by the environment and skip (saying which variables) otherwise. *.faults.test.ts are
+// the full fault campaign (many minutes; `npm run test:faults`), kept out of `npm test`,
+// whose integration tier runs a small fixed-seed campaign instead.
 export default defineConfig({
   test: {
     projects: [
@@ -11,7 +13,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/**/*.test.ts'],
-          exclude: ['test/**/*.integ.test.ts', 'test/**/*.cloud.test.ts', 'node_modules/**'],
+          exclude: ['test/**/*.integ.test.ts', 'test/**/*.cloud.test.ts', 'test/**/*.faults.test.ts', 'node_modules/**'],
           testTimeout: 30_000,
         },
       },
@@ -20,6 +22,17 @@ export default defineConfig({
           name: 'integ',
           include: ['test/**/*.integ.test.ts'],
           testTimeout: 180_000,
+          hookTimeout: 60_000,
+          pool: 'forks',
+          globalSetup: ['test/support/global-setup.ts'],
+        },
+      },
+      {
+        test: {
+          name: 'faults',
+          include: ['test/faults/**/*.faults.test.ts'],
+          // One test per destination; each runs its campaign for a few minutes.
+          testTimeout: 900_000,
           hookTimeout: 60_000,
           pool: 'forks',
           globalSetup: ['test/support/global-setup.ts'],

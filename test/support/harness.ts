@@ -16,8 +16,22 @@ export interface CliResult {
   stderr: string;
 }
 
+/** Options of {@link runCli}. */
+export interface RunCliOptions {
+  /** Send `signal` this many ms after spawn (or after `killAfterMatch` matched, when given). */
+  killAfterMs?: number;
+  /** Default SIGKILL. */
+  signal?: NodeJS.Signals;
+  /**
+   * Start the `killAfterMs` timer only once stderr matches this (e.g. the run's first
+   * `RunStarted` log line), so a kill lands in the work rather than in tsx's start-up.
+   * Never matched: never killed.
+   */
+  killAfterMatch?: RegExp;
+}
+
 /** Runs the real CLI in a child process (tsx, no build step). */
-export function runCli(args: string[], env: Record<string, string | undefined> = {}, options: { killAfterMs?: number; signal?: NodeJS.Signals } = {}): Promise<CliResult> {
+export function runCli(args: string[], env: Record<string, string | undefined> = {}, options: RunCliOptions = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO, 'src/cli/main.ts'), ...args], {
       cwd: REPO,
@@ -26,9 +40,14 @@ export function runCli(args: string[], env: Record<string, string | undefined> =
     });
     let stdout = '';
     let stderr = '';
+    let timer: NodeJS.Timeout | null = null;
+    const arm = () => (timer ??= setTimeout(() => child.kill(options.signal ?? 'SIGKILL'), options.killAfterMs));
     child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = options.killAfterMs !== undefined ? setTimeout(() => child.kill(options.signal ?? 'SIGKILL'), options.killAfterMs) : null;
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      if (timer === null && options.killAfterMs !== undefined && options.killAfterMatch?.test(stderr)) arm();
+    });
+    if (options.killAfterMs !== undefined && !options.killAfterMatch) arm();
     child.on('error', reject);
     child.on('close', (code, signal) => {
       if (timer) clearTimeout(timer);

@@ -85,6 +85,25 @@ export function azureDriver(options: AzureDriverOptions): StorageDriver {
   };
   const blob = async (key: string) => (await getClient()).getBlockBlobClient(blobName(key));
 
+  /**
+   * A create or swap refused with 409/412 may have met its own earlier attempt: the SDK
+   * retries after a reset or timeout, and the first attempt may have been applied with its
+   * response lost. Calling that a conflict would fail the run (or blame "another writer").
+   * The SDK does not say whether it retried, so the write is ours when the blob holds exactly
+   * what we sent: the same bytes, or (Put Block List) exactly our block ids, which carry this
+   * upload's UUID. Otherwise the original error stands.
+   */
+  const unlessOwnRetry = (key: string, sent: Uint8Array | string[]) => async (error: unknown): Promise<{ etag?: string }> => {
+    if (!(error instanceof AlreadyExistsError || error instanceof PreconditionFailedError)) throw error;
+    const target = await blob(key);
+    const found = await (Array.isArray(sent)
+      ? target.getBlockList('committed').then((list) => ({ etag: list.etag, same: (list.committedBlocks ?? []).map((b) => b.name).join() === sent.join() }))
+      : target.download().then(async (res) => ({ etag: res.etag, same: (await readAll(res.readableStreamBody)).equals(sent) }))
+    ).catch(() => null);
+    if (!found?.same) throw error;
+    return { etag: found.etag };
+  };
+
   return {
     kind: 'azure',
     url,
@@ -107,7 +126,8 @@ export function azureDriver(options: AzureDriverOptions): StorageDriver {
             // https://learn.microsoft.com/rest/api/storageservices/put-blob
             await opts?.beforeCommit?.();
             const done = await call('PutBlob', key, () =>
-              target.upload(data, data.length, { blobHTTPHeaders, conditions: { ifNoneMatch: '*' }, transactionalContentMD5: md5(data) }), 'create');
+              target.upload(data, data.length, { blobHTTPHeaders, conditions: { ifNoneMatch: '*' }, transactionalContentMD5: md5(data) }), 'create')
+              .catch(unlessOwnRetry(key, data));
             return { key, size, etag: quoteEtag(done.etag) };
           }
           if (ids.length === MAX_BLOCKS) {
@@ -122,10 +142,10 @@ export function azureDriver(options: AzureDriverOptions): StorageDriver {
         // Every block is staged but nothing is visible yet: record the intent, then commit.
         await opts?.beforeCommit?.();
         // https://learn.microsoft.com/rest/api/storageservices/put-block-list
-        // (If the SDK retries a commit whose first attempt landed, the retry gets 409 and we
-        // report AlreadyExistsError for our own file. Nothing is lost or doubled: the intent
-        // was recorded, so the next run adopts the file (src/run/collection.ts).)
-        const done = await call('PutBlockList', key, () => target.commitBlockList(ids, { blobHTTPHeaders, conditions: { ifNoneMatch: '*' } }), 'create');
+        // (If the SDK retries a commit whose first attempt landed, the retry gets 409 for our
+        // own file: unlessOwnRetry recognises our block ids and takes it as the commit.)
+        const done = await call('PutBlockList', key, () => target.commitBlockList(ids, { blobHTTPHeaders, conditions: { ifNoneMatch: '*' } }), 'create')
+          .catch(unlessOwnRetry(key, ids));
         return { key, size, etag: quoteEtag(done.etag) };
       } finally {
         // On failure (body error, hook error, a block or the commit refused) nothing needs
@@ -140,11 +160,7 @@ export function azureDriver(options: AzureDriverOptions): StorageDriver {
       // One GET gives the body and the etag of that very version.
       const response = await call('GetBlob', key, () => target.download()).catch(nullIfNotFound);
       if (!response) return null;
-      const body = await call('GetBlob', key, async () => {
-        const chunks: Buffer[] = [];
-        for await (const chunk of response.readableStreamBody as NodeJS.ReadableStream) chunks.push(Buffer.from(chunk as Buffer));
-        return Buffer.concat(chunks);
-      });
+      const body = await call('GetBlob', key, () => readAll(response.readableStreamBody));
       return { body, etag: quoteEtag(response.etag) };
     },
 
@@ -158,7 +174,8 @@ export function azureDriver(options: AzureDriverOptions): StorageDriver {
     async writeIf(key: string, body: Uint8Array, condition: WriteCondition) {
       const target = await blob(key);
       const intent: Intent = 'ifNoneMatch' in condition ? 'create' : 'replace';
-      const done = await call('PutBlob', key, () => target.upload(body, body.byteLength, { conditions: condition, transactionalContentMD5: md5(body) }), intent);
+      const done = await call('PutBlob', key, () => target.upload(body, body.byteLength, { conditions: condition, transactionalContentMD5: md5(body) }), intent)
+        .catch(unlessOwnRetry(key, body));
       return { etag: quoteEtag(done.etag) };
     },
 
@@ -432,6 +449,12 @@ function stripUrl(raw: string): string {
 function quoteEtag(etag: string | undefined): string {
   if (!etag) return '""';
   return etag.startsWith('"') || etag.startsWith('W/') ? etag : `"${etag}"`;
+}
+
+async function readAll(stream: NodeJS.ReadableStream | undefined): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream ?? []) chunks.push(Buffer.from(chunk as Buffer));
+  return Buffer.concat(chunks);
 }
 
 function md5(data: Uint8Array): Buffer {

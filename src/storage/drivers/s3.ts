@@ -111,6 +111,29 @@ export function s3Driver(options: S3DriverOptions): StorageDriver {
     }
   }
 
+  /**
+   * A conditional write that the SDK sent more than once (a reset or timeout, then a retry)
+   * and that failed with 412 may have met its own first attempt: applied by S3, its response
+   * lost. Then the write did succeed, and calling it a conflict would fail the run (or blame
+   * "another writer"). It is ours when the SDK made more than one attempt and the object
+   * holds exactly `sent` (a buffered body) or `sent` bytes (a streamed multipart body, the
+   * check the commit protocol's resume also makes); otherwise the original error stands.
+   */
+  const unlessOwnRetry = (key: string, sent: Uint8Array | number) => async (error: unknown): Promise<{ ETag?: string }> => {
+    const attempts = ((error as { cause?: SdkErrorShape })?.cause?.$metadata?.attempts ?? 1);
+    if (attempts < 2 || !(error instanceof AlreadyExistsError || error instanceof PreconditionFailedError)) throw error;
+    const found = await call('GetObject', key, async (c) => {
+      if (typeof sent === 'number') {
+        const res = await c.send(new HeadObjectCommand({ Bucket: bucket, Key: objectKey(key) }));
+        return { etag: res.ETag, same: res.ContentLength === sent };
+      }
+      const res = await c.send(new GetObjectCommand({ Bucket: bucket, Key: objectKey(key) }));
+      return { etag: res.ETag, same: Buffer.from((await res.Body?.transformToByteArray()) ?? []).equals(sent) };
+    }).catch(() => null);
+    if (!found?.same) throw error;
+    return { ETag: found.etag };
+  };
+
   const etagOf = (etag: string | undefined, op: string, key: string): string => {
     if (etag) return etag;
     throw new StorageError(`[s3] ${op} ${url(key)}: the response carried no ETag; conditional writes need one`, { code: 'ERR_S3_NO_ETAG' });
@@ -184,7 +207,7 @@ export function s3Driver(options: S3DriverOptions): StorageDriver {
       // https://docs.aws.amazon.com/AmazonS3/latest/API/API_CompleteMultipartUpload.html (If-None-Match: create-only)
       const res = await call('CompleteMultipartUpload', key, (c) => c.send(new CompleteMultipartUploadCommand({
         Bucket: bucket, Key: objectKey(key), UploadId: uploadId, MultipartUpload: { Parts: done }, IfNoneMatch: '*',
-      })), 'create');
+      })), 'create').catch(unlessOwnRetry(key, size));
       return { key, size, etag: etagOf(res.ETag, 'CompleteMultipartUpload', key) };
     } catch (error) {
       await Promise.allSettled(inFlight); // a part still uploading after the abort would be stranded
@@ -211,7 +234,7 @@ export function s3Driver(options: S3DriverOptions): StorageDriver {
       // https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObject.html (If-None-Match: create-only)
       const res = await call('PutObject', key, (c) => c.send(new PutObjectCommand({
         Bucket: bucket, Key: objectKey(key), Body: data, ContentType: opts.contentType, IfNoneMatch: '*', ...sse,
-      })), 'create');
+      })), 'create').catch(unlessOwnRetry(key, data));
       return { key, size: data.length, etag: etagOf(res.ETag, 'PutObject', key) };
     },
     async read(key) {
@@ -235,7 +258,7 @@ export function s3Driver(options: S3DriverOptions): StorageDriver {
       const create = 'ifNoneMatch' in condition;
       const res = await call('PutObject', key, (c) => c.send(new PutObjectCommand({
         Bucket: bucket, Key: objectKey(key), Body: body, ...sse, ...(create ? { IfNoneMatch: '*' } : { IfMatch: condition.ifMatch }),
-      })), create ? 'create' : 'replace');
+      })), create ? 'create' : 'replace').catch(unlessOwnRetry(key, body));
       return { etag: etagOf(res.ETag, 'PutObject', key) };
     },
     async deleteIf(key, etag) {
@@ -318,7 +341,8 @@ interface SdkErrorShape {
   name?: string;
   code?: string;
   message?: string;
-  $metadata?: { httpStatusCode?: number };
+  /** `attempts`: how many times the SDK sent the request (set by its retry middleware). */
+  $metadata?: { httpStatusCode?: number; attempts?: number };
 }
 
 function sdkError(error: unknown): { name: string; status: number | undefined; message: string } {
