@@ -58,7 +58,7 @@ export function summaryLine(r: CampaignReport): string {
   const storage = s ? `storage faults ${n(s.busy + s.resetBefore + s.resetAfter + s.latency)} of ${n(s.requests)} requests (503 ${s.busy}, reset before ${s.resetBefore}, reset after ${s.resetAfter}, latency ${s.latency})` : 'storage faults 0 (no proxy on fs)';
   const exits = Object.entries(r.exits).map(([code, count]) => `exit ${code} ×${count}`).join(', ');
   const consumers = r.consumers.map((c) => `${c.mode} ${n(c.files)} files/${n(c.rows)} rows in ${c.passes} passes`).join(', ');
-  const verified = r.manifests.problems.length === 0 ? 'verified' : `${r.manifests.problems.length} problems`;
+  const verified = r.manifests.problems.length === 0 ? 'verified (and verify exit 0)' : `${r.manifests.problems.length} problems`;
   return `faults ${r.kind} (seed ${r.seed}): kills ${r.kills.total} (timed ${r.kills.timed}, step ${r.kills.step}, start-up ${r.kills.startup}), runs ${r.runs} (${exits}), ` +
     `api faults ${n(api)} (5xx ${f.error}, 429 ${f.throttled + f.rateLimited}, reset ${f.reset}, truncate ${f.truncate}, slow ${f.slow}), ${storage}, ` +
     `mutations ${n(r.mutations)}, rows ${n(r.staged.rows)}, duplicates ${r.staged.duplicates.length}, missing ${r.staged.missing.length}, unknown ${r.staged.unknown.length}, ` +

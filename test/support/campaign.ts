@@ -256,6 +256,7 @@ async function check(c: Campaign, work: string): Promise<void> {
   const data = await mirrorData(c.destination.store, o.collectionId, mirror);
   report.staged = checkVersions(await stagedVersions(mirror, o.collectionId), truth);
   report.manifests = await verifyDestination(c.destination, o.collectionId, mirror);
+  report.manifests.problems.push(...(await cliVerify(c.destination, o.collectionId)));
   const sha = new Map(data.map((f) => [f.key, sha256(path.join(mirror, ...f.key.split('/')))]));
   for (const consumer of [c.autoLoader, c.copyInto]) report.consumers.push(await checkConsumer(consumer, truth, sha));
   const fail = (what: string, list: string[]) => list.length && report.failures.push(`${what}: ${list.length} (${list.slice(0, 5).join(', ')})`);
@@ -291,15 +292,25 @@ async function mirrorData(store: StagedStore, collectionId: string, dir: string)
 }
 
 /**
- * Verifies every run manifest against the objects: each listed file exists with the
- * recorded size, sha256 and row count; no file is listed twice; the manifests' files are
- * exactly the data files; totals add up. `mirror` holds local copies of the data files
- * (missing ones are downloaded).
- *
- * This is the seam for the CLI's `verify` command: when `mixpeek-export verify` lands, this
- * body becomes `runCli(['verify', '--collection', collectionId, '--dest', destination.dest,
- * ...destination.directFlags], destination.directEnv)` with its exit code and output mapped
- * onto ManifestCheck; the campaign and its tests need no other change.
+ * The product's own `mixpeek-export verify --json`, straight against the store (not through
+ * the fault proxy): its problems, or none when it exits 0.
+ */
+async function cliVerify(destination: CampaignDestination, collectionId: string): Promise<string[]> {
+  const res = await runCli(['verify', '--collection', collectionId, '--dest', destination.dest, '--json', ...destination.directFlags], destination.directEnv);
+  if (res.code === 0) return [];
+  try {
+    const report = JSON.parse(res.stdout) as { collections: { findings: { severity: string; message: string }[] }[] };
+    return report.collections.flatMap((c) => c.findings.filter((f) => f.severity === 'problem').map((f) => `verify: ${f.message}`));
+  } catch {
+    return [`verify exited ${res.code}: ${res.stderr.trim().slice(0, 500)}`];
+  }
+}
+
+/**
+ * The test's own, independent check of the manifests (beside the CLI's `verify`): each listed
+ * file exists with the recorded size, sha256 and row count (counted by DuckDB); no file is
+ * listed twice; the manifests' files are exactly the data files; totals add up. `mirror`
+ * holds local copies of the data files (missing ones are downloaded).
  */
 export async function verifyDestination(destination: CampaignDestination, collectionId: string, mirror: string): Promise<ManifestCheck> {
   const { store } = destination;
