@@ -19,6 +19,16 @@ beforeAll(async () => {
 afterAll(async () => server?.close());
 
 const tempDir = () => mkdtempSync(path.join(tmpdir(), 'mxp-export-'));
+/**
+ * Mutates documents, then lets the clock pass the next millisecond: a mutation is stamped in
+ * microseconds, a run's window ends at its start in milliseconds, so a run started within
+ * the same millisecond rightly leaves the change to the next window (no lag in these tests).
+ */
+const mutate = async (collectionId: string, n: number) => {
+  const ids = server.mutate(collectionId, n);
+  await new Promise((resolve) => setTimeout(resolve, 3));
+  return ids;
+};
 const settingsFor = (dest: string, flags: Record<string, unknown> = {}) =>
   loadSettings({ flags: { collections: [VIDEO], dest, safetyLagSeconds: 0, ...flags }, env: exportEnv(server.url) });
 
@@ -87,7 +97,7 @@ describe('export to a local folder', () => {
   it('exports only changed documents on the next run, and a --since backfill again', async () => {
     const dest = tempDir();
     expect((await runExport(settingsFor(dest))).error).toBeUndefined();
-    const changed = server.mutate(VIDEO, 25);
+    const changed = await mutate(VIDEO, 25);
     const second = await runExport(settingsFor(dest));
     expect(second.error).toBeUndefined();
     const run = second.collections[0]!.runs[0]!;
@@ -114,7 +124,7 @@ describe('export to a local folder', () => {
     expect(backfill.error).toBeUndefined();
     expect(backfill.collections[0]!.runs[0]!.rows).toBeGreaterThan(0);
     expect(readJson(path.join(dest, PDF, '_state/checkpoint.json')).lastHi).toBe(lastHi);
-    const changed = server.mutate(PDF, 7);
+    const changed = await mutate(PDF, 7);
     const next = await runExport(settingsFor(dest, { collections: [PDF] }));
     expect(next.collections[0]!.runs[0]!.window.lo).toBe(lastHi);
     expect(next.collections[0]!.runs[0]!.rows).toBe(changed.length);
