@@ -2,6 +2,7 @@
 import { loadSettings } from '../config/load.js';
 import type { Settings } from '../config/schema.js';
 import { ConfigError, ExportError, type ExitCode } from '../errors.js';
+import { runMetrics } from '../metrics/index.js';
 import { runExport } from '../run/export.js';
 import type { ExportResult, StepHook } from '../run/types.js';
 import { openDestination } from '../storage/index.js';
@@ -18,6 +19,10 @@ Usage:
   mixpeek-export status [flags]     checkpoint, interrupted run, last runs and lag per collection
   mixpeek-export verify [flags]     check manifests against the objects (size, sha256, rows), the
                                     checkpoint against the manifests, orphans and gaps; exit 6 if not consistent
+  mixpeek-export ddl --target snowflake|databricks [flags]
+                                    print the consumer setup for --dest and each --collection (Snowflake
+                                    stage, table, pipe, view; Databricks Auto Loader job and pipeline SQL);
+                                    no network (see ddl --help)
   npm run export -- [flags]         the same as "export"
 
 Flags (also settable in a YAML --config file, camelCase keys; flags > env > file > defaults):
@@ -26,7 +31,8 @@ ${flagHelp()}
   --json                          status, verify: print JSON
 
 Environment: MIXPEEK_API_KEY (secret, required), MIXPEEK_NAMESPACE, MIXPEEK_BASE_URL,
-MIXPEEK_EXPORT_DEST, MIXPEEK_EXPORT_COLLECTIONS (comma-separated).
+MIXPEEK_EXPORT_DEST, MIXPEEK_EXPORT_COLLECTIONS (comma-separated), MIXPEEK_EXPORT_METRICS_PUSHGATEWAY
+(Pushgateway URL; with user:password@ in it, set it here rather than as a flag, which ps shows).
 
 Exit codes: 0 done (also "nothing new"), 2 bad usage or config, 3 Mixpeek API failure,
 4 storage failure, 5 lease held by another run, 6 verify found a problem, 130/143 interrupted
@@ -39,7 +45,9 @@ function secretValues(env: NodeJS.ProcessEnv): (string | undefined)[] {
     .filter((part) => /^(AccountKey|SharedAccessSignature)=/i.test(part))
     .map((part) => part.slice(part.indexOf('=') + 1));
   const sasSignature = /sig=([^&]+)/.exec(env.AZURE_STORAGE_SAS_TOKEN ?? '')?.[1];
-  return [env.MIXPEEK_API_KEY, env.AZURE_STORAGE_CONNECTION_STRING, env.AZURE_STORAGE_KEY, env.AZURE_STORAGE_SAS_TOKEN, sasSignature, ...connectionParts, env.AWS_SECRET_ACCESS_KEY, env.AWS_SESSION_TOKEN];
+  const gateway = env.MIXPEEK_EXPORT_METRICS_PUSHGATEWAY ?? '';
+  const gatewayPassword = URL.canParse(gateway) ? decodeURIComponent(new URL(gateway).password) : undefined;
+  return [env.MIXPEEK_API_KEY, env.AZURE_STORAGE_CONNECTION_STRING, env.AZURE_STORAGE_KEY, env.AZURE_STORAGE_SAS_TOKEN, sasSignature, ...connectionParts, env.AWS_SECRET_ACCESS_KEY, env.AWS_SESSION_TOKEN, gatewayPassword];
 }
 
 /** The CLI: the only place that reads argv/env, writes to the terminal and sets the exit code. */
@@ -51,6 +59,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<ExitCode> {
       process.stdout.write(USAGE + '\n');
       return command ? 0 : 2;
     }
+    if (command === 'ddl') return await ddlCommand(rest, env);
     const flags = parseFlags(rest);
     if (flags.help) {
       process.stdout.write(USAGE + '\n');
@@ -59,7 +68,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<ExitCode> {
     if (command === 'export') return await exportCommand(loadSettings({ flags: flags.settings, env, configFile: flags.config }), redact);
     if (command === 'status') return await statusCommand(flags, env, redact);
     if (command === 'verify') return await verifyCommand(flags, env, redact);
-    throw new ConfigError(`unknown command "${command}"; use export, status or verify (see --help)`);
+    throw new ConfigError(`unknown command "${command}"; use export, status, verify or ddl (see --help)`);
   } catch (error) {
     const e = error instanceof ExportError ? error : null;
     process.stderr.write(redact(`mixpeek-export: ${e ? e.message : (error as Error)?.stack ?? String(error)}`) + '\n');
@@ -78,9 +87,11 @@ async function exportCommand(settings: Settings, redact: (t: string) => string):
   };
   process.on('SIGINT', () => onSignal('SIGINT'));
   process.on('SIGTERM', () => onSignal('SIGTERM'));
-  const result = await runExport(settings, { logger, progress, signal: controller.signal, onStep: crashHook(process.env.MIXPEEK_EXPORT_TEST_CRASH_AT) });
+  const metrics = runMetrics(settings, logger, progress);
+  const result = await runExport(settings, { logger, progress: metrics.progress, signal: controller.signal, onStep: crashHook(process.env.MIXPEEK_EXPORT_TEST_CRASH_AT) });
   progress.clear();
   process.stdout.write(redact(summary(settings, result, progress)) + '\n');
+  await metrics.push(result); // success or failure; a failed push only warns
   return result.error?.exitCode ?? 0;
 }
 
@@ -104,6 +115,19 @@ async function verifyCommand(flags: ReturnType<typeof parseFlags>, env: NodeJS.P
   } finally {
     await driver.close?.();
   }
+}
+
+/** `ddl`: prints the consumer setup generated from the exporter's column list; exit 0, or 2 on bad flags. */
+async function ddlCommand(args: string[], env: NodeJS.ProcessEnv): Promise<ExitCode> {
+  const { ddlUsage, parseDdlArgs } = await import('../ddl/flags.js');
+  const request = parseDdlArgs(args, env);
+  if (request === 'help') {
+    process.stdout.write(ddlUsage() + '\n');
+    return 0;
+  }
+  const { generateDdl } = await import('../ddl/index.js');
+  process.stdout.write(await generateDdl(request));
+  return 0;
 }
 
 /**

@@ -1,35 +1,160 @@
-import { CheckpointStore } from '../commit/checkpoint.js';
+import { type Checkpoint, CheckpointStore, type RunSummary } from '../commit/checkpoint.js';
+import { layout } from '../commit/layout.js';
+import { lagSeconds, newestExported } from '../metrics/freshness.js';
+import { canonicalFromDate } from '../rows/time.js';
 import { type DestinationOptions, openDestination } from '../storage/index.js';
+import type { StorageDriver } from '../storage/types.js';
 
-/** `status`: per collection, the checkpoint, an interrupted run if any, the last runs and the lag. */
-export async function statusReport(dest: string, collections: string[], now: Date, options: DestinationOptions = {}): Promise<Record<string, unknown>[]> {
-  const driver = await openDestination(dest, options);
-  const out: Record<string, unknown>[] = [];
-  for (const collectionId of collections) {
-    const cp = (await CheckpointStore.load(driver, collectionId)).value;
-    const lagSeconds = cp.lastHi ? Math.round((now.getTime() - Date.parse(cp.lastHi)) / 1000) : null;
-    out.push({
-      collection_id: collectionId,
-      exported_up_to: cp.lastHi,
-      lag_seconds: lagSeconds,
-      interrupted_run: cp.active
-        ? { run_id: cp.active.runId, window: cp.active.window, files: cp.active.files.length, position: cp.active.position?.updatedAt ?? null, pending: cp.active.pending?.key ?? null }
-        : null,
-      last_runs: cp.history.slice(-5).reverse(),
-    });
-  }
-  await driver.close?.();
-  return out;
+/** A completed run, as `status` reports it. */
+export interface RunStatus {
+  run_id: string;
+  finished_at: string;
+  /** `[lo, hi)` of `updated_at`; `lo` null = from the beginning. */
+  window: { lo: string | null; hi: string };
+  files: number;
+  rows: number;
+  bytes: number;
+  /** Key of the run's manifest, relative to the destination root. */
+  manifest: string;
 }
 
-export function formatStatus(rows: Record<string, unknown>[]): string {
-  return rows
-    .map((r) => {
-      const runs = (r.last_runs as { runId: string; files: number; rows: number; finishedAt: string }[])
-        .map((run) => `    ${run.runId}: ${run.files} files, ${run.rows} rows, finished ${run.finishedAt}`)
-        .join('\n');
-      const interrupted = r.interrupted_run ? `  interrupted run: ${JSON.stringify(r.interrupted_run)} (the next export resumes it)\n` : '';
-      return `${r.collection_id}: exported up to ${r.exported_up_to ?? 'nothing yet'}${r.lag_seconds !== null ? ` (lag ${r.lag_seconds} s)` : ''}\n${interrupted}${runs ? `  last runs:\n${runs}` : '  no runs yet'}`;
-    })
-    .join('\n');
+/**
+ * One collection in `status --json` (printed as an array, one per `--collection`, in the
+ * order given). Stable: fields are only ever added; every field is always present (null
+ * when unknown). Timestamps are canonical UTC strings (`2026-11-21T15:30:00.000000Z`).
+ */
+export interface CollectionStatus {
+  collection_id: string;
+  /** When the report was made; `lag_seconds` is measured to it. */
+  as_of: string;
+  /** Where the checkpoint is (or would be): a printable URL, never with credentials. */
+  checkpoint_url: string;
+  /** The checkpoint position: `hi` of the last completed run, where the next run starts. Null: no run completed yet. */
+  last_hi: string | null;
+  /** The newest `updated_at` in a published data file (completed runs and an interrupted run's files so far). */
+  newest_updated_at: string | null;
+  /** Freshness lag: `as_of` minus `newest_updated_at`, in seconds. Null: nothing exported yet. */
+  lag_seconds: number | null;
+  /** A run that was killed or failed; the next export finishes it first (same run id, window and numbering). */
+  interrupted_run: {
+    run_id: string;
+    started_at: string;
+    window: { lo: string | null; hi: string };
+    /** `updated_at` of the last row in a published file: the run resumes after it. Null: no file published yet. */
+    position: string | null;
+    files: number;
+    rows: number;
+    bytes: number;
+    /** A file whose intent was recorded but not confirmed; the resume adopts it if it exists, else writes its rows again. */
+    pending_file: string | null;
+  } | null;
+  /** The newest completed run (the first of `last_runs`). */
+  last_run: RunStatus | null;
+  /** Up to 5 completed runs, newest first. */
+  last_runs: RunStatus[];
+}
+
+/** `status`: per collection, the checkpoint position, an interrupted run, the last runs and the freshness lag. Reads only. */
+export async function statusReport(dest: string, collections: string[], now: Date, options: DestinationOptions = {}): Promise<CollectionStatus[]> {
+  const driver = await openDestination(dest, options);
+  try {
+    const out: CollectionStatus[] = [];
+    for (const collectionId of collections) out.push(await collectionStatus(driver, collectionId, now));
+    return out;
+  } finally {
+    await driver.close?.();
+  }
+}
+
+async function collectionStatus(driver: StorageDriver, collectionId: string, now: Date): Promise<CollectionStatus> {
+  const cp = (await CheckpointStore.load(driver, collectionId)).value;
+  const newest = await newestExported(driver, cp);
+  const lastRuns = cp.history.slice(-5).reverse().map(runStatus);
+  return {
+    collection_id: collectionId,
+    as_of: canonicalFromDate(now),
+    checkpoint_url: driver.url(layout.checkpoint(collectionId)),
+    last_hi: cp.lastHi,
+    newest_updated_at: newest,
+    lag_seconds: lagSeconds(now, newest),
+    interrupted_run: interruptedRun(cp),
+    last_run: lastRuns[0] ?? null,
+    last_runs: lastRuns,
+  };
+}
+
+function runStatus(run: RunSummary): RunStatus {
+  return { run_id: run.runId, finished_at: run.finishedAt, window: run.window, files: run.files, rows: run.rows, bytes: run.bytes, manifest: run.manifest };
+}
+
+function interruptedRun(cp: Checkpoint): CollectionStatus['interrupted_run'] {
+  const active = cp.active;
+  if (!active) return null;
+  return {
+    run_id: active.runId,
+    started_at: active.startedAt,
+    window: active.window,
+    position: active.position?.updatedAt ?? null,
+    files: active.files.length,
+    rows: active.files.reduce((n, f) => n + f.rows, 0),
+    bytes: active.files.reduce((n, f) => n + f.bytes, 0),
+    pending_file: active.pending?.key ?? null,
+  };
+}
+
+/** The human form: one block per collection, a label column, sizes and ages rounded for reading. */
+export function formatStatus(report: CollectionStatus[]): string {
+  return report.map(formatCollection).join('\n\n');
+}
+
+function formatCollection(c: CollectionStatus): string {
+  const now = Date.parse(c.as_of);
+  const lines = [c.collection_id];
+  const row = (label: string, text: string) => lines.push(`  ${label.padEnd(15)}${text}`);
+  if (!c.last_hi && !c.interrupted_run && !c.last_run) {
+    row('never exported', `no checkpoint at ${c.checkpoint_url}`);
+    return lines.join('\n');
+  }
+  row('checkpoint', c.last_hi ? `exported up to ${c.last_hi}; the next run starts there` : 'no run completed yet');
+  row('freshness', c.newest_updated_at ? `newest updated_at exported ${c.newest_updated_at}, lag ${duration(c.lag_seconds ?? 0)}` : 'nothing exported yet');
+  if (c.last_run) {
+    const r = c.last_run;
+    row('last run', `${r.run_id} finished ${r.finished_at} (${duration((now - Date.parse(r.finished_at)) / 1000)} ago)`);
+    row('', `${count(r.rows)} rows in ${count(r.files)} files, ${size(r.bytes)}, window ${windowText(r.window)}`);
+  }
+  const i = c.interrupted_run;
+  if (i) {
+    row('interrupted', `${i.run_id} started ${i.started_at}, window ${windowText(i.window)}`);
+    row('', `${count(i.rows)} rows in ${count(i.files)} files (${size(i.bytes)}) published so far, up to updated_at ${i.position ?? '(none yet)'}`);
+    if (i.pending_file) row('', `unconfirmed file ${i.pending_file} (adopted if it exists)`);
+    row('', 'the next export resumes this run before starting a new window');
+  }
+  for (const [n, r] of c.last_runs.slice(1).entries()) {
+    row(n === 0 ? 'earlier runs' : '', `${r.run_id}  ${count(r.rows).padStart(9)} rows  ${count(r.files).padStart(5)} files  ${size(r.bytes).padStart(9)}  finished ${r.finished_at}`);
+  }
+  return lines.join('\n');
+}
+
+function windowText(w: { lo: string | null; hi: string }): string {
+  return `[${w.lo ?? 'beginning'}, ${w.hi})`;
+}
+
+function count(n: number): string {
+  return n.toLocaleString('en-US');
+}
+
+/** `812 B`, `22.7 kB`, `503.1 MB`, `1.2 GB` (decimal units, as the export summary). */
+function size(bytes: number): string {
+  const units: [string, number][] = [['GB', 1e9], ['MB', 1e6], ['kB', 1e3]];
+  const [unit, scale] = units.find(([, scale]) => bytes >= scale) ?? ['B', 1];
+  return scale === 1 ? `${bytes} B` : `${(bytes / scale).toFixed(1)} ${unit}`;
+}
+
+/** `42s`, `11m 19s`, `3h 05m`, `2d 4h`. */
+export function duration(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, '0')}s`;
+  if (s < 86_400) return `${Math.floor(s / 3600)}h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+  return `${Math.floor(s / 86_400)}d ${Math.floor((s % 86_400) / 3600)}h`;
 }

@@ -1,6 +1,6 @@
 import { LeaseHeldError, PreconditionFailedError, StorageError } from '../errors.js';
 import type { StorageDriver } from '../storage/types.js';
-import { layout } from './layout.js';
+import { layout, type ShardRef } from './layout.js';
 
 /** The position reached: the last `updated_at` exported, and every id exported at exactly that instant. */
 export interface Position {
@@ -50,6 +50,12 @@ export interface RunSummary {
   bytes: number;
   finishedAt: string;
   manifest: string;
+  /**
+   * The newest `updated_at` exported by this run or any run before it (a running max, so it
+   * survives runs that found nothing new); `status` and the freshness metric read it. Absent
+   * in checkpoints written before it existed.
+   */
+  newestUpdatedAt?: string | null;
 }
 
 export interface Checkpoint {
@@ -77,14 +83,15 @@ export class CheckpointStore {
   private etag: string | null = null;
   private current: Checkpoint;
 
-  private constructor(private readonly driver: StorageDriver, private readonly collectionId: string, initial: Checkpoint) {
+  private constructor(private readonly driver: StorageDriver, private readonly key: string, initial: Checkpoint) {
     this.current = initial;
   }
 
-  static async load(driver: StorageDriver, collectionId: string): Promise<CheckpointStore> {
-    const key = layout.checkpoint(collectionId);
+  /** The scheduled runs' checkpoint, or with `shard` that shard's own (see layout). */
+  static async load(driver: StorageDriver, collectionId: string, shard?: ShardRef | null): Promise<CheckpointStore> {
+    const key = layout.checkpoint(collectionId, shard);
     const found = await driver.read(key);
-    if (!found) return new CheckpointStore(driver, collectionId, emptyCheckpoint(collectionId));
+    if (!found) return new CheckpointStore(driver, key, emptyCheckpoint(collectionId));
     let parsed: Checkpoint;
     try {
       parsed = JSON.parse(found.body.toString('utf8')) as Checkpoint;
@@ -99,7 +106,7 @@ export class CheckpointStore {
         code: 'ERR_CHECKPOINT_MISMATCH',
       });
     }
-    const store = new CheckpointStore(driver, collectionId, parsed);
+    const store = new CheckpointStore(driver, key, parsed);
     store.etag = found.etag;
     return store;
   }
@@ -124,7 +131,7 @@ export class CheckpointStore {
     const draft = structuredClone(this.current);
     change(draft);
     const body = Buffer.from(JSON.stringify(draft, null, 1));
-    const key = layout.checkpoint(this.collectionId);
+    const key = this.key;
     try {
       const { etag } = await this.driver.writeIf(key, body, this.etag ? { ifMatch: this.etag } : { ifNoneMatch: '*' });
       this.etag = etag;

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { AlreadyExistsError, LeaseHeldError, PreconditionFailedError } from '../errors.js';
 import type { StorageDriver } from '../storage/types.js';
 import type { Logger } from '../util/log.js';
-import { layout } from './layout.js';
+import { layout, type ShardRef } from './layout.js';
 
 export interface LeaseOptions {
   /** How long a lease lives without renewal, in seconds. Default 120. Renewed every third of it. */
@@ -10,6 +10,8 @@ export interface LeaseOptions {
   runId: string;
   logger: Logger;
   now?: () => number;
+  /** A shard of a backfill takes its own lease (see layout), not the scheduled runs' one. */
+  shard?: ShardRef | null;
 }
 
 interface LeaseBody {
@@ -40,8 +42,14 @@ export class Lease {
     this.now = options.now ?? Date.now;
   }
 
+  /** How messages name what is leased: the collection, or the collection's shard. */
+  private get name(): string {
+    const shard = this.options.shard;
+    return shard ? `${this.collectionId} shard ${shard.index}/${shard.count}` : this.collectionId;
+  }
+
   private get key(): string {
-    return layout.lease(this.collectionId);
+    return layout.lease(this.collectionId, this.options.shard);
   }
 
   /** Takes the lease or throws LeaseHeldError naming the holder and its expiry. */
@@ -68,7 +76,7 @@ export class Lease {
         if (!(error instanceof PreconditionFailedError)) throw error;
       }
     }
-    throw new LeaseHeldError(`[lease] ${this.collectionId}: another run is taking the lease at the same moment; this run did nothing`);
+    throw new LeaseHeldError(`[lease] ${this.name}: another run is taking the lease at the same moment; this run did nothing`);
   }
 
   /** Starts renewing and logs who holds the lease now, so a LeaseHeldError elsewhere can be traced to this run. */
@@ -87,7 +95,7 @@ export class Lease {
   private heldError(held: LeaseBody): LeaseHeldError {
     const seconds = Math.max(0, Math.ceil((Date.parse(held.expiresAt) - this.now()) / 1000));
     return new LeaseHeldError(
-      `[lease] ${this.collectionId} is being exported by ${held.holder ?? `run ${held.runId ?? '?'}`} until ${held.expiresAt} (in ${seconds} s); ` +
+      `[lease] ${this.name} is being exported by ${held.holder ?? `run ${held.runId ?? '?'}`} until ${held.expiresAt} (in ${seconds} s); ` +
         `this run did nothing. If that run was killed, its lease expires at that time and the next run takes over`,
       { context: { holder: held.holder, runId: held.runId, expiresAt: held.expiresAt } },
     );
@@ -98,7 +106,7 @@ export class Lease {
     if (this.lostError) throw this.lostError;
     // Renewals failing (storage down) for most of a TTL: another run may take over any moment.
     if (this.now() - this.renewedAt > this.options.ttlSeconds * 1000 * 0.8) {
-      throw new LeaseHeldError(`[lease] ${this.collectionId}: the lease could not be renewed for ${this.options.ttlSeconds * 0.8} s; stopping before the next commit`);
+      throw new LeaseHeldError(`[lease] ${this.name}: the lease could not be renewed for ${this.options.ttlSeconds * 0.8} s; stopping before the next commit`);
     }
   }
 
@@ -132,7 +140,7 @@ export class Lease {
       this.renewedAt = at;
     } catch (error) {
       if (error instanceof PreconditionFailedError) {
-        this.lostError = new LeaseHeldError(`[lease] ${this.collectionId}: the lease was taken by another run; stopping before the next commit`);
+        this.lostError = new LeaseHeldError(`[lease] ${this.name}: the lease was taken by another run; stopping before the next commit`);
       }
       this.options.logger.warn('LeaseRenewFailed', { collection_id: this.collectionId, error_type: (error as Error).name, message: (error as Error).message });
     }

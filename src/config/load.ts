@@ -3,6 +3,7 @@ import { closest } from 'fastest-levenshtein';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
+import { shardOf } from '../run/window.js';
 import { SECRET_KEYS, SETTING_KEYS, type SettingKey, type Settings, settingsSchema } from './schema.js';
 
 /** Environment variables read, and the setting each fills. */
@@ -12,6 +13,8 @@ export const ENV_VARS: Record<string, SettingKey> = {
   MIXPEEK_BASE_URL: 'baseUrl',
   MIXPEEK_EXPORT_DEST: 'dest',
   MIXPEEK_EXPORT_COLLECTIONS: 'collections',
+  MIXPEEK_EXPORT_SHARD: 'shard',
+  MIXPEEK_EXPORT_METRICS_PUSHGATEWAY: 'metricsPushgateway',
   AZURE_STORAGE_CONNECTION_STRING: 'azureConnectionString',
   AZURE_STORAGE_KEY: 'azureAccountKey',
   AZURE_STORAGE_SAS_TOKEN: 'azureSasToken',
@@ -37,6 +40,7 @@ export function loadSettings(sources: SettingSources): Settings {
   if (!result.success) throw new ConfigError(formatIssues(result.error, sources));
   const settings = result.data;
   checkBaseUrl(settings, 'baseUrl' in stripUndefined(sources.flags) ? '--base-url' : sources.env.MIXPEEK_BASE_URL ? 'MIXPEEK_BASE_URL' : 'baseUrl');
+  shardOf(settings); // --shard i/n with absolute --since/--until, refused here (exit 2) rather than after the lease
   return settings;
 }
 

@@ -26,6 +26,10 @@ export const settingsSchema = z
     compression: z.enum(['zstd', 'snappy', 'gzip', 'none']).optional().describe('codec; default zstd (parquet) or gzip (ndjson)'),
     since: z.string().optional().describe('export from this updated_at (ISO-8601 or 24h, 7d); overrides the checkpoint'),
     until: z.string().optional().describe('export up to (not including) this updated_at'),
+    shard: z
+      .string()
+      .optional()
+      .describe('i/n: export only slice i (from 0) of n equal slices of [since, until), both absolute; own checkpoint and lease, for a Kubernetes Indexed Job backfill (env MIXPEEK_EXPORT_SHARD)'),
     vectors: z.boolean().default(false).describe('also export named vectors as vec_<name> columns'),
     targetFileMb: z.number().positive().max(4096).default(128).describe('roll a file at this compressed size, in MB'),
     maxRowsPerFile: z.number().int().positive().default(1_000_000).describe('roll a file at this many rows'),
@@ -50,6 +54,10 @@ export const settingsSchema = z
     azureSasToken: z.string().optional().describe('Azure: SAS token (env AZURE_STORAGE_SAS_TOKEN only; secret)'),
     dryRun: z.boolean().default(false).describe('page the source and report; write nothing'),
     logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info').describe('log level'),
+    metricsPushgateway: z
+      .url({ protocol: /^https?$/ })
+      .optional()
+      .describe('Prometheus Pushgateway URL; each export run pushes its metrics there at the end (env MIXPEEK_EXPORT_METRICS_PUSHGATEWAY)'),
   })
   .strict();
 

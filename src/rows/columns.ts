@@ -1,6 +1,6 @@
 /**
  * The column list: the single source of truth for the Parquet schema, the NDJSON keys and
- * (later) the consumer DDL. A new column is added here and nowhere else.
+ * the consumer DDL (src/ddl). A new column is added here and nowhere else.
  */
 export type ColumnType = 'string' | 'timestamp' | 'json' | 'vector';
 

@@ -10,24 +10,27 @@ import { FileRoller } from './files.js';
 import { Intake } from './intake.js';
 import { PositionTracker } from './position.js';
 import type { CollectionResult, ExportContext, RunOutcome } from './types.js';
-import { planWindow } from './window.js';
+import { planWindow, shardOf } from './window.js';
 
 /**
  * Exports one collection under its lease: first finishes an interrupted run (same run id,
  * window and numbering), then runs the new window, if there is one.
  */
-export async function exportCollection(ctx: ExportContext, collectionId: string): Promise<CollectionResult> {
+export async function exportCollection(ctx: ExportContext, collectionId: string): Promise<Omit<CollectionResult, 'seconds'>> {
   const started = ctx.now();
+  // A shard of a backfill works under its own lease and checkpoint (layout.statePrefix): never the scheduled runs'.
+  const shard = shardOf(ctx.settings);
+  const shardField = shard ? { shard: `${shard.index}/${shard.count}` } : {};
   // One id for this invocation: the lease names it and a new window's run uses it.
-  const runId = newRunId(started);
-  const lease = new Lease(ctx.driver, collectionId, { ttlSeconds: ctx.settings.leaseTtlSeconds, runId, logger: ctx.logger });
+  const runId = newRunId(started, Math.random, shard);
+  const lease = new Lease(ctx.driver, collectionId, { ttlSeconds: ctx.settings.leaseTtlSeconds, runId, logger: ctx.logger, shard });
   await lease.acquire();
   try {
-    const store = await CheckpointStore.load(ctx.driver, collectionId);
+    const store = await CheckpointStore.load(ctx.driver, collectionId, shard);
     const runs: RunOutcome[] = [];
     const interrupted = store.value.active;
     if (interrupted) {
-      ctx.logger.info('RunResumed', { collection_id: collectionId, run_id: interrupted.runId, next_seq: interrupted.nextSeq, position: interrupted.position?.updatedAt ?? null });
+      ctx.logger.info('RunResumed', { collection_id: collectionId, ...shardField, run_id: interrupted.runId, next_seq: interrupted.nextSeq, position: interrupted.position?.updatedAt ?? null });
       runs.push(await runWindow(ctx, store, lease, true));
     }
     const window = planWindow(ctx.settings, store.value, started, interrupted?.window.lo ?? undefined);
@@ -35,10 +38,10 @@ export async function exportCollection(ctx: ExportContext, collectionId: string)
       store.stage((d) => {
         d.active = newActiveRun(ctx, runId, canonicalFromDate(started), window);
       });
-      ctx.logger.info('RunStarted', { collection_id: collectionId, run_id: runId, lo: window.lo, hi: window.hi, format: ctx.settings.format });
+      ctx.logger.info('RunStarted', { collection_id: collectionId, ...shardField, run_id: runId, lo: window.lo, hi: window.hi, format: ctx.settings.format });
       runs.push(await runWindow(ctx, store, lease, false));
     } else if (!interrupted) {
-      ctx.logger.info('NothingNew', { collection_id: collectionId, last_hi: store.value.lastHi });
+      ctx.logger.info('NothingNew', { collection_id: collectionId, ...shardField, last_hi: store.value.lastHi });
     }
     return { collectionId, runs };
   } finally {
@@ -97,7 +100,7 @@ async function runWindow(ctx: ExportContext, store: CheckpointStore, lease: Leas
         if (run.vectors) active.vectorDims = intake.vectorDims;
       });
       ctx.onStep('checkpoint-advanced', record.seq);
-      ctx.progress.filePublished(record);
+      ctx.progress.filePublished(record, collectionId);
       ctx.logger.info('FilePublished', { collection_id: collectionId, run_id: run.runId, key: record.key, rows: record.rows, bytes: record.bytes, seq: record.seq });
     },
   });
@@ -166,7 +169,17 @@ async function finishRun(ctx: ExportContext, store: CheckpointStore, resumed: bo
     d.active = null;
     d.history = [
       ...d.history,
-      { runId: run.runId, window: run.window, files: manifest.totals.files, rows: manifest.totals.rows, bytes: manifest.totals.bytes, finishedAt: manifest.finishedAt, manifest: manifestKey },
+      {
+        runId: run.runId,
+        window: run.window,
+        files: manifest.totals.files,
+        rows: manifest.totals.rows,
+        bytes: manifest.totals.bytes,
+        finishedAt: manifest.finishedAt,
+        manifest: manifestKey,
+        // A running max: canonical timestamps sort lexically in time order.
+        newestUpdatedAt: [manifest.maxUpdatedAt, d.history.at(-1)?.newestUpdatedAt].filter((t): t is string => !!t).sort().at(-1) ?? null,
+      },
     ].slice(-HISTORY_LIMIT);
   });
   ctx.logger.info('RunCompleted', { collection_id: collectionId, run_id: run.runId, files: manifest.totals.files, rows: manifest.totals.rows, bytes: manifest.totals.bytes, rejected: run.rejected, untyped: run.untyped, manifest: manifestKey });

@@ -40,7 +40,14 @@ export async function runExport(settings: Settings, deps: ExportDeps = {}): Prom
       return result;
     }
     for (const id of settings.collections) {
-      result.collections.push(await exportCollection(ctx, id));
+      const started = performance.now();
+      const seconds = () => (performance.now() - started) / 1000;
+      try {
+        result.collections.push({ ...(await exportCollection(ctx, id)), seconds: seconds() });
+      } catch (error) {
+        result.failed = { collectionId: id, seconds: seconds() };
+        throw error;
+      }
     }
   } catch (error) {
     result.error = toExportError(error, deps.signal);

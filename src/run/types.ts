@@ -9,7 +9,8 @@ import type { Logger } from '../util/log.js';
 export interface ProgressSink {
   pageFetched(documents: number): void;
   rowWritten(): void;
-  filePublished(record: FileRecord): void;
+  /** `collectionId`: the collection the file belongs to (the metrics tally files per collection). */
+  filePublished(record: FileRecord, collectionId: string): void;
 }
 
 export const noProgress: ProgressSink = { pageFetched() {}, rowWritten() {}, filePublished() {} };
@@ -50,6 +51,8 @@ export interface CollectionResult {
   collectionId: string;
   /** Empty when there was nothing new. */
   runs: RunOutcome[];
+  /** Wall time spent on this collection (lease taken to released), in seconds. */
+  seconds: number;
 }
 
 /** What `runExport` returns: the run's outcome as data (STYLE.md item 8). */
@@ -57,6 +60,12 @@ export interface ExportResult {
   collections: CollectionResult[];
   /** The first error; the CLI maps it to an exit code. Absent when everything succeeded. */
   error?: ExportError;
+  /**
+   * The collection being exported when `error` happened, and the seconds spent on it. Absent
+   * when the run succeeded or failed before any collection started (then every collection is
+   * affected). Collections after it were not attempted.
+   */
+  failed?: { collectionId: string; seconds: number };
   dryRun?: DryRunReport[];
 }
 

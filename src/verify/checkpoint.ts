@@ -5,7 +5,7 @@
  * so a report taken while an export runs says so.
  */
 import { type Checkpoint, CheckpointStore } from '../commit/checkpoint.js';
-import { layout } from '../commit/layout.js';
+import { layout, type ShardRef } from '../commit/layout.js';
 import { StorageError } from '../errors.js';
 import type { StorageDriver } from '../storage/types.js';
 import { bound, type Findings } from './findings.js';
@@ -18,13 +18,13 @@ export interface ManifestSummary {
   totals: { files: number; rows: number; bytes: number };
 }
 
-/** The checkpoint, `null` when absent; a corrupt one is a problem and also `null`. */
-export async function loadCheckpoint(driver: StorageDriver, collectionId: string, findings: Findings): Promise<{ checkpoint: Checkpoint | null; present: boolean }> {
-  const url = driver.url(layout.checkpoint(collectionId));
+/** The checkpoint (with `shard`, that shard's own), `null` when absent; a corrupt one is a problem and also `null`. */
+export async function loadCheckpoint(driver: StorageDriver, collectionId: string, findings: Findings, shard?: ShardRef): Promise<{ checkpoint: Checkpoint | null; present: boolean }> {
+  const url = driver.url(layout.checkpoint(collectionId, shard));
   let checkpoint: Checkpoint;
   try {
-    if (!(await driver.head(layout.checkpoint(collectionId)))) return { checkpoint: null, present: false };
-    checkpoint = (await CheckpointStore.load(driver, collectionId)).value;
+    if (!(await driver.head(layout.checkpoint(collectionId, shard)))) return { checkpoint: null, present: false };
+    checkpoint = (await CheckpointStore.load(driver, collectionId, shard)).value;
   } catch (error) {
     const code = (error as StorageError)?.code;
     if (!(error instanceof StorageError) || (code !== 'ERR_CHECKPOINT_CORRUPT' && code !== 'ERR_CHECKPOINT_MISMATCH')) throw error;
@@ -45,11 +45,12 @@ export async function loadCheckpoint(driver: StorageDriver, collectionId: string
 
 /**
  * `lastHi` against the completed manifest that reaches furthest, and the history against the manifests.
- * `completed` excludes the interrupted run's manifest (written just before a kill, when
- * the checkpoint had not moved on yet).
+ * `completed` are the runs this checkpoint keeps (the scheduled runs, or one shard's) and
+ * exclude the interrupted run's manifest (written just before a kill, when the checkpoint
+ * had not moved on yet). `key` is the checkpoint's key.
  */
-export function checkCheckpoint(driver: StorageDriver, collectionId: string, loaded: { checkpoint: Checkpoint | null; present: boolean }, completed: ManifestSummary[], findings: Findings): void {
-  const url = driver.url(layout.checkpoint(collectionId));
+export function checkCheckpoint(driver: StorageDriver, key: string, loaded: { checkpoint: Checkpoint | null; present: boolean }, completed: ManifestSummary[], findings: Findings): void {
+  const url = driver.url(key);
   // A backfill (--since/--until in the past) completes after later runs without moving lastHi
   // back, so lastHi is the furthest end of any completed run, not the newest run's end.
   const newest = completed.reduce<ManifestSummary | undefined>((far, m) => (!far || m.window.hi > far.window.hi ? m : far), undefined);
@@ -99,9 +100,8 @@ export function checkCheckpoint(driver: StorageDriver, collectionId: string, loa
   }
 }
 
-/** An export holding the lease may change things while `verify` reads: say so (info, never a problem). */
-export async function checkLease(driver: StorageDriver, collectionId: string, now: Date, findings: Findings): Promise<void> {
-  const key = layout.lease(collectionId);
+/** An export holding the lease (`key`: the scheduled runs' or a shard's) may change things while `verify` reads: say so (info, never a problem). */
+export async function checkLease(driver: StorageDriver, key: string, now: Date, findings: Findings): Promise<void> {
   const found = await driver.read(key);
   if (!found) return;
   let lease: { runId?: string; holder?: string; expiresAt?: string } = {};

@@ -7,11 +7,14 @@
  * checkpoint is read, then the manifests. A file published before the listing is, by the
  * commit protocol, in the checkpoint's interrupted run (its intent is recorded before it
  * becomes visible) or in a manifest written before the checkpoint moved on, so it is never
- * a false orphan.
+ * a false orphan. The checkpoints are the scheduled runs' one and each backfill shard's own
+ * (`_state/shards/`, listed after the data files too); shard runs are backfills, so they do
+ * not count for the scheduled checkpoint's `lastHi`, but their windows count for gaps.
  */
-import type { ActiveRun } from '../commit/checkpoint.js';
-import { layout } from '../commit/layout.js';
+import type { ActiveRun, Checkpoint } from '../commit/checkpoint.js';
+import { layout, parseShardStateKey, type ShardRef, shardOfRunId, shardTag } from '../commit/layout.js';
 import type { Manifest } from '../commit/manifest.js';
+import { shardBounds } from '../run/window.js';
 import type { StorageDriver } from '../storage/types.js';
 import { checkCheckpoint, checkLease, loadCheckpoint, type ManifestSummary } from './checkpoint.js';
 import { checkFiles, checkListing, checkTotals, type RunFiles } from './files.js';
@@ -23,11 +26,15 @@ const DEFAULT_CONCURRENCY = 4;
 export async function verifyCollection(driver: StorageDriver, collectionId: string, options: VerifyOptions = {}): Promise<CollectionReport> {
   const findings = new Findings();
   const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
+  const now = (options.now ?? (() => new Date()))();
   const dataFiles = new Map<string, number>();
   for await (const info of driver.list(layout.dataPrefix(collectionId))) dataFiles.set(info.key, info.size);
-  await checkLease(driver, collectionId, (options.now ?? (() => new Date()))(), findings);
+  const shardState = await listShardState(driver, collectionId);
+  for (const shard of [null, ...shardState.leases]) await checkLease(driver, layout.lease(collectionId, shard), now, findings);
   const loaded = await loadCheckpoint(driver, collectionId, findings);
-  const active = loaded.checkpoint?.active ?? null;
+  const shards: ShardCheckpoint[] = [];
+  for (const shard of shardState.checkpoints) shards.push({ shard, loaded: await loadCheckpoint(driver, collectionId, findings, shard) });
+  const actives = [loaded, ...shards.map((s) => s.loaded)].map((l) => l.checkpoint?.active ?? null).filter((a): a is ActiveRun => a !== null);
   const accounted = new Set<string>();
   const manifests: ManifestSummary[] = [];
   for await (const info of driver.list(layout.manifestPrefix(collectionId))) {
@@ -39,16 +46,39 @@ export async function verifyCollection(driver: StorageDriver, collectionId: stri
   }
   manifests.sort((a, b) => (a.runId < b.runId ? -1 : a.runId > b.runId ? 1 : 0));
   const url = driver.url(collectionId).replace(/\/?$/, '/');
-  if (!loaded.present && manifests.length === 0 && dataFiles.size === 0 && findings.problems === 0) {
+  if (!loaded.present && shards.length === 0 && manifests.length === 0 && dataFiles.size === 0 && findings.problems === 0) {
     findings.ok('collection', `${url}: nothing exported yet`);
     return report(collectionId, url, findings, true);
   }
-  if (active) await checkActiveRun(driver, collectionId, active, manifests, accounted, findings, concurrency);
-  const completed = manifests.filter((m) => m.runId !== active?.runId);
-  checkCheckpoint(driver, collectionId, loaded, completed, findings);
-  checkOrphans(driver, dataFiles, accounted, active !== null, findings);
-  checkWindows(completed, active, findings);
+  for (const active of actives) await checkActiveRun(driver, collectionId, active, manifests, accounted, findings, concurrency);
+  const completed = manifests.filter((m) => !actives.some((a) => a.runId === m.runId));
+  // Shard runs are backfills: the scheduled checkpoint's lastHi never counts them; each shard's own checkpoint does.
+  checkCheckpoint(driver, layout.checkpoint(collectionId), loaded, completed.filter((m) => shardOfRunId(m.runId) === null), findings);
+  for (const { shard, loaded: own } of shards) checkCheckpoint(driver, layout.checkpoint(collectionId, shard), own, completed.filter((m) => isShardRun(m, shard)), findings);
+  checkOrphans(driver, dataFiles, accounted, actives.length > 0, findings);
+  checkWindows(completed, actives, findings);
   return report(collectionId, url, findings, false);
+}
+
+interface ShardCheckpoint {
+  shard: ShardRef;
+  loaded: { checkpoint: Checkpoint | null; present: boolean };
+}
+
+/** The shards that have a checkpoint or a lease under `_state/shards/` (other keys there are not the exporter's and are ignored). */
+async function listShardState(driver: StorageDriver, collectionId: string): Promise<{ checkpoints: ShardRef[]; leases: ShardRef[] }> {
+  const found = { checkpoints: [] as ShardRef[], leases: [] as ShardRef[] };
+  for await (const info of driver.list(layout.shardStatePrefix(collectionId))) {
+    const parsed = parseShardStateKey(collectionId, info.key);
+    if (parsed) found[parsed.file === 'checkpoint' ? 'checkpoints' : 'leases'].push(parsed.shard);
+  }
+  return found;
+}
+
+/** A manifest of a run of this shard: its run id names the shard and its window lies in the shard's slice. */
+function isShardRun(manifest: ManifestSummary, shard: ShardRef): boolean {
+  const { lo, hi } = shardBounds(shard.since, shard.until, shard.index, shard.count);
+  return shardOfRunId(manifest.runId)?.tag === shardTag(shard) && manifest.window.lo !== null && manifest.window.lo >= lo && manifest.window.hi <= hi;
 }
 
 function report(collectionId: string, url: string, findings: Findings, nothingExported: boolean): CollectionReport {
@@ -124,9 +154,10 @@ function checkOrphans(driver: StorageDriver, dataFiles: Map<string, number>, acc
   if (orphans === 0) findings.ok('orphans', `no orphans: all ${dataFiles.size} data files are listed by a manifest${interrupted ? ' or the interrupted run' : ''}`);
 }
 
-function checkWindows(completed: ManifestSummary[], active: ActiveRun | null, findings: Findings): void {
-  const runs = completed.map((m) => ({ runId: m.runId, lo: m.window.lo, hi: m.window.hi }));
-  if (active && !completed.some((m) => m.runId === active.runId)) runs.push({ runId: active.runId, lo: active.window.lo, hi: active.window.hi });
+/** Windows of every run, scheduled and shard, completed and interrupted: together they must leave no gap. */
+function checkWindows(completed: ManifestSummary[], actives: ActiveRun[], findings: Findings): void {
+  const runs = [...completed.map((m) => ({ runId: m.runId, ...m.window })), ...actives.map((a) => ({ runId: a.runId, ...a.window }))];
+  runs.sort((a, b) => (a.runId < b.runId ? -1 : a.runId > b.runId ? 1 : 0));
   const { gaps, overlaps, span } = analyseWindows(runs);
   for (const o of overlaps) {
     findings.info('windows', `overlap (re-export): run ${o.runId} starts before the end of earlier runs and exported [${bound(o.from)}, ${o.to}) again (a --since re-export); those versions are staged twice, keep the latest per document_id downstream`);
