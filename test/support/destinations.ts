@@ -1,9 +1,9 @@
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { azureStore, s3Store, type StagedStore } from './consumers.js';
 import { containerClient } from './emulators/azurite.js';
-import { createBucket, s3TestClient } from './emulators/s3.js';
+import { createBucket } from './emulators/s3.js';
 
 /**
  * A fresh destination for CLI runs in the integration tier (a temp folder, an s3rver
@@ -38,45 +38,33 @@ export async function s3Destination(endpoint: string): Promise<TestDestination> 
     dest: `s3://${bucket}/exports`,
     flags: ['--s3-endpoint', endpoint, '--s3-force-path-style', '--s3-region', 'us-east-1', '--upload-part-mb', '0.25'],
     env: { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1' },
-    async objects() {
-      const client = s3TestClient(endpoint);
-      const out = new Map<string, Buffer>();
-      try {
-        let token: string | undefined;
-        do {
-          const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'exports/', ContinuationToken: token }));
-          for (const { Key } of page.Contents ?? []) {
-            const object = await client.send(new GetObjectCommand({ Bucket: bucket, Key }));
-            out.set((Key as string).slice('exports/'.length), Buffer.from(await object.Body!.transformToByteArray()));
-          }
-          token = page.NextContinuationToken;
-        } while (token);
-      } finally {
-        client.destroy();
-      }
-      return out;
-    },
+    objects: () => everyObject(s3Store(endpoint, bucket, 'exports')),
   };
 }
 
 /** A new container on Azurite (blob only); objects are written under the `exports/` prefix. */
 export async function azureDestination(connectionString: string): Promise<TestDestination> {
   const container = randomName('c');
-  const client = containerClient(connectionString, container);
-  await client.create();
+  await containerClient(connectionString, container).create();
   return {
     name: 'azure',
     dest: `https://devstoreaccount1.blob.core.windows.net/${container}/exports`,
     flags: ['--upload-part-mb', '0.25'],
     env: { AZURE_STORAGE_CONNECTION_STRING: connectionString },
-    async objects() {
-      const out = new Map<string, Buffer>();
-      for await (const blob of client.listBlobsFlat({ prefix: 'exports/' })) {
-        out.set(blob.name.slice('exports/'.length), await client.getBlobClient(blob.name).downloadToBuffer());
-      }
-      return out;
-    },
+    objects: () => everyObject(azureStore(connectionString, container, 'exports')),
   };
+}
+
+/** Every object of a store, by key: downloaded with the emulator's own client into a temp folder, then read. */
+async function everyObject(store: StagedStore): Promise<Map<string, Buffer>> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'mxp-objects-'));
+  try {
+    for (const { key } of await store.list('')) await store.download(key, path.join(dir, ...key.split('/')));
+    return filesUnder(dir);
+  } finally {
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** Copies `<collection>/data/` of a destination into a temp folder, where stagedVersions (DuckDB) reads it. */
