@@ -1,20 +1,32 @@
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { kebab, nearest } from '../config/load.js';
+import { type Command, COMMAND_EXTRA_FLAGS, COMMAND_SETTINGS } from '../config/commands.js';
+import { flagName, nearest } from '../config/load.js';
 import { SECRET_KEYS, SETTING_KEYS, type SettingKey, settingsSchema } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
 
 type Kind = 'string' | 'number' | 'boolean' | 'array';
 
-/** The flag of each setting (kebab-case; `collections` is the repeatable `--collection`). Secrets have none. */
-export const FLAGS: { key: SettingKey; flag: string; kind: Kind; doc: string }[] = SETTING_KEYS.filter((k) => !SECRET_KEYS.includes(k)).map(
-  (key) => {
-    const schema = settingsSchema.shape[key] as z.ZodType;
-    return { key, flag: key === 'collections' ? 'collection' : kebab(key), kind: kindOf(schema), doc: schema.description ?? '' };
-  },
-);
+/** One flag, derived from the settings schema (the one source of truth for names, kinds, values and defaults). */
+export interface FlagSpec {
+  key: SettingKey;
+  flag: string;
+  kind: Kind;
+  doc: string;
+  /** Allowed values of an enum setting (`parquet|ndjson`). */
+  values?: readonly string[];
+  /** The schema's default, if it has one. */
+  default?: unknown;
+}
 
-const EXTRA_FLAGS = ['config', 'help', 'json'] as const;
+/** The flag of each setting (kebab-case; `collections` is the repeatable `--collection`). Secrets have none. */
+export const FLAGS: FlagSpec[] = SETTING_KEYS.filter((k) => !SECRET_KEYS.includes(k)).map((key) => specOf(key, settingsSchema.shape[key] as z.ZodType));
+
+const EXTRA_DOCS: Record<string, string> = {
+  config: 'YAML config file, camelCase keys (see config/example.yaml)',
+  json: 'print JSON',
+  help: "print this command's flags",
+};
 
 export interface ParsedFlags {
   settings: Partial<Record<SettingKey, unknown>>;
@@ -23,27 +35,44 @@ export interface ParsedFlags {
   json: boolean;
 }
 
-/** Parses and types the flags; unknown flags are refused with the nearest valid one. */
-export function parseFlags(argv: string[]): ParsedFlags {
-  const known = [...FLAGS.map((f) => f.flag), ...EXTRA_FLAGS];
+/** The flags `command` takes. */
+export function flagsOf(command: Command): FlagSpec[] {
+  return FLAGS.filter((f) => COMMAND_SETTINGS[command].includes(f.key));
+}
+
+/** Every flag name `command` takes, settings and extras (`--config`, `--help`, `--json`). */
+export function flagNamesOf(command: Command): string[] {
+  return [...flagsOf(command).map((f) => f.flag), ...COMMAND_EXTRA_FLAGS[command]];
+}
+
+/**
+ * Parses and types `command`'s flags (default `export`). A flag of another command is
+ * refused naming this one; an unknown flag gets the nearest valid one. ConfigError: exit 2.
+ */
+export function parseFlags(argv: string[], command: Command = 'export'): ParsedFlags {
+  const known = flagNamesOf(command);
+  const everyFlag = FLAGS.map((f) => f.flag);
   for (const arg of argv) {
     const name = /^--([^=]+)/.exec(arg)?.[1];
-    if (name && !known.includes(name)) throw new ConfigError(`unknown flag --${name}; did you mean --${nearest(name, known)}? (see --help)`);
+    if (!name || known.includes(name)) continue;
+    if (everyFlag.includes(name)) throw new ConfigError(`${command} does not take --${name}; see mixpeek-export ${command} --help`);
+    throw new ConfigError(`unknown flag --${name}; did you mean --${nearest(name, known)}? (see mixpeek-export ${command} --help)`);
   }
-  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = {
-    config: { type: 'string' },
-    help: { type: 'boolean' },
-    json: { type: 'boolean' },
-  };
-  for (const f of FLAGS) options[f.flag] = { type: f.kind === 'boolean' ? 'boolean' : 'string', multiple: f.kind === 'array' };
+  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = {};
+  for (const extra of COMMAND_EXTRA_FLAGS[command]) options[extra] = { type: extra === 'config' ? 'string' : 'boolean' };
+  for (const f of flagsOf(command)) options[f.flag] = { type: f.kind === 'boolean' ? 'boolean' : 'string', multiple: f.kind === 'array' };
   let values: Record<string, unknown>;
   try {
     ({ values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false }));
   } catch (error) {
-    throw new ConfigError(`${(error as Error).message}; see --help`);
+    throw new ConfigError(`${(error as Error).message}; see mixpeek-export ${command} --help`);
   }
+  return { settings: typed(values, flagsOf(command)), config: values.config as string | undefined, help: values.help === true, json: values.json === true };
+}
+
+function typed(values: Record<string, unknown>, flags: FlagSpec[]): Partial<Record<SettingKey, unknown>> {
   const settings: Partial<Record<SettingKey, unknown>> = {};
-  for (const f of FLAGS) {
+  for (const f of flags) {
     const raw = values[f.flag];
     if (raw === undefined) continue;
     if (f.kind === 'number') {
@@ -52,18 +81,30 @@ export function parseFlags(argv: string[]): ParsedFlags {
       settings[f.key] = n;
     } else settings[f.key] = raw;
   }
-  return { settings, config: values.config as string | undefined, help: values.help === true, json: values.json === true };
+  return settings;
 }
 
-function kindOf(schema: z.ZodType): Kind {
+function specOf(key: SettingKey, schema: z.ZodType): FlagSpec {
   let inner: z.ZodType = schema;
-  while (inner instanceof z.ZodDefault || inner instanceof z.ZodOptional) inner = inner.unwrap() as z.ZodType;
-  if (inner instanceof z.ZodBoolean) return 'boolean';
-  if (inner instanceof z.ZodNumber) return 'number';
-  if (inner instanceof z.ZodArray) return 'array';
-  return 'string';
+  let fallback: unknown;
+  while (inner instanceof z.ZodDefault || inner instanceof z.ZodOptional) {
+    if (inner instanceof z.ZodDefault) fallback = inner.def.defaultValue;
+    inner = inner.unwrap() as z.ZodType;
+  }
+  const kind: Kind = inner instanceof z.ZodBoolean ? 'boolean' : inner instanceof z.ZodNumber ? 'number' : inner instanceof z.ZodArray ? 'array' : 'string';
+  const values = inner instanceof z.ZodEnum ? (inner.options as string[]) : undefined;
+  return { key, flag: flagName(key), kind, doc: schema.description ?? '', values, default: fallback };
 }
 
-export function flagHelp(): string {
-  return FLAGS.map((f) => `  --${f.flag}${f.kind === 'boolean' ? '' : ' <value>'}`.padEnd(34) + f.doc).join('\n');
+/** One help line: `--format parquet|ndjson    file format (default parquet)`. */
+function helpLine(f: FlagSpec): string {
+  const value = f.kind === 'boolean' ? '' : f.values ? ` ${f.values.join('|')}` : f.kind === 'number' ? ' <n>' : f.kind === 'array' ? ' <id>' : ' <value>';
+  const fallback = f.default === undefined || f.default === false ? '' : ` (default ${f.default})`;
+  return `  --${f.flag}${value}`.padEnd(34) + f.doc + fallback;
+}
+
+/** The help lines of `command`'s flags (default `export`), settings first, then `--config`, `--json`. */
+export function flagHelp(command: Command = 'export'): string {
+  const extras = COMMAND_EXTRA_FLAGS[command].filter((e) => e !== 'help').map((e) => `  --${e}${e === 'config' ? ' <file>' : ''}`.padEnd(34) + EXTRA_DOCS[e]);
+  return [...flagsOf(command).map(helpLine), ...extras].join('\n');
 }

@@ -19,9 +19,12 @@ export function cliLogger(stream: NodeJS.WriteStream, level: Level, redact: (t: 
 /** Counters of a run, and the live progress line on a TTY (documents, files, MB, docs/s). */
 export class TtyProgress implements ProgressSink {
   documents = 0;
+  /** Rows written to files, including a file still open (the live rate). */
   rows = 0;
   files = 0;
   bytes = 0;
+  /** What was published (files recorded in the checkpoint): the summary's counts, also after an interrupt. */
+  readonly published = { files: 0, rows: 0, bytes: 0 };
   private readonly started = Date.now();
   private lastDraw = 0;
 
@@ -37,6 +40,9 @@ export class TtyProgress implements ProgressSink {
   filePublished(record: FileRecord): void {
     this.files++;
     this.bytes += record.bytes;
+    this.published.files++;
+    this.published.rows += record.rows;
+    this.published.bytes += record.bytes;
     this.maybeDraw();
   }
 

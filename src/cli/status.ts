@@ -2,7 +2,7 @@ import { type Checkpoint, CheckpointStore, type RunSummary } from '../commit/che
 import { layout } from '../commit/layout.js';
 import { lagSeconds, newestExported } from '../metrics/freshness.js';
 import { canonicalFromDate } from '../rows/time.js';
-import { type DestinationOptions, openDestination } from '../storage/index.js';
+import { type Destination, type DestinationOptions, openDestination } from '../storage/index.js';
 import type { StorageDriver } from '../storage/types.js';
 
 /** A completed run, as `status` reports it. */
@@ -55,7 +55,7 @@ export interface CollectionStatus {
 }
 
 /** `status`: per collection, the checkpoint position, an interrupted run, the last runs and the freshness lag. Reads only. */
-export async function statusReport(dest: string, collections: string[], now: Date, options: DestinationOptions = {}): Promise<CollectionStatus[]> {
+export async function statusReport(dest: string | Destination, collections: string[], now: Date, options: DestinationOptions = {}): Promise<CollectionStatus[]> {
   const driver = await openDestination(dest, options);
   try {
     const out: CollectionStatus[] = [];

@@ -3,7 +3,9 @@ import { closest } from 'fastest-levenshtein';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
-import { shardOf } from '../run/window.js';
+import { type Destination, parseDestination } from '../storage/destination.js';
+import { type Command, COMMAND_SETTINGS, type DdlKey, type StorageReadKey } from './commands.js';
+import { resolveCodec, resolveSettings, type ResolvedSettings } from './resolve.js';
 import { SECRET_KEYS, SETTING_KEYS, type SettingKey, type Settings, settingsSchema } from './schema.js';
 
 /** Environment variables read, and the setting each fills. */
@@ -26,22 +28,56 @@ export interface SettingSources {
   env: Record<string, string | undefined>;
   /** Path of a YAML config file, if any. */
   configFile?: string;
+  /** What a span (`--since 24h`) is measured from; default the moment of loading. */
+  now?: Date;
+}
+
+/** `status` and `verify`: the destination (parsed), the collections and the storage options. */
+export type StorageSettings = Pick<Settings, StorageReadKey> & { destination: Destination };
+
+/** `ddl`: the destination (parsed), the collections, the format and the codec in force. */
+export type DdlSettings = Pick<Settings, Exclude<DdlKey, 'compression'>> & Pick<ResolvedSettings, 'compression'> & { destination: Destination };
+
+/**
+ * Loads `export`'s settings: flags > environment > config file > defaults, validated and
+ * resolved before any I/O (STYLE.md item 9). Unknown keys are rejected with the nearest
+ * valid name; `--shard i/n` with a relative `--since`/`--until` is refused here (exit 2).
+ */
+export function loadSettings(sources: SettingSources): ResolvedSettings {
+  const settings = loadCommand('export', sources) as Settings;
+  checkBaseUrl(settings, 'baseUrl' in stripUndefined(sources.flags) ? '--base-url' : sources.env.MIXPEEK_BASE_URL ? 'MIXPEEK_BASE_URL' : 'baseUrl');
+  return resolveSettings(settings, sources.now);
+}
+
+/** Loads `status`'s or `verify`'s settings, with the same precedence and checks as `export`'s. */
+export function loadStorageSettings(command: 'status' | 'verify', sources: SettingSources): StorageSettings {
+  const settings = loadCommand(command, sources) as Pick<Settings, StorageReadKey>;
+  return { ...settings, destination: parseDestination(settings.dest) };
+}
+
+/** Loads `ddl`'s settings (its own flags are parsed by the ddl command). */
+export function loadDdlSettings(sources: SettingSources): DdlSettings {
+  const settings = loadCommand('ddl', sources) as Pick<Settings, DdlKey>;
+  return { ...settings, compression: resolveCodec(settings.format, settings.compression), destination: parseDestination(settings.dest) };
 }
 
 /**
- * Resolves settings: flags > environment > config file > defaults, validated before any
- * I/O (STYLE.md item 9). Unknown keys are rejected with the nearest valid name.
+ * The one loader: merges the sources for `command`'s subset of the schema and validates it.
+ * A flag outside the subset is refused naming the command; a config file may hold settings
+ * of other commands (one file serves them all), which this command ignores.
  */
-export function loadSettings(sources: SettingSources): Settings {
-  const file = sources.configFile ? readConfigFile(sources.configFile) : {};
-  const env = fromEnv(sources.env);
-  const merged: Record<string, unknown> = { ...file, ...env, ...stripUndefined(sources.flags) };
-  const result = settingsSchema.safeParse(merged);
+export function loadCommand(command: Command, sources: SettingSources): Record<string, unknown> {
+  const keys = COMMAND_SETTINGS[command];
+  const flags = stripUndefined(sources.flags);
+  for (const key of Object.keys(flags)) {
+    if (!keys.includes(key as SettingKey)) throw new ConfigError(`${command} does not take --${flagName(key)}; see mixpeek-export ${command} --help`);
+  }
+  const file = pick(sources.configFile ? readConfigFile(sources.configFile) : {}, keys);
+  const env = pick(fromEnv(sources.env), keys);
+  const schema = command === 'export' ? settingsSchema : settingsSchema.pick(Object.fromEntries(keys.map((k) => [k, true])) as Partial<Record<SettingKey, true>>);
+  const result = schema.safeParse({ ...file, ...env, ...flags });
   if (!result.success) throw new ConfigError(formatIssues(result.error, sources));
-  const settings = result.data;
-  checkBaseUrl(settings, 'baseUrl' in stripUndefined(sources.flags) ? '--base-url' : sources.env.MIXPEEK_BASE_URL ? 'MIXPEEK_BASE_URL' : 'baseUrl');
-  shardOf(settings); // --shard i/n with absolute --since/--until, refused here (exit 2) rather than after the lease
-  return settings;
+  return result.data;
 }
 
 /** Nearest valid name, for "did you mean". */
@@ -111,9 +147,8 @@ function formatIssues(error: z.ZodError, sources: SettingSources): string {
         return issue.keys.map((k) => `unknown setting "${k}"; did you mean "${nearest(k, SETTING_KEYS)}"?`).join('\n');
       }
       const missing = issue.code === 'invalid_type' && issue.input === undefined;
-      if (missing) return `${key} is required: ${ORIGIN_HINT[key as SettingKey] ?? `pass --${kebab(key)}`}`;
-      const flag = key === 'collections' ? 'collection' : kebab(key);
-      const origin = key in sources.flags ? `--${flag}` : sources.configFile ? `${key} (env or ${sources.configFile})` : key;
+      if (missing) return `${key} ${key === 'collections' ? 'are' : 'is'} required: ${ORIGIN_HINT[key as SettingKey] ?? `pass --${kebab(key)}`}`;
+      const origin = key in sources.flags ? `--${flagName(key)}` : sources.configFile ? `${key} (env or ${sources.configFile})` : key;
       return `${origin}: ${issue.message}`;
     })
     .join('\n');
@@ -121,6 +156,15 @@ function formatIssues(error: z.ZodError, sources: SettingSources): string {
 
 export function kebab(key: string): string {
   return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+/** The flag of a setting: kebab-case, and `collections` is the repeatable `--collection`. */
+export function flagName(key: string): string {
+  return key === 'collections' ? 'collection' : kebab(key);
+}
+
+function pick(obj: Record<string, unknown>, keys: readonly string[]): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(obj).filter(([k]) => keys.includes(k)));
 }
 
 function stripUndefined(obj: Record<string, unknown>): Record<string, unknown> {

@@ -21,7 +21,12 @@ export const settingsSchema = z
       )
       .min(1)
       .describe('collection ids to export (--collection, repeatable)'),
-    dest: z.string().min(1).describe('destination root: file:///abs/path, a plain path (env MIXPEEK_EXPORT_DEST)'),
+    dest: z
+      .string()
+      .min(1)
+      .describe(
+        'destination root: s3://bucket/prefix, abfss://container@account.dfs.core.windows.net/prefix, https://account.blob.core.windows.net/container/prefix, file:///abs/path or a plain path; memory://name is for tests (env MIXPEEK_EXPORT_DEST)',
+      ),
     format: z.enum(['parquet', 'ndjson']).default('parquet').describe('file format'),
     compression: z.enum(['zstd', 'snappy', 'gzip', 'none']).optional().describe('codec; default zstd (parquet) or gzip (ndjson)'),
     since: z.string().optional().describe('export from this updated_at (ISO-8601 or 24h, 7d); overrides the checkpoint'),

@@ -18,6 +18,6 @@ export { sparkType, snowflakeType, type VectorColumn } from './columns.js';
 
 /** The SQL (Snowflake) or PySpark + pipeline SQL (Databricks) for `request`. Throws a ConfigError (exit 2) on a destination the target cannot read. */
 export async function generateDdl(request: DdlRequest): Promise<string> {
-  const location = await consumerLocation(request.dest, request.target);
+  const location = consumerLocation(request.destination, request.dest, request.target);
   return request.target === 'snowflake' ? snowflakeDdl(request, location) : databricksDdl(request, location);
 }

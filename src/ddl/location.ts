@@ -5,15 +5,14 @@
  * take the Blob endpoint (`azure://<account>.blob.core.windows.net/<container>/...`, also for
  * ADLS Gen2), Databricks the DFS one (`abfss://<container>@<account>.dfs.core.windows.net/...`).
  */
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { layout } from '../commit/layout.js';
 import { ConfigError } from '../errors.js';
+import type { Destination } from '../storage/destination.js';
 
-export type DestinationKind = 's3' | 'azure' | 'volume';
+export type ConsumerKind = 's3' | 'azure' | 'volume';
 
 export interface ConsumerLocation {
-  kind: DestinationKind;
+  kind: ConsumerKind;
   /** The destination root as given (no query string), for comments. */
   dest: string;
   /** Snowflake: the root a storage integration must allow (`STORAGE_ALLOWED_LOCATIONS`), with a trailing `/`. */
@@ -31,25 +30,15 @@ export interface ConsumerLocation {
 }
 
 /**
- * Resolves `--dest` without touching the network. A local folder is refused (neither consumer
- * reads a laptop's disk), except a Unity Catalog volume path (`/Volumes/...`), which Databricks
- * reads by path; Snowflake cannot read one (exit 2 with the cloud forms to use instead).
+ * Where the consumers read `destination` (parsed from `dest`, no network, no SDK). A local
+ * folder is refused (neither consumer reads a laptop's disk), except a Unity Catalog volume
+ * path (`/Volumes/...`), which Databricks reads by path; Snowflake cannot read one (exit 2
+ * with the cloud forms to use instead).
  */
-export async function consumerLocation(dest: string, target: 'snowflake' | 'databricks'): Promise<ConsumerLocation> {
-  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(dest)?.[1]?.toLowerCase();
-  if (scheme === 's3') return s3Location(dest);
-  if (scheme === 'abfss' || scheme === 'https') {
-    // The one parser of Azure URLs (also used to open the destination); loaded only for Azure.
-    const { parseAzureUrl } = await import('../storage/drivers/azure.js');
-    let parsed: ReturnType<typeof parseAzureUrl>;
-    try {
-      parsed = parseAzureUrl(dest);
-    } catch (error) {
-      throw new ConfigError(`--dest ${dest.split('?')[0]}: ${(error as Error).message}`);
-    }
-    return azureLocation(dest, parsed);
-  }
-  const local = scheme === 'file' ? fileURLToPath(dest) : scheme ? null : path.resolve(dest);
+export function consumerLocation(destination: Destination, dest: string, target: 'snowflake' | 'databricks'): ConsumerLocation {
+  if (destination.kind === 's3') return s3Location(dest, destination);
+  if (destination.kind === 'azure') return azureLocation(dest, destination);
+  const local = destination.kind === 'fs' ? destination.root : null;
   if (local !== null && target === 'databricks' && /^\/Volumes\/[^/]+\/[^/]+\/[^/]+/.test(local)) return volumeLocation(local);
   throw new ConfigError(
     `--dest ${dest}: ddl needs the cloud URL the consumers read: s3://bucket/prefix, abfss://container@account.dfs.core.windows.net/prefix or https://account.blob.core.windows.net/container/prefix` +
@@ -62,13 +51,9 @@ function join(prefix: string, rest: string): string {
   return prefix ? `${prefix}/${rest}` : rest;
 }
 
-function s3Location(dest: string): ConsumerLocation {
-  const url = new URL(dest);
-  if (!url.hostname) throw new ConfigError(`--dest ${dest}: name the bucket, as s3://bucket/prefix`);
-  if (url.search) throw new ConfigError(`--dest ${dest.split('?')[0]}: remove the query string`);
-  const prefix = url.pathname.replace(/^\/+|\/+$/g, '');
-  const root = `s3://${url.hostname}/${join(prefix, '')}`;
-  const data = (c: string) => `s3://${url.hostname}/${join(prefix, layout.dataPrefix(c))}`;
+function s3Location(dest: string, { bucket, prefix }: { bucket: string; prefix: string }): ConsumerLocation {
+  const root = `s3://${bucket}/${join(prefix, '')}`;
+  const data = (c: string) => `s3://${bucket}/${join(prefix, layout.dataPrefix(c))}`;
   return { kind: 's3', dest, snowflakeRoot: root, snowflakeData: data, sparkRoot: root, sparkData: data, eventPrefix: (c) => join(prefix, layout.dataPrefix(c)) };
 }
 

@@ -17,7 +17,7 @@ export function commandLine(req: DdlRequest): string {
     req.target === 'snowflake'
       ? [
           ['database', req.snowflake.database, DDL_DEFAULTS.snowflakeDatabase],
-          ['integration', req.snowflake.integration, defaultIntegration(req.dest)],
+          ['integration', req.snowflake.integration, defaultIntegration(req.destination)],
           ['notification-integration', req.snowflake.notificationIntegration, DDL_DEFAULTS.notificationIntegration],
           ['load', req.snowflake.load, 'pipe'],
         ]

@@ -1,4 +1,5 @@
 import type { Compression, Format } from '../encode/types.js';
+import type { Destination } from '../storage/destination.js';
 import type { VectorColumn } from './columns.js';
 
 export type DdlTarget = 'snowflake' | 'databricks';
@@ -7,15 +8,17 @@ export type SnowflakeLoad = 'pipe' | 'copy';
 /**
  * Everything `ddl` prints from: no network, no credentials. The names default to obvious
  * placeholders (see DDL_DEFAULTS) that the printed comments tell the user to check.
- * @example { target: 'snowflake', dest: 's3://acme-lake/mixpeek', collections: ['col_abc'], format: 'parquet',
+ * @example { target: 'snowflake', dest: 's3://acme-lake/mixpeek', destination: parseDestination('s3://acme-lake/mixpeek'), collections: ['col_abc'], format: 'parquet',
  *   compression: 'zstd', vectors: [{ key: 'text_embedding', dims: 768 }], vectorsRequested: true,
  *   tables: ['col_abc'], schema: 'mixpeek', snowflake: { database: 'mixpeek_db', integration: 'mixpeek_s3_int',
  *   notificationIntegration: 'mixpeek_azure_events', load: 'pipe' }, databricks: { catalog: 'main' } }
  */
 export interface DdlRequest {
   target: DdlTarget;
-  /** Destination root, as for `export` (`--dest`). */
+  /** Destination root, as for `export` (`--dest`), as given. */
   dest: string;
+  /** `dest`, parsed by `parseDestination` (no SDK, no network). */
+  destination: Destination;
   collections: string[];
   format: Format;
   compression: Compression;
@@ -54,6 +57,6 @@ export const DDL_DEFAULTS = {
 } as const;
 
 /** The storage integration placeholder for a destination: S3 or Azure. */
-export function defaultIntegration(dest: string): string {
-  return /^s3:\/\//i.test(dest) ? DDL_DEFAULTS.s3Integration : DDL_DEFAULTS.azureIntegration;
+export function defaultIntegration(destination: Destination): string {
+  return destination.kind === 's3' ? DDL_DEFAULTS.s3Integration : DDL_DEFAULTS.azureIntegration;
 }

@@ -1,8 +1,7 @@
 import { CheckpointStore } from '../commit/checkpoint.js';
 import { shardTag } from '../commit/layout.js';
-import type { Settings } from '../config/schema.js';
+import type { ResolvedSettings } from '../config/resolve.js';
 import type { ExportResult, ProgressSink } from '../run/types.js';
-import { shardOf } from '../run/window.js';
 import { openDestination } from '../storage/index.js';
 import type { StorageDriver } from '../storage/types.js';
 import type { Logger } from '../util/log.js';
@@ -26,7 +25,7 @@ export interface RunMetrics {
  * failure, one Pushgateway group per collection. Without a gateway (or on a dry run, which
  * exports nothing) it is a pass-through.
  */
-export function runMetrics(settings: Settings, logger: Logger, progress: ProgressSink): RunMetrics {
+export function runMetrics(settings: ResolvedSettings, logger: Logger, progress: ProgressSink): RunMetrics {
   const gatewayUrl = settings.metricsPushgateway;
   if (!gatewayUrl || settings.dryRun) return { progress, push: async () => {} };
   const tally = new PublishedTally(progress);
@@ -84,17 +83,10 @@ function attemptedCollections(collections: string[], result: ExportResult, total
  * grouping label. A backfill shard pushes to its own group (`shard`, e.g. `s03of16`), so it
  * does not overwrite the scheduled runs' series.
  */
-function groupingKey(settings: Settings, collectionId: string): Record<string, string> {
-  const shard = shardOf(settings);
-  return { collection: collectionId, dest_kind: destinationKind(settings.dest), ...(shard ? { shard: shardTag(shard) } : {}) };
-}
-
-/** `s3`, `azure`, `fs` or `memory`, from the destination URL (as `openDestination` reads it); `unknown` for anything else. */
-export function destinationKind(dest: string): string {
-  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(dest)?.[1]?.toLowerCase();
-  if (!scheme || scheme === 'file') return 'fs';
-  if (scheme === 'abfss' || scheme === 'https') return 'azure';
-  return scheme === 's3' || scheme === 'memory' ? scheme : 'unknown';
+function groupingKey(settings: ResolvedSettings, collectionId: string): Record<string, string> {
+  const shard = settings.range.shard;
+  // dest_kind: `s3`, `azure`, `fs` or `memory`: the kind `parseDestination` gave, as openDestination opens it.
+  return { collection: collectionId, dest_kind: settings.destination.kind, ...(shard ? { shard: shardTag(shard) } : {}) };
 }
 
 /**
@@ -103,12 +95,12 @@ export function destinationKind(dest: string): string {
  * in time (the destination may be what failed) is left out: its lag is not pushed. A
  * backfill shard does not move the collection's freshness: none is read for it.
  */
-async function readNewest(settings: Settings, collectionIds: string[], logger: Logger): Promise<Map<string, string | null>> {
+async function readNewest(settings: ResolvedSettings, collectionIds: string[], logger: Logger): Promise<Map<string, string | null>> {
   const out = new Map<string, string | null>();
-  if (shardOf(settings)) return out;
+  if (settings.range.shard) return out;
   let driver: StorageDriver | undefined;
   const read = (async () => {
-    driver = await openDestination(settings.dest, settings);
+    driver = await openDestination(settings.destination, settings);
     for (const id of collectionIds) out.set(id, await newestExported(driver, (await CheckpointStore.load(driver, id)).value));
   })();
   let timer: NodeJS.Timeout | undefined;

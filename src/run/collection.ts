@@ -10,7 +10,7 @@ import { FileRoller } from './files.js';
 import { Intake } from './intake.js';
 import { PositionTracker } from './position.js';
 import type { CollectionResult, ExportContext, RunOutcome } from './types.js';
-import { planWindow, shardOf } from './window.js';
+import { planWindow } from './window.js';
 
 /**
  * Exports one collection under its lease: first finishes an interrupted run (same run id,
@@ -19,7 +19,7 @@ import { planWindow, shardOf } from './window.js';
 export async function exportCollection(ctx: ExportContext, collectionId: string): Promise<Omit<CollectionResult, 'seconds'>> {
   const started = ctx.now();
   // A shard of a backfill works under its own lease and checkpoint (layout.statePrefix): never the scheduled runs'.
-  const shard = shardOf(ctx.settings);
+  const shard = ctx.settings.range.shard;
   const shardField = shard ? { shard: `${shard.index}/${shard.count}` } : {};
   // One id for this invocation: the lease names it and a new window's run uses it.
   const runId = newRunId(started, Math.random, shard);

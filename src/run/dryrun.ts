@@ -3,11 +3,11 @@ import { canonicalFromDate, partitionDate } from '../rows/time.js';
 import { listDocumentPages } from '../source/pages.js';
 import { Intake } from './intake.js';
 import type { DryRunReport, ExportContext } from './types.js';
-import { planWindow, shardOf } from './window.js';
+import { planWindow } from './window.js';
 
 /** `--dry-run`: pages the window a real run would export and reports what it would write. Writes nothing, takes no lease. */
 export async function dryRunCollection(ctx: ExportContext, collectionId: string): Promise<DryRunReport> {
-  const store = await CheckpointStore.load(ctx.driver, collectionId, shardOf(ctx.settings));
+  const store = await CheckpointStore.load(ctx.driver, collectionId, ctx.settings.range.shard);
   const active = store.value.active;
   const window = active ? { lo: active.position?.updatedAt ?? active.window.lo, hi: active.window.hi } : planWindow(ctx.settings, store.value, ctx.now());
   const report: DryRunReport = { collectionId, window, documents: 0, rejected: 0, partitions: {}, jsonBytes: 0 };

@@ -1,6 +1,5 @@
 import { isSafeCollectionId } from '../commit/layout.js';
-import type { Settings } from '../config/schema.js';
-import { defaultCompression, validateCodec } from '../encode/index.js';
+import type { ResolvedSettings } from '../config/resolve.js';
 import { AbortedError, ConfigError, ExportError, InternalError } from '../errors.js';
 import { MixpeekHttp } from '../source/http.js';
 import { openDestination } from '../storage/index.js';
@@ -26,8 +25,9 @@ export interface ExportDeps {
 /**
  * Runs one export: every collection in turn, each under its own lease. Never throws for
  * an expected failure and never exits: the outcome, including the first error, is data.
+ * `settings` come from `loadSettings` (or `resolveSettings`): validated and resolved.
  */
-export async function runExport(settings: Settings, deps: ExportDeps = {}): Promise<ExportResult> {
+export async function runExport(settings: ResolvedSettings, deps: ExportDeps = {}): Promise<ExportResult> {
   const logger = deps.logger ?? silentLogger;
   const result: ExportResult = { collections: [] };
   let driver: StorageDriver | undefined;
@@ -58,22 +58,16 @@ export async function runExport(settings: Settings, deps: ExportDeps = {}): Prom
   return result;
 }
 
-async function buildContext(settings: Settings, deps: ExportDeps, logger: Logger): Promise<ExportContext> {
+async function buildContext(settings: ResolvedSettings, deps: ExportDeps, logger: Logger): Promise<ExportContext> {
   for (const id of settings.collections) {
     if (!isSafeCollectionId(id)) {
       throw new ConfigError(`collection id ${JSON.stringify(id)} is not a plain id (letters, digits, _ . -; no / or ..); check --collection`);
     }
   }
-  const compression = settings.compression ?? defaultCompression(settings.format);
-  try {
-    validateCodec(settings.format, compression);
-  } catch (error) {
-    throw new ConfigError(`--compression ${compression}: ${(error as Error).message}`);
-  }
   return {
     settings,
-    compression,
-    driver: deps.driver ?? (await openDestination(settings.dest, settings)),
+    compression: settings.compression,
+    driver: deps.driver ?? (await openDestination(settings.destination, settings)),
     http: new MixpeekHttp({
       baseUrl: settings.baseUrl,
       apiKey: settings.apiKey,

@@ -1,5 +1,5 @@
 import type { FileRecord } from '../commit/checkpoint.js';
-import type { Settings } from '../config/schema.js';
+import type { ResolvedSettings } from '../config/resolve.js';
 import type { ExportError } from '../errors.js';
 import type { MixpeekHttp } from '../source/http.js';
 import type { StorageDriver } from '../storage/types.js';
@@ -17,7 +17,7 @@ export const noProgress: ProgressSink = { pageFetched() {}, rowWritten() {}, fil
 
 /** Everything a run needs, wired once by `runExport`. */
 export interface ExportContext {
-  settings: Settings;
+  settings: ResolvedSettings;
   /** The codec in force (the settings' or the format's default). */
   compression: 'zstd' | 'snappy' | 'gzip' | 'none';
   driver: StorageDriver;

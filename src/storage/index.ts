@@ -1,11 +1,10 @@
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { ConfigError } from '../errors.js';
+import { type Destination, parseDestination } from './destination.js';
 import { fsDriver } from './drivers/fs.js';
 import { memoryDriver } from './drivers/memory.js';
 import type { StorageDriver } from './types.js';
 
 export type { StorageDriver } from './types.js';
+export { type Destination, type DestinationKind, DEST_FORMS, parseDestination } from './destination.js';
 
 /** Settings the cloud drivers take (a subset of the exporter's settings). Secrets come from the environment only. */
 export interface DestinationOptions {
@@ -23,24 +22,22 @@ export interface DestinationOptions {
 }
 
 /**
- * Opens the driver for a destination URL: `s3://bucket/prefix`,
+ * Opens the driver for a destination: a URL (`s3://bucket/prefix`,
  * `abfss://container@account.dfs.core.windows.net/prefix`,
  * `https://account.blob.core.windows.net/container/prefix`, `file:///abs/path` or a plain
- * path, and `memory://name` (tests). Cloud SDKs are loaded only when their scheme is used.
+ * path, and `memory://name` for tests) or one already parsed by `parseDestination`. Cloud
+ * SDKs are loaded only when their kind is used.
  */
-export async function openDestination(dest: string, options: DestinationOptions = {}): Promise<StorageDriver> {
-  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(dest)?.[1]?.toLowerCase();
-  if (!scheme) return fsDriver({ root: path.resolve(dest) });
-  if (scheme === 'file') return fsDriver({ root: fileURLToPath(dest) });
-  if (scheme === 'memory') return memoryDriver({ name: dest.slice('memory://'.length) });
+export async function openDestination(dest: string | Destination, options: DestinationOptions = {}): Promise<StorageDriver> {
+  const parsed = typeof dest === 'string' ? parseDestination(dest) : dest;
+  if (parsed.kind === 'fs') return fsDriver({ root: parsed.root });
+  if (parsed.kind === 'memory') return memoryDriver({ name: parsed.name });
   const partSizeBytes = Math.round((options.uploadPartMb ?? 8) * 1024 * 1024);
-  if (scheme === 's3') {
-    const url = new URL(dest);
-    if (!url.hostname) throw new ConfigError(`--dest ${dest}: name the bucket, as s3://bucket/prefix`);
+  if (parsed.kind === 's3') {
     const { s3Driver } = await import('./drivers/s3.js');
     return s3Driver({
-      bucket: url.hostname,
-      prefix: url.pathname.replace(/^\/+|\/+$/g, ''),
+      bucket: parsed.bucket,
+      prefix: parsed.prefix,
       region: options.s3Region,
       endpoint: options.s3Endpoint,
       forcePathStyle: options.s3ForcePathStyle,
@@ -49,31 +46,22 @@ export async function openDestination(dest: string, options: DestinationOptions 
       queueSize: options.uploadQueueSize,
     });
   }
-  if (scheme === 'abfss' || (scheme === 'https' && /\.blob\.core\.windows\.net$/i.test(new URL(dest).hostname))) {
-    const { azureDriver, parseAzureUrl } = await import('./drivers/azure.js');
-    let parsed: ReturnType<typeof parseAzureUrl>;
-    try {
-      parsed = parseAzureUrl(dest);
-    } catch (error) {
-      throw new ConfigError(`--dest ${dest.split('?')[0]}: ${(error as Error).message}`);
-    }
-    const blobEndpoint = /(?:^|;)BlobEndpoint=([^;]+)/i.exec(options.azureConnectionString ?? '')?.[1];
-    return azureDriver({
-      accountUrl: blobEndpoint ?? parsed.accountUrl,
-      container: parsed.container,
-      prefix: parsed.prefix,
-      credential: options.azureConnectionString
-        ? { connectionString: options.azureConnectionString }
-        : options.azureAccountKey
-          ? { accountName: parsed.account, accountKey: options.azureAccountKey }
-          : options.azureSasToken
-            ? { sasToken: options.azureSasToken }
-            : 'default',
-      blockSizeBytes: partSizeBytes,
-      concurrency: options.uploadQueueSize,
-    });
-  }
-  throw new ConfigError(
-    `--dest ${dest}: unsupported destination; use s3://bucket/prefix, abfss://container@account.dfs.core.windows.net/prefix, https://account.blob.core.windows.net/container/prefix, file:///abs/path or a plain path`,
-  );
+  const { azureDriver } = await import('./drivers/azure.js');
+  const blobEndpoint = /(?:^|;)BlobEndpoint=([^;]+)/i.exec(options.azureConnectionString ?? '')?.[1];
+  return azureDriver({
+    accountUrl: blobEndpoint ?? parsed.accountUrl,
+    container: parsed.container,
+    prefix: parsed.prefix,
+    credential: azureCredential(parsed.account, options),
+    blockSizeBytes: partSizeBytes,
+    concurrency: options.uploadQueueSize,
+  });
+}
+
+/** The first Azure secret given (connection string, account key, SAS), else the default credential chain. */
+function azureCredential(account: string, options: DestinationOptions) {
+  if (options.azureConnectionString) return { connectionString: options.azureConnectionString };
+  if (options.azureAccountKey) return { accountName: account, accountKey: options.azureAccountKey };
+  if (options.azureSasToken) return { sasToken: options.azureSasToken };
+  return 'default' as const;
 }

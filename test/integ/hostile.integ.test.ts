@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSettings } from '../../src/config/load.js';
-import type { Settings } from '../../src/config/schema.js';
+import type { ResolvedSettings } from '../../src/config/resolve.js';
 import { type DevServer, type InjectedDocument, startDevServer } from '../../src/devserver/index.js';
 import { VECTOR_PREFIX } from '../../src/rows/columns.js';
 import { columnKey, MAX_ROW_DEPTH } from '../../src/rows/map.js';
@@ -71,7 +71,7 @@ beforeAll(async () => {
 afterAll(async () => server?.close());
 
 const tempDir = () => mkdtempSync(path.join(tmpdir(), 'mxp-hostile-'));
-const settingsFor = (dest: string, flags: Record<string, unknown> = {}): Settings =>
+const settingsFor = (dest: string, flags: Record<string, unknown> = {}): ResolvedSettings =>
   loadSettings({ flags: { collections: [PDF], dest, safetyLagSeconds: 0, retryBaseDelayMs: 1, retryMaxDelayMs: 5, ...flags }, env: exportEnv(server.url) });
 const capture = () => {
   const events: Record<string, any>[] = [];

@@ -53,7 +53,8 @@ describe('settings', () => {
 
 describe('window planning', () => {
   const now = new Date('2026-11-21T12:00:00Z');
-  const base = loadSettings({ flags: { collections: ['a'] }, env });
+  const load = (flags: Record<string, unknown> = {}) => loadSettings({ flags: { collections: ['a'], ...flags }, env, now });
+  const base = load();
 
   it('ends the window one safety lag before the start and begins at the checkpoint', () => {
     const cp = { ...emptyCheckpoint('a'), lastHi: '2026-11-21T11:00:00.000000Z' };
@@ -65,15 +66,15 @@ describe('window planning', () => {
   });
 
   it('applies --since (ISO or span) and --until, and says when there is nothing new', () => {
-    expect(planWindow({ ...base, since: '7d' }, emptyCheckpoint('a'), now)?.lo).toBe('2026-11-14T12:00:00.000000Z');
-    expect(planWindow({ ...base, since: '2026-11-01', until: '2026-11-02' }, emptyCheckpoint('a'), now)).toEqual({ lo: '2026-11-01T00:00:00.000000Z', hi: '2026-11-02T00:00:00.000000Z' });
-    expect(planWindow({ ...base, until: '2026-11-02' }, { ...emptyCheckpoint('a'), lastHi: '2026-11-03T00:00:00.000000Z' }, now)).toBeNull();
-    expect(() => planWindow({ ...base, since: 'last tuesday' }, emptyCheckpoint('a'), now)).toThrow(/--since "last tuesday" is not a time/);
+    expect(planWindow(load({ since: '7d' }), emptyCheckpoint('a'), now)?.lo).toBe('2026-11-14T12:00:00.000000Z');
+    expect(planWindow(load({ since: '2026-11-01', until: '2026-11-02' }), emptyCheckpoint('a'), now)).toEqual({ lo: '2026-11-01T00:00:00.000000Z', hi: '2026-11-02T00:00:00.000000Z' });
+    expect(planWindow(load({ until: '2026-11-02' }), { ...emptyCheckpoint('a'), lastHi: '2026-11-03T00:00:00.000000Z' }, now)).toBeNull();
+    expect(() => load({ since: 'last tuesday' })).toThrow(/--since "last tuesday" is not a time/);
   });
 
   it('does not export a resumed backfill window twice', () => {
     const cp = { ...emptyCheckpoint('a'), lastHi: '2026-11-21T11:00:00.000000Z' };
-    expect(planWindow({ ...base, since: '2026-11-01' }, cp, now, '2026-11-01T00:00:00.000000Z')?.lo).toBe('2026-11-21T11:00:00.000000Z');
+    expect(planWindow(load({ since: '2026-11-01' }), cp, now, '2026-11-01T00:00:00.000000Z')?.lo).toBe('2026-11-21T11:00:00.000000Z');
   });
 });
 

@@ -16,7 +16,7 @@ import { promisify } from 'node:util';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { layout } from '../../src/commit/layout.js';
-import { parseDdlArgs } from '../../src/ddl/flags.js';
+import { parseDdlArgs } from '../../src/cli/commands/ddl.js';
 import { generateDdl, type DdlRequest } from '../../src/ddl/index.js';
 import { dataPattern } from '../../src/ddl/snowflake.js';
 import { createEncoder } from '../../src/encode/index.js';
@@ -34,7 +34,8 @@ function request(argv: string[]): DdlRequest {
   return parsed;
 }
 
-const ddl = (argv: string[]) => generateDdl(request(argv));
+// async: a refused flag or destination rejects the promise, as generateDdl's own errors do.
+const ddl = async (argv: string[]) => generateDdl(request(argv));
 
 const GOLDEN: { file: string; argv: string[] }[] = [
   {

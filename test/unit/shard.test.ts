@@ -3,10 +3,10 @@ import { emptyCheckpoint } from '../../src/commit/checkpoint.js';
 import { layout, newRunId, parseShardStateKey, shardOfRunId, shardTag } from '../../src/commit/layout.js';
 import { flagHelp, parseFlags } from '../../src/cli/flags.js';
 import { loadSettings } from '../../src/config/load.js';
-import type { Settings } from '../../src/config/schema.js';
 import { ConfigError } from '../../src/errors.js';
 import { fromEpochMicros, toEpochMicros } from '../../src/rows/time.js';
-import { planWindow, shardBounds, shardOf } from '../../src/run/window.js';
+import { shardBounds } from '../../src/config/range.js';
+import { planWindow } from '../../src/run/window.js';
 
 const ENV = { MIXPEEK_API_KEY: 'sk_test', MIXPEEK_NAMESPACE: 'ns_1' };
 const load = (flags: Record<string, unknown>, env: Record<string, string> = {}) =>
@@ -51,11 +51,11 @@ describe('--shard slices', () => {
     expect(flagHelp()).toContain('--shard <value>');
     const since = '2026-01-01T00:00:00Z';
     const until = '2026-01-01T00:00:16Z';
-    expect(shardOf(load({ since, until }, { MIXPEEK_EXPORT_SHARD: '2/16' }))).toEqual({
+    expect(load({ since, until }, { MIXPEEK_EXPORT_SHARD: '2/16' }).range.shard).toEqual({
       index: 2, count: 16, since: '2026-01-01T00:00:00.000000Z', until: '2026-01-01T00:00:16.000000Z', lo: '2026-01-01T00:00:02.000000Z', hi: '2026-01-01T00:00:03.000000Z',
     });
-    expect(shardOf(load({ since, until, shard: '15/16' }, { MIXPEEK_EXPORT_SHARD: '2/16' }))?.hi).toBe('2026-01-01T00:00:16.000000Z');
-    expect(shardOf(load({ since: '7d' }))).toBeNull();
+    expect(load({ since, until, shard: '15/16' }, { MIXPEEK_EXPORT_SHARD: '2/16' }).range.shard?.hi).toBe('2026-01-01T00:00:16.000000Z');
+    expect(load({ since: '7d' }).range.shard).toBeNull();
   });
 
   it('refuses a spec that is not i/n with 0 <= i < n, before any I/O (exit 2)', () => {
@@ -95,7 +95,7 @@ describe('--shard slices', () => {
   });
 
   it('plans the rest of the shard\'s slice from the shard\'s own checkpoint, capped by the safety lag', () => {
-    const base = load({ since: '2026-11-01T00:00:00Z', until: '2026-11-01T04:00:00Z', shard: '1/4', safetyLagSeconds: 60 }) as Settings;
+    const base = load({ since: '2026-11-01T00:00:00Z', until: '2026-11-01T04:00:00Z', shard: '1/4', safetyLagSeconds: 60 });
     const later = new Date('2026-12-01T00:00:00Z');
     expect(planWindow(base, emptyCheckpoint('col_a'), later)).toEqual({ lo: '2026-11-01T01:00:00.000000Z', hi: '2026-11-01T02:00:00.000000Z' });
     // A --since given with the shard is the range's start, not a re-export: a resumed shard carries on.

@@ -1,22 +1,17 @@
 /**
- * The flags of `mixpeek-export ddl`: its own (target, names, vector lengths) plus the
- * exporter's `--dest`, `--collection`, `--format`, `--compression`, `--vectors` and `--config`
- * with the usual precedence (flags > env > config file > defaults). Every mistake is a
- * ConfigError (exit 2) naming the flag.
+ * `mixpeek-export ddl`'s request: its own flags (target, names, vector lengths) checked and
+ * combined with the exporter's settings that decide the files (`--dest`, `--collection`,
+ * `--format`, `--compression`, `--vectors`, loaded by config/load.ts). Every mistake is a
+ * ConfigError (exit 2) naming the flag. The argv is split by the CLI (cli/commands/ddl.ts).
  */
-import { isSafeCollectionId } from '../commit/layout.js';
-import { nearest, readConfigFile } from '../config/load.js';
-import { defaultCompression, validateCodec } from '../encode/index.js';
-import type { Compression, Format } from '../encode/types.js';
+import type { DdlSettings } from '../config/load.js';
 import { ConfigError } from '../errors.js';
 import { columnKey } from '../rows/map.js';
-import { FLAGS, parseFlags } from '../cli/flags.js';
-import { loadPartial } from '../cli/partial.js';
 import { checkIdentifier, tableNameFor, type VectorColumn } from './columns.js';
 import { DDL_DEFAULTS, defaultIntegration, type DdlRequest } from './types.js';
 
 /** `ddl`'s own flags: name → (target it applies to, or both) and help text. */
-const DDL_FLAGS: Record<string, { only?: 'snowflake' | 'databricks'; doc: string }> = {
+export const DDL_FLAGS: Record<string, { only?: 'snowflake' | 'databricks'; doc: string }> = {
   target: { doc: 'snowflake | databricks (required)' },
   'vector-dims': { doc: 'vector columns and lengths: text_embedding=768,image_embedding=512 (a name without =n: length unknown)' },
   schema: { doc: `Snowflake schema / Unity Catalog schema (default ${DDL_DEFAULTS.schema})` },
@@ -29,25 +24,15 @@ const DDL_FLAGS: Record<string, { only?: 'snowflake' | 'databricks'; doc: string
   'state-location': { only: 'databricks', doc: `Auto Loader schema/checkpoint root (default /Volumes/<catalog>/<schema>/${DDL_DEFAULTS.stateVolume})` },
 };
 
-export function ddlUsage(): string {
-  const own = Object.entries(DDL_FLAGS).map(([flag, { doc }]) => `  --${flag} <value>`.padEnd(34) + doc);
-  return [
-    'Usage: mixpeek-export ddl --target snowflake|databricks --dest URL --collection ID [--collection ID]... [flags]',
-    '',
-    'Prints the consumer setup for the files export writes (no network, no credentials): Snowflake file',
-    'format, stage, table, pipe or COPY and a latest-version view; Databricks Auto Loader job (PySpark)',
-    'and pipeline SQL. Also read: --dest, --collection, --format, --compression, --vectors, --config',
-    '(flags > env > config file > defaults, as for export).',
-    '',
-    ...own,
-  ].join('\n');
+/** The help lines of `ddl`'s own flags. */
+export function ddlFlagHelp(): string {
+  return Object.entries(DDL_FLAGS)
+    .map(([flag, { doc }]) => `  --${flag} <value>`.padEnd(34) + doc)
+    .join('\n');
 }
 
-/** Parses `ddl`'s argv (after the command). Returns 'help' for `--help`. */
-export function parseDdlArgs(argv: string[], env: NodeJS.ProcessEnv): DdlRequest | 'help' {
-  const { own, rest } = splitArgs(argv);
-  const flags = parseFlags(rest);
-  if (flags.help) return 'help';
+/** The request `generateDdl` prints from: `own` are ddl's own flags (name → value), `settings` the loaded ones. */
+export function buildDdlRequest(own: Record<string, string>, settings: DdlSettings): DdlRequest {
   const target = own.target;
   if (target !== 'snowflake' && target !== 'databricks') {
     throw new ConfigError(target === undefined ? '--target is required: snowflake or databricks' : `--target ${JSON.stringify(target)}: use snowflake or databricks`);
@@ -56,35 +41,22 @@ export function parseDdlArgs(argv: string[], env: NodeJS.ProcessEnv): DdlRequest
     const only = DDL_FLAGS[flag]!.only;
     if (only && only !== target) throw new ConfigError(`--${flag} applies to --target ${only}, not ${target}`);
   }
-  const { dest, collections } = loadPartial(flags, env);
-  for (const id of collections) {
-    if (!isSafeCollectionId(id)) throw new ConfigError(`collection id ${JSON.stringify(id)} is not a plain id (1-255 of letters, digits, _ . -, starting with a letter or digit; no / or ..)`);
-  }
-  const file = flags.config ? readConfigFile(flags.config) : {};
-  const setting = (key: 'format' | 'compression' | 'vectors') => flags.settings[key] ?? file[key];
-  const format = (setting('format') ?? 'parquet') as Format;
-  if (format !== 'parquet' && format !== 'ndjson') throw new ConfigError(`--format ${JSON.stringify(format)}: use parquet or ndjson`);
-  const compression = (setting('compression') ?? defaultCompression(format)) as Compression;
-  try {
-    validateCodec(format, compression);
-  } catch (error) {
-    throw new ConfigError(`--compression: ${(error as Error).message}`);
-  }
+  const { dest, destination, collections, format, compression } = settings;
   const vectors = own['vector-dims'] === undefined ? [] : parseVectorDims(own['vector-dims']);
-  const schema = checkIdentifier('schema', own.schema ?? DDL_DEFAULTS.schema);
   return {
     target,
     dest,
+    destination,
     collections,
     format,
     compression,
     vectors,
-    vectorsRequested: vectors.length > 0 || setting('vectors') === true,
+    vectorsRequested: vectors.length > 0 || settings.vectors,
     tables: tablesFor(collections, own.table),
-    schema,
+    schema: checkIdentifier('schema', own.schema ?? DDL_DEFAULTS.schema),
     snowflake: {
       database: checkIdentifier('database', own.database ?? DDL_DEFAULTS.snowflakeDatabase),
-      integration: checkIdentifier('integration', own.integration ?? defaultIntegration(dest)),
+      integration: checkIdentifier('integration', own.integration ?? defaultIntegration(destination)),
       notificationIntegration: checkIdentifier('notification-integration', own['notification-integration'] ?? DDL_DEFAULTS.notificationIntegration),
       load: loadMode(own.load),
     },
@@ -93,28 +65,6 @@ export function parseDdlArgs(argv: string[], env: NodeJS.ProcessEnv): DdlRequest
       stateLocation: stateLocation(own['state-location']),
     },
   };
-}
-
-/** Separates `ddl`'s own flags from the exporter's (left to `parseFlags`); unknown flags get the nearest valid one. */
-function splitArgs(argv: string[]): { own: Record<string, string>; rest: string[] } {
-  const known = [...Object.keys(DDL_FLAGS), ...FLAGS.map((f) => f.flag), 'config', 'help'];
-  const own: Record<string, string> = {};
-  const rest: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    const match = /^--([^=]+)(?:=(.*))?$/s.exec(arg);
-    if (!match || !(match[1]! in DDL_FLAGS)) {
-      if (match && !known.includes(match[1]!)) throw new ConfigError(`unknown flag --${match[1]} for ddl; did you mean --${nearest(match[1]!, known)}? (see ddl --help)`);
-      rest.push(arg);
-      continue;
-    }
-    const name = match[1]!;
-    const value = match[2] ?? argv[++i];
-    if (value === undefined || value === '' || (match[2] === undefined && value.startsWith('--'))) throw new ConfigError(`--${name} needs a value (see ddl --help)`);
-    if (name in own) throw new ConfigError(`--${name} given twice`);
-    own[name] = value;
-  }
-  return { own, rest };
 }
 
 /** `text_embedding=768,image_embedding=512,audio` → sorted vector columns; names are mapped to column keys as the exporter does. */

@@ -1,0 +1,46 @@
+/** `mixpeek-export help` / `--help`: the commands; `mixpeek-export <command> --help`: that command's flags only. */
+import type { Command } from '../../config/commands.js';
+import { flagHelp } from '../flags.js';
+import { ddlUsage } from './ddl.js';
+
+/** One line per command, for the top-level help. */
+const SUMMARIES: Record<Command, string> = {
+  export: 'export new document versions (resumes an interrupted run first)',
+  status: 'checkpoint, interrupted run, last runs and lag per collection',
+  verify: 'check manifests against the objects (size, sha256, rows), the checkpoint against the manifests, orphans and gaps; exit 6 if not consistent',
+  ddl: 'print the consumer setup for --dest and each --collection (Snowflake stage, table, pipe, view; Databricks Auto Loader job and pipeline SQL); no network',
+};
+
+const EXIT_CODES = `Exit codes: 0 done (also "nothing new"), 2 bad usage or config, 3 Mixpeek API failure,
+4 storage failure, 5 lease held by another run, 6 verify found a problem, 130/143 interrupted
+(checkpoint valid).`;
+
+const ENVIRONMENT = `Environment: MIXPEEK_API_KEY (secret, required by export), MIXPEEK_NAMESPACE, MIXPEEK_BASE_URL,
+MIXPEEK_EXPORT_DEST, MIXPEEK_EXPORT_COLLECTIONS (comma-separated), MIXPEEK_EXPORT_SHARD,
+MIXPEEK_EXPORT_METRICS_PUSHGATEWAY (with user:password@ in it, set it here rather than as a flag,
+which ps shows); Azure secrets AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_KEY, AZURE_STORAGE_SAS_TOKEN.`;
+
+/** The top-level help: the commands, the environment and the exit codes. */
+export function usage(): string {
+  const commands = (Object.entries(SUMMARIES) as [Command, string][]).map(([name, text]) => `  mixpeek-export ${name} [flags]`.padEnd(34) + text);
+  return [
+    'mixpeek-export: stage Mixpeek documents as Parquet/NDJSON for Auto Loader and Snowflake',
+    '',
+    'Usage:',
+    ...commands,
+    '  npm run export -- [flags]'.padEnd(34) + 'the same as "export"',
+    '',
+    'Run mixpeek-export <command> --help for its flags. Flags are also settable in a YAML --config file',
+    '(camelCase keys); flags > env > file > defaults.',
+    '',
+    ENVIRONMENT,
+    '',
+    EXIT_CODES,
+  ].join('\n');
+}
+
+/** `<command> --help`: the command's flags only, each with its allowed values and default. */
+export function commandUsage(command: Command): string {
+  if (command === 'ddl') return ddlUsage();
+  return [`Usage: mixpeek-export ${command} [flags]`, '', SUMMARIES[command], '', 'Flags (flags > env > config file > defaults):', flagHelp(command), '', EXIT_CODES].join('\n');
+}

@@ -1,0 +1,34 @@
+/**
+ * Which settings each command takes: every command loads through the same loader
+ * (config/load.ts) with its own subset of the one schema, so a flag a command does not
+ * take is refused (exit 2) instead of silently ignored.
+ */
+import { SETTING_KEYS, type SettingKey } from './schema.js';
+
+export type Command = 'export' | 'status' | 'verify' | 'ddl';
+export const COMMANDS: readonly Command[] = ['export', 'status', 'verify', 'ddl'];
+
+/** What `status` and `verify` read: where, which collections, and how to reach the store. No API key. */
+const STORAGE_READ_KEYS = ['dest', 'collections', 's3Region', 's3Endpoint', 's3ForcePathStyle', 'azureConnectionString', 'azureAccountKey', 'azureSasToken'] as const;
+
+/** `ddl` reads what decides the files' names and columns (no network, no credentials). */
+const DDL_KEYS = ['dest', 'collections', 'format', 'compression', 'vectors'] as const;
+
+/** The settings each command takes. */
+export const COMMAND_SETTINGS: Record<Command, readonly SettingKey[]> = {
+  export: SETTING_KEYS,
+  status: STORAGE_READ_KEYS,
+  verify: STORAGE_READ_KEYS,
+  ddl: DDL_KEYS,
+};
+
+export type StorageReadKey = (typeof STORAGE_READ_KEYS)[number];
+export type DdlKey = (typeof DDL_KEYS)[number];
+
+/** Flags that are not settings, per command: `--config` for all, `--json` where there is a report to print. */
+export const COMMAND_EXTRA_FLAGS: Record<Command, readonly string[]> = {
+  export: ['config', 'help'],
+  status: ['config', 'help', 'json'],
+  verify: ['config', 'help', 'json'],
+  ddl: ['config', 'help'],
+};
