@@ -51,7 +51,7 @@ export function flagNamesOf(command: Command): string[] {
  */
 export function parseFlags(argv: string[], command: Command = 'export'): ParsedFlags {
   const known = flagNamesOf(command);
-  const everyFlag = FLAGS.map((f) => f.flag);
+  const everyFlag = [...FLAGS.map((f) => f.flag), ...Object.values(COMMAND_EXTRA_FLAGS).flat()];
   for (const arg of argv) {
     const name = /^--([^=]+)/.exec(arg)?.[1];
     if (!name || known.includes(name)) continue;
@@ -100,7 +100,7 @@ function specOf(key: SettingKey, schema: z.ZodType): FlagSpec {
 function helpLine(f: FlagSpec): string {
   const value = f.kind === 'boolean' ? '' : f.values ? ` ${f.values.join('|')}` : f.kind === 'number' ? ' <n>' : f.kind === 'array' ? ' <id>' : ' <value>';
   const fallback = f.default === undefined || f.default === false ? '' : ` (default ${f.default})`;
-  return `  --${f.flag}${value}`.padEnd(34) + f.doc + fallback;
+  return `  --${f.flag}${value} `.padEnd(34) + f.doc + fallback;
 }
 
 /** The help lines of `command`'s flags (default `export`), settings first, then `--config`, `--json`. */
