@@ -39,7 +39,8 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<ExitCode> {
   const [command, ...rest] = argv;
   try {
     if (!command || command === 'help' || command === '--help' || command === '-h') {
-      io.stdout(usage() + '\n');
+      const topic = command === 'help' && COMMANDS.includes(rest[0] as Command) ? (rest[0] as Command) : undefined;
+      io.stdout((topic ? commandUsage(topic) : usage()) + '\n');
       return command ? 0 : 2;
     }
     if (!COMMANDS.includes(command as Command)) {

@@ -22,7 +22,9 @@ export interface ResolvedRange {
 
 /**
  * The settings every module runs with: the validated settings as given (`since`, `shard`,
- * `dest` stay the user's text, for messages), plus what was parsed from them once.
+ * `dest` stay the user's text, for messages), plus what was parsed from them once. The parsed
+ * fields are derived: to change `dest`, `since`, `until`, `shard`, `format` or `compression`,
+ * resolve again (`resolveSettings`) rather than spreading a new value over a resolved object.
  * @example const settings = loadSettings({ flags, env: process.env }); // resolved
  *          settings.range.shard?.lo; settings.destination.kind; settings.compression
  */

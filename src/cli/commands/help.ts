@@ -30,7 +30,7 @@ export function usage(): string {
     ...commands,
     '  npm run export -- [flags]'.padEnd(34) + 'the same as "export"',
     '',
-    'Run mixpeek-export <command> --help for its flags. Flags are also settable in a YAML --config file',
+    'Run mixpeek-export <command> --help (or mixpeek-export help <command>) for its flags. Flags are also settable in a YAML --config file',
     '(camelCase keys); flags > env > file > defaults.',
     '',
     ENVIRONMENT,
