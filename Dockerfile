@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 #
 # mixpeek-export as a container for cron hosts and Kubernetes (see deploy/k8s/ and
-# docs/schedule.md). Two stages: `build` compiles src/ to dist/ with the dev tools;
+# docs/scheduling.md). Two stages: `build` compiles src/ to dist/ with the dev tools;
 # the runtime stage holds only production dependencies, dist/ and bin/.
 #
 #   docker build -t mixpeek-export:0.1.0 .

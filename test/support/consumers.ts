@@ -4,7 +4,7 @@
  * tables, so a test can check what a downstream table ends up holding, not only what the
  * bucket holds.
  *
- * - COPY INTO: lists the stage (`<collection>/data/`) in name order, with the README's
+ * - COPY INTO: lists the stage (`<collection>/data/`) in name order, with docs/snowflake.md's
  *   `PATTERN = '.*part-.*[.](parquet|json...)'`, and keeps a load history keyed by file name
  *   and ETag: a known name with an unchanged ETag is skipped, a known name with a changed
  *   ETag is loaded again (what Snowflake does; an exporter that overwrote files would double rows).
@@ -133,7 +133,7 @@ export interface FileLoad {
   pass: number;
 }
 
-/** Data file names the README's Snowflake PATTERN accepts. */
+/** Data file names docs/snowflake.md's PATTERN accepts. */
 const COPY_PATTERN = /part-.*[.](parquet|json|json\.gz|json\.zst)$/;
 
 /** Spark's file index hides any path segment starting with `_` or `.`, unless it holds `=`. */
