@@ -8,7 +8,7 @@ export type { ActiveRun, Checkpoint, FileRecord, Position, RunSummary } from './
 export const HISTORY_LIMIT = 20;
 
 /** What a refused checkpoint's message tells the user to do. */
-const CORRUPT_FIX = 'restore it from a backup, or move it aside to export again from the beginning (this run left it as it is)';
+const CORRUPT_FIX = 'restore it from a backup, or move it aside to export again from the beginning; the exporter never overwrites it';
 
 export function emptyCheckpoint(collectionId: string): Checkpoint {
   return { version: 1, collectionId, lastHi: null, active: null, history: [] };
