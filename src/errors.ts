@@ -77,10 +77,19 @@ export class LeaseHeldError extends ExportError {
   readonly exitCode = 5 as const;
 }
 
-/** Staged data does not match its manifest or checkpoint (used by `verify`): exit 6. */
+/** Staged data does not match its manifest or checkpoint (`verify`, and a resume that finds a pending file of another size): exit 6. */
 export class IntegrityError extends ExportError {
-  readonly code = 'ERR_INTEGRITY';
+  readonly code: string = 'ERR_INTEGRITY';
   readonly exitCode = 6 as const;
+}
+
+/**
+ * A checkpoint, manifest or lease at the destination is not valid JSON or not the shape the
+ * exporter writes (corrupt or hand-edited): exit 6. The message names the object's URL, the
+ * field and the fix; the run stops before writing anything, so the object stays as it is.
+ */
+export class CorruptStateError extends IntegrityError {
+  override readonly code = 'ERR_STATE_CORRUPT';
 }
 
 /** The run was cancelled through its AbortSignal (SIGINT/SIGTERM); the checkpoint is valid. */

@@ -1,74 +1,14 @@
-import { LeaseHeldError, PreconditionFailedError, StorageError } from '../errors.js';
+import { CorruptStateError, InternalError, LeaseHeldError, PreconditionFailedError, type StorageError } from '../errors.js';
 import type { StorageDriver } from '../storage/types.js';
 import { layout, type ShardRef } from './layout.js';
+import { type Checkpoint, checkpointSchema, fieldPath, parseStored } from './schema.js';
 
-/** The position reached: the last `updated_at` exported, and every id exported at exactly that instant. */
-export interface Position {
-  updatedAt: string;
-  ids: string[];
-}
-
-/** One published data file, as the checkpoint and the manifest record it. */
-export interface FileRecord {
-  key: string;
-  seq: number;
-  dt: string;
-  rows: number;
-  bytes: number;
-  sha256: string;
-  minUpdatedAt: string | null;
-  maxUpdatedAt: string | null;
-  columns: string[];
-  /** Position after this file's last row. */
-  endPosition: Position | null;
-}
-
-/** A run in progress (or interrupted): resumed with the same id, window and numbering. */
-export interface ActiveRun {
-  runId: string;
-  startedAt: string;
-  window: { lo: string | null; hi: string };
-  format: string;
-  compression: string;
-  vectors: boolean;
-  nextSeq: number;
-  position: Position | null;
-  files: FileRecord[];
-  /** Intent: the file about to be committed. Exists on resume → adopted; absent → re-exported. */
-  pending: FileRecord | null;
-  rejected: number;
-  untyped: number;
-  /** Length fixed for each vector column by the first vector seen in this run; a resume keeps it. */
-  vectorDims?: Record<string, number>;
-}
-
-export interface RunSummary {
-  runId: string;
-  window: { lo: string | null; hi: string };
-  files: number;
-  rows: number;
-  bytes: number;
-  finishedAt: string;
-  manifest: string;
-  /**
-   * The newest `updated_at` exported by this run or any run before it (a running max, so it
-   * survives runs that found nothing new); `status` and the freshness metric read it. Absent
-   * in checkpoints written before it existed.
-   */
-  newestUpdatedAt?: string | null;
-}
-
-export interface Checkpoint {
-  version: 1;
-  collectionId: string;
-  /** `hi` of the last completed run: the next run's `lo`. */
-  lastHi: string | null;
-  active: ActiveRun | null;
-  /** The last runs, newest last (at most 20), for `status`. */
-  history: RunSummary[];
-}
+export type { ActiveRun, Checkpoint, FileRecord, Position, RunSummary } from './schema.js';
 
 export const HISTORY_LIMIT = 20;
+
+/** What a refused checkpoint's message tells the user to do. */
+const CORRUPT_FIX = 'restore it from a backup, or move it aside to export again from the beginning; the exporter never overwrites it';
 
 export function emptyCheckpoint(collectionId: string): Checkpoint {
   return { version: 1, collectionId, lastHi: null, active: null, history: [] };
@@ -92,18 +32,11 @@ export class CheckpointStore {
     const key = layout.checkpoint(collectionId, shard);
     const found = await driver.read(key);
     if (!found) return new CheckpointStore(driver, key, emptyCheckpoint(collectionId));
-    let parsed: Checkpoint;
-    try {
-      parsed = JSON.parse(found.body.toString('utf8')) as Checkpoint;
-    } catch (error) {
-      throw new StorageError(`[checkpoint] ${driver.url(key)} is not valid JSON; restore it from a backup or move it away to start over`, {
-        cause: error,
-        code: 'ERR_CHECKPOINT_CORRUPT',
-      });
-    }
-    if (parsed.version !== 1 || parsed.collectionId !== collectionId) {
-      throw new StorageError(`[checkpoint] ${driver.url(key)} is for ${parsed.collectionId} version ${parsed.version}, not ${collectionId} version 1`, {
-        code: 'ERR_CHECKPOINT_MISMATCH',
+    const url = driver.url(key);
+    const parsed = parseStored(checkpointSchema, found.body, url, { name: 'checkpoint', fix: CORRUPT_FIX });
+    if (parsed.collectionId !== collectionId) {
+      throw new CorruptStateError(`[checkpoint] ${url} is not a valid checkpoint: collectionId: it says ${parsed.collectionId}, not ${collectionId}; ${CORRUPT_FIX}`, {
+        context: { url, field: 'collectionId' },
       });
     }
     const store = new CheckpointStore(driver, key, parsed);
@@ -120,16 +53,24 @@ export class CheckpointStore {
    * and first written with its first file's intent: a run that fails before publishing
    * anything leaves the checkpoint untouched.
    */
-  stage(change: (draft: Checkpoint) => void): void {
-    const draft = structuredClone(this.current);
-    change(draft);
-    this.current = draft;
+  stage(change: (draft: Checkpoint) => Checkpoint | void): void {
+    const copy = structuredClone(this.current);
+    this.current = change(copy) ?? copy;
   }
 
-  /** Applies `change` to a copy and swaps it in; throws if someone else wrote in between. */
-  async update(change: (draft: Checkpoint) => void): Promise<Checkpoint> {
-    const draft = structuredClone(this.current);
-    change(draft);
+  /**
+   * Applies `change` to a copy (it edits the copy, or returns the next checkpoint, as the
+   * transitions in transitions.ts do) and swaps it in; throws if someone else wrote in between.
+   * What it writes must pass the schema: a checkpoint the next run would refuse is never written.
+   */
+  async update(change: (draft: Checkpoint) => Checkpoint | void): Promise<Checkpoint> {
+    const copy = structuredClone(this.current);
+    const draft = change(copy) ?? copy;
+    const checked = checkpointSchema.safeParse(draft);
+    if (!checked.success) {
+      const issue = checked.error.issues[0];
+      throw new InternalError(`[checkpoint] refusing to write ${this.driver.url(this.key)}: ${fieldPath(issue?.path ?? [])}: ${issue?.message}; this is a bug in the exporter, the stored checkpoint is unchanged`);
+    }
     const body = Buffer.from(JSON.stringify(draft, null, 1));
     const key = this.key;
     try {

@@ -1,8 +1,9 @@
 import { hostname } from 'node:os';
-import { AlreadyExistsError, LeaseHeldError, PreconditionFailedError } from '../errors.js';
+import { AlreadyExistsError, CorruptStateError, LeaseHeldError, PreconditionFailedError } from '../errors.js';
 import type { StorageDriver } from '../storage/types.js';
 import type { Logger } from '../util/log.js';
 import { layout, type ShardRef } from './layout.js';
+import { type LeaseBody, leaseSchema, parseStored } from './schema.js';
 
 export interface LeaseOptions {
   /** How long a lease lives without renewal, in seconds. Default 120. Renewed every third of it. */
@@ -14,14 +15,6 @@ export interface LeaseOptions {
   shard?: ShardRef | null;
 }
 
-interface LeaseBody {
-  holder: string;
-  host: string;
-  pid: number;
-  runId: string;
-  acquiredAt: string;
-  expiresAt: string;
-}
 
 /**
  * One writer per collection and destination: `_state/lease.json`, created only if absent,
@@ -67,7 +60,6 @@ export class Lease {
       if (!existing) continue; // released in between: try to create again
       const held = parseLease(existing.body);
       const reason = this.takeoverReason(held);
-      if (!reason) throw this.heldError(held as LeaseBody);
       try {
         this.etag = (await this.driver.writeIf(this.key, this.body(at), { ifMatch: existing.etag })).etag;
         this.acquired(at, { held, reason });
@@ -117,12 +109,12 @@ export class Lease {
     this.etag = null;
   }
 
-  /** Why another run's lease may be taken now, or null if it may not. */
-  private takeoverReason(held: LeaseBody | null): string | null {
+  /** Why another run's lease may be taken now; throws LeaseHeldError (naming the holder) when it may not. */
+  private takeoverReason(held: LeaseBody | null): string {
     if (!held) return 'unreadable lease';
     if (Date.parse(held.expiresAt) <= this.now()) return 'expired';
-    if (held.host === hostname() && held.pid !== process.pid && !processAlive(held.pid)) return 'holder process is gone';
-    return null;
+    if (held.host === hostname() && held.pid !== undefined && held.pid !== process.pid && !processAlive(held.pid)) return 'holder process is gone';
+    throw this.heldError(held);
   }
 
   private startRenewing(): void {
@@ -164,19 +156,23 @@ export class Lease {
 }
 
 /**
- * The lease another run wrote, or null if it cannot be read as one. A lease without a
- * readable expiry would otherwise never expire and block every run until deleted by hand.
+ * The lease another run wrote, or null if it cannot be read as one (not JSON, or not the
+ * lease schema: above all an expiry that is not a time). A lease without a readable expiry
+ * would otherwise never expire and block every run until deleted by hand, so the caller
+ * takes it over. `url` names it in the error `readLease` gives.
  */
-function parseLease(body: Buffer): LeaseBody | null {
-  let value: unknown;
+export function parseLease(body: Buffer, url = 'lease.json'): LeaseBody | null {
+  return readLease(body, url).lease;
+}
+
+/** The lease, or why it was refused (the CorruptStateError's message, naming the field). */
+export function readLease(body: Buffer, url: string): { lease: LeaseBody; refused: null } | { lease: null; refused: string } {
   try {
-    value = JSON.parse(body.toString('utf8'));
-  } catch {
-    return null;
+    return { lease: parseStored(leaseSchema, body, url, { name: 'lease', fix: 'the next export takes it over' }), refused: null };
+  } catch (error) {
+    if (!(error instanceof CorruptStateError)) throw error;
+    return { lease: null, refused: error.message };
   }
-  if (typeof value !== 'object' || value === null) return null;
-  const lease = value as Partial<LeaseBody>;
-  return typeof lease.expiresAt === 'string' && Number.isFinite(Date.parse(lease.expiresAt)) ? (lease as LeaseBody) : null;
 }
 
 function processAlive(pid: number): boolean {

@@ -1,25 +1,26 @@
 import { AlreadyExistsError, IntegrityError } from '../errors.js';
 import type { StorageDriver } from '../storage/types.js';
-import type { ActiveRun, FileRecord } from './checkpoint.js';
 import { layout } from './layout.js';
+import { type ActiveRun, type Manifest, manifestSchema, parseStored } from './schema.js';
 
-/** `_manifests/<run_id>.json`: what one run published. Consumers never read it; `verify`, `status` and reconciliation do. */
-export interface Manifest {
-  manifestVersion: 1;
-  collectionId: string;
-  runId: string;
-  startedAt: string;
-  finishedAt: string;
-  window: { lo: string | null; hi: string };
-  format: string;
-  compression: string;
-  vectors: boolean;
-  files: Omit<FileRecord, 'endPosition'>[];
-  totals: { files: number; rows: number; bytes: number; rejected: number; untyped: number };
-  minUpdatedAt: string | null;
-  maxUpdatedAt: string | null;
-  /** Union of the files' columns, in order of first appearance. */
-  columns: string[];
+export type { Manifest } from './schema.js';
+
+/** What a refused manifest's message tells the user to do. */
+const MANIFEST_FIX = 'restore it from a backup';
+
+/** Parses a manifest's bytes (`url` names it in errors); throws CorruptStateError (exit 6) naming the field when it is not one. */
+export function parseManifest(body: Buffer, url: string): Manifest {
+  return parseStored(manifestSchema, body, url, { name: 'manifest', fix: MANIFEST_FIX });
+}
+
+/**
+ * The one reader of `_manifests/<run_id>.json` (status, verify and the consumer simulation
+ * use it): the manifest at `key`, schema-checked, or null when there is none. A corrupt one
+ * throws CorruptStateError; a storage failure throws its StorageError.
+ */
+export async function readManifest(driver: StorageDriver, key: string): Promise<Manifest | null> {
+  const found = await driver.read(key);
+  return found ? parseManifest(found.body, driver.url(key)) : null;
 }
 
 export function buildManifest(collectionId: string, run: ActiveRun, finishedAt: string): Manifest {
@@ -62,8 +63,7 @@ export async function writeManifest(driver: StorageDriver, manifest: Manifest): 
     await driver.writeIf(key, Buffer.from(JSON.stringify(manifest, null, 1)), { ifNoneMatch: '*' });
   } catch (error) {
     if (!(error instanceof AlreadyExistsError)) throw error;
-    const existing = await driver.read(key);
-    const prior = existing ? (JSON.parse(existing.body.toString('utf8')) as Manifest) : null;
+    const prior = await readManifest(driver, key);
     const same = prior && JSON.stringify(prior.files.map((f) => f.key)) === JSON.stringify(manifest.files.map((f) => f.key));
     if (!same) {
       throw new IntegrityError(`[manifest] ${driver.url(key)} exists and lists other files than run ${manifest.runId} published; inspect it before re-running`);

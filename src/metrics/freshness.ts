@@ -1,5 +1,6 @@
 import type { Checkpoint } from '../commit/checkpoint.js';
-import type { Manifest } from '../commit/manifest.js';
+import { readManifest } from '../commit/manifest.js';
+import { CorruptStateError } from '../errors.js';
 import type { StorageDriver } from '../storage/types.js';
 
 /**
@@ -37,11 +38,10 @@ function latest(values: (string | null | undefined)[]): string | null {
 
 /** A manifest that is missing or unreadable contributes nothing here; `verify` is the command that reports it. */
 async function manifestMaxUpdatedAt(driver: StorageDriver, key: string): Promise<string | null> {
-  const found = await driver.read(key);
-  if (!found) return null;
   try {
-    return (JSON.parse(found.body.toString('utf8')) as Manifest).maxUpdatedAt ?? null;
-  } catch {
-    return null;
+    return (await readManifest(driver, key))?.maxUpdatedAt ?? null;
+  } catch (error) {
+    if (error instanceof CorruptStateError) return null;
+    throw error;
   }
 }

@@ -1,4 +1,5 @@
 import type { FileRecord } from '../commit/checkpoint.js';
+import type { StepHook } from '../commit/committer.js';
 import type { ResolvedSettings } from '../config/resolve.js';
 import type { ExportError } from '../errors.js';
 import type { MixpeekHttp } from '../source/http.js';
@@ -30,8 +31,8 @@ export interface ExportContext {
   onStep: StepHook;
 }
 
-/** Commit-protocol steps, in order: `page` (n = pages so far), `intent-recorded`, `file-visible`, `checkpoint-advanced` (n = seq), `manifest-written`. */
-export type StepHook = (step: 'page' | 'intent-recorded' | 'file-visible' | 'checkpoint-advanced' | 'manifest-written', n: number) => void;
+/** Commit-protocol steps (defined with the committer, which fires most of them). */
+export type { StepHook } from '../commit/committer.js';
 
 /** One run (window) of one collection. */
 export interface RunOutcome {

@@ -6,7 +6,9 @@
  */
 import { type Checkpoint, CheckpointStore } from '../commit/checkpoint.js';
 import { layout, type ShardRef } from '../commit/layout.js';
-import { StorageError } from '../errors.js';
+import { readLease } from '../commit/lease.js';
+import type { LeaseBody } from '../commit/schema.js';
+import { CorruptStateError } from '../errors.js';
 import type { StorageDriver } from '../storage/types.js';
 import { bound, type Findings } from './findings.js';
 
@@ -18,29 +20,17 @@ export interface ManifestSummary {
   totals: { files: number; rows: number; bytes: number };
 }
 
-/** The checkpoint (with `shard`, that shard's own), `null` when absent; a corrupt one is a problem and also `null`. */
+/** The checkpoint (with `shard`, that shard's own), `null` when absent; one the schema refuses is a problem and also `null`. */
 export async function loadCheckpoint(driver: StorageDriver, collectionId: string, findings: Findings, shard?: ShardRef): Promise<{ checkpoint: Checkpoint | null; present: boolean }> {
   const url = driver.url(layout.checkpoint(collectionId, shard));
-  let checkpoint: Checkpoint;
   try {
     if (!(await driver.head(layout.checkpoint(collectionId, shard)))) return { checkpoint: null, present: false };
-    checkpoint = (await CheckpointStore.load(driver, collectionId, shard)).value;
+    return { checkpoint: (await CheckpointStore.load(driver, collectionId, shard)).value, present: true };
   } catch (error) {
-    const code = (error as StorageError)?.code;
-    if (!(error instanceof StorageError) || (code !== 'ERR_CHECKPOINT_CORRUPT' && code !== 'ERR_CHECKPOINT_MISMATCH')) throw error;
-    findings.problem('checkpoint', `${(error as Error).message.replace(/^\[checkpoint\] /, '')}`, url);
+    if (!(error instanceof CorruptStateError)) throw error;
+    findings.problem('checkpoint', error.message.replace(/^\[checkpoint\] /, ''), url);
     return { checkpoint: null, present: true };
   }
-  const active = checkpoint.active;
-  const shapeOk =
-    (checkpoint.lastHi === null || typeof checkpoint.lastHi === 'string') &&
-    Array.isArray(checkpoint.history) &&
-    (active === null || (typeof active === 'object' && Array.isArray(active.files) && typeof active.window?.hi === 'string'));
-  if (!shapeOk) {
-    findings.problem('checkpoint', `${url} is not a checkpoint (lastHi, history or active has the wrong shape); restore it from a backup`, url);
-    return { checkpoint: null, present: true };
-  }
-  return { checkpoint, present: true };
 }
 
 /**
@@ -104,12 +94,8 @@ export function checkCheckpoint(driver: StorageDriver, key: string, loaded: { ch
 export async function checkLease(driver: StorageDriver, key: string, now: Date, findings: Findings): Promise<void> {
   const found = await driver.read(key);
   if (!found) return;
-  let lease: { runId?: string; holder?: string; expiresAt?: string } = {};
-  try {
-    lease = JSON.parse(found.body.toString('utf8')) as typeof lease;
-  } catch {
-    // an unreadable lease is the exporter's business (it takes it over); report it as held by someone unknown
-  }
+  // An unreadable lease is the exporter's business (it takes it over); reported as held by someone unknown.
+  const lease: Partial<LeaseBody> = readLease(found.body, driver.url(key)).lease ?? {};
   const expires = Date.parse(lease.expiresAt ?? '');
   if (expires > now.getTime()) {
     findings.info('lease', `${driver.url(key)}: an export (run ${lease.runId ?? '?'}, ${lease.holder ?? 'unknown holder'}) holds the lease until ${lease.expiresAt}; files it writes meanwhile may show up below. Verify again when it has finished`, driver.url(key));

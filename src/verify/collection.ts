@@ -13,7 +13,8 @@
  */
 import type { ActiveRun, Checkpoint } from '../commit/checkpoint.js';
 import { layout, parseShardStateKey, type ShardRef, shardOfRunId, shardTag } from '../commit/layout.js';
-import type { Manifest } from '../commit/manifest.js';
+import { type Manifest, readManifest } from '../commit/manifest.js';
+import { CorruptStateError } from '../errors.js';
 import { shardBounds } from '../run/window.js';
 import type { StorageDriver } from '../storage/types.js';
 import { checkCheckpoint, checkLease, loadCheckpoint, type ManifestSummary } from './checkpoint.js';
@@ -90,20 +91,19 @@ function report(collectionId: string, url: string, findings: Findings, nothingEx
 async function checkManifest(driver: StorageDriver, collectionId: string, key: string, findings: Findings, concurrency: number): Promise<Manifest | null> {
   const url = driver.url(key);
   const runId = key.slice(layout.manifestPrefix(collectionId).length, -'.json'.length);
-  const found = await driver.read(key);
-  if (!found) return null; // removed since the listing
-  let manifest: Manifest;
+  let manifest: Manifest | null;
   try {
-    manifest = JSON.parse(found.body.toString('utf8')) as Manifest;
-  } catch {
-    findings.problem('manifest', `${url} is not valid JSON; restore it from a backup (until then its data files are listed as orphans)`, url);
+    manifest = await readManifest(driver, key);
+  } catch (error) {
+    if (!(error instanceof CorruptStateError)) throw error;
+    findings.problem('manifest', `${error.message.replace(/^\[manifest\] /, '')} (until then its data files are listed as orphans)`, url);
     return null;
   }
-  const shapeOk = manifest && Array.isArray(manifest.files) && typeof manifest.window?.hi === 'string' && typeof manifest.totals === 'object';
-  if (!shapeOk || manifest.manifestVersion !== 1 || manifest.collectionId !== collectionId || manifest.runId !== runId) {
+  if (!manifest) return null; // removed since the listing
+  if (manifest.collectionId !== collectionId || manifest.runId !== runId) {
     findings.problem(
       'manifest',
-      `${url} is not manifest version 1 of run ${runId} of ${collectionId} (it says version ${manifest?.manifestVersion}, run ${manifest?.runId}, collection ${manifest?.collectionId}); restore it from a backup (until then its data files are listed as orphans)`,
+      `${url} is not the manifest of run ${runId} of ${collectionId} (it says run ${manifest.runId}, collection ${manifest.collectionId}); restore it from a backup (until then its data files are listed as orphans)`,
       url,
     );
     return null;

@@ -17,7 +17,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { Manifest } from '../../src/commit/manifest.js';
+import { type Manifest, parseManifest } from '../../src/commit/manifest.js';
 import { type DevServer, type FaultOptions, type RateLimitOptions, startDevServer } from '../../src/devserver/index.js';
 import { Rng, seedOf } from '../../src/devserver/prng.js';
 import { type CampaignDestination, type DestinationKind, type Emulators, prepareDestination } from './campaign-destination.js';
@@ -320,7 +320,7 @@ export async function verifyDestination(destination: CampaignDestination, collec
   for (const m of (await store.list(`${collectionId}/_manifests/`)).filter((o) => o.key.endsWith('.json'))) {
     const local = path.join(mirror, ...m.key.split('/'));
     await store.download(m.key, local);
-    const manifest = JSON.parse(readFileSync(local, 'utf8')) as Manifest;
+    const manifest = parseManifest(readFileSync(local), m.key);
     const problem = (text: string) => result.problems.push(`${m.key}: ${text}`);
     result.manifests++;
     for (const f of manifest.files) {

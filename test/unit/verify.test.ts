@@ -238,6 +238,25 @@ describe('verify', () => {
     expect(found).toEqual(['manifest', 'checkpoint', 'checkpoint', 'orphans', 'orphans']);
   });
 
+  it('reports a manifest the schema refuses, naming the field, and lists its files as orphans', async () => {
+    const driver = await stage(RUNS.slice(0, 1));
+    editJson(driver, manifestKey(RUNS[0]!.runId), (m) => (m.totals.rows = '65'));
+    const found = problems(await verifyCollection(driver, COL));
+    expect(found.map((p) => p.check)).toEqual(['manifest', 'checkpoint', 'checkpoint', 'orphans', 'orphans']);
+    expect(found[0]!.message).toBe(
+      `memory://verify/${manifestKey(RUNS[0]!.runId)} is not a valid manifest: totals.rows: Invalid input: expected number, received string; restore it from a backup (until then its data files are listed as orphans)`,
+    );
+  });
+
+  it('reports a checkpoint the schema refuses, naming the field', async () => {
+    const driver = await stage(RUNS);
+    editJson(driver, layout.checkpoint(COL), (c) => (c.history[1].files = -2));
+    const found = problems(await verifyCollection(driver, COL));
+    expect(found.map((p) => `${p.check}: ${p.message}`)).toEqual([
+      expect.stringMatching(/^checkpoint: memory:\/\/verify\/col_t\/_state\/checkpoint\.json is not a valid checkpoint: history\[1\]\.files: Too small: expected number to be >=0; restore it from a backup/),
+    ]);
+  });
+
   it('compares the checkpoint lastHi with the newest manifest, both ways', async () => {
     const driver = await stage(RUNS);
     editJson(driver, layout.checkpoint(COL), (c) => (c.lastHi = t(3)));

@@ -1,0 +1,119 @@
+/**
+ * The commit protocol of one run, in a fixed order (STYLE.md item 6; DESIGN.md section 6):
+ * for each file, its intent is recorded, then it becomes visible, then the checkpoint moves
+ * past it; at the end the manifest is written, then the checkpoint completes the run. What
+ * each checkpoint write holds is a pure function in transitions.ts; this object does the I/O,
+ * the steps tests kill on, and the log lines.
+ */
+import { IntegrityError } from '../errors.js';
+import { canonicalFromDate } from '../rows/time.js';
+import type { ObjectInfo, StorageDriver } from '../storage/types.js';
+import type { Logger } from '../util/log.js';
+import type { CheckpointStore } from './checkpoint.js';
+import { buildManifest, writeManifest } from './manifest.js';
+import type { ActiveRun, FileRecord, Manifest } from './schema.js';
+import { activeRun, completeRun, recordCounts, recordIntent, recordPublished, resolvePending, type RunCounts } from './transitions.js';
+
+/** Commit-protocol steps, in order: `page` (n = pages so far), `intent-recorded`, `file-visible`, `checkpoint-advanced` (n = seq), `manifest-written`. */
+export type StepHook = (step: 'page' | 'intent-recorded' | 'file-visible' | 'checkpoint-advanced' | 'manifest-written', n: number) => void;
+
+/** Where the counters recorded with each file come from (the run's intake). */
+export interface CountSource {
+  /** Counters as of the last row written: what a file's checkpoint records. */
+  readonly committed: RunCounts;
+  /** Dims fixed so far per vector column (recorded for runs with vectors). */
+  readonly vectorDims: Record<string, number>;
+}
+
+/** What the committer needs from the run. */
+export interface CommitterDeps {
+  driver: StorageDriver;
+  logger: Logger;
+  /** Called at each step; tests kill the process at exact points. */
+  onStep: StepHook;
+  /** Throws when the run no longer holds its lease; checked before every intent. */
+  lease: { assertHeld(): void };
+  /** The run's counters, read when a file is recorded. */
+  counts: CountSource;
+  /** Called once a file is recorded in the checkpoint (the progress line and metrics). */
+  published?: (record: FileRecord) => void;
+  now: () => Date;
+}
+
+/** A completed run: its manifest, where it was written, and the run as the checkpoint last held it. */
+export interface FinishedRun {
+  run: ActiveRun;
+  manifest: Manifest;
+  manifestKey: string;
+}
+
+/**
+ * Implements the file roller's hooks (run/files.ts `FileCommitter`) for the checkpoint's run
+ * in progress, plus the resume of a pending intent and the end of the run. One per window.
+ */
+export class Committer {
+  constructor(private readonly store: CheckpointStore, private readonly deps: CommitterDeps) {}
+
+  /** The run in progress, as last written (InternalError when there is none). */
+  get run(): ActiveRun {
+    return activeRun(this.store.value);
+  }
+
+  private get collectionId(): string {
+    return this.store.value.collectionId;
+  }
+
+  /**
+   * A kill between "intent recorded" and "checkpoint advanced" leaves `pending`. If the file
+   * is there, it was committed: adopt it. If not, it never became visible: forget it, and
+   * its rows are exported again from the position. Call before the run's position is read.
+   */
+  async recoverPending(): Promise<void> {
+    const pending = this.run.pending;
+    if (!pending) return;
+    const { driver } = this.deps;
+    const found = await driver.head(pending.key);
+    const { checkpoint, outcome } = resolvePending(this.store.value, found, driver.url(pending.key));
+    await this.store.update(() => checkpoint);
+    this.deps.logger.info(outcome === 'adopted' ? 'PendingFileAdopted' : 'PendingFileDiscarded', { key: pending.key, rows: pending.rows });
+  }
+
+  /** The sequence number of the next file. */
+  nextSeq(): number {
+    return this.run.nextSeq;
+  }
+
+  /** All bytes staged, not yet visible: record the intent (under the lease). */
+  async beforeCommit(record: FileRecord): Promise<void> {
+    this.deps.lease.assertHeld();
+    await this.store.update((cp) => recordIntent(cp, record));
+    this.deps.onStep('intent-recorded', record.seq);
+  }
+
+  /** The file is visible: check its size, then move the checkpoint past it. */
+  async committed(record: FileRecord, info: ObjectInfo): Promise<void> {
+    const { driver, counts, logger } = this.deps;
+    if (info.size !== record.bytes) {
+      throw new IntegrityError(`[commit] ${driver.url(record.key)} has ${info.size} bytes, ${record.bytes} were written; not recording it`);
+    }
+    this.deps.onStep('file-visible', record.seq);
+    await this.store.update((cp) => recordPublished(cp, record, counts.committed, counts.vectorDims));
+    this.deps.onStep('checkpoint-advanced', record.seq);
+    this.deps.published?.(record);
+    logger.info('FilePublished', { collection_id: this.collectionId, run_id: this.run.runId, key: record.key, rows: record.rows, bytes: record.bytes, seq: record.seq });
+  }
+
+  /** Ends the run: final counters, then the manifest, then the checkpoint completes it. */
+  async finish(counts: RunCounts): Promise<FinishedRun> {
+    const { driver, logger } = this.deps;
+    await this.store.update((cp) => recordCounts(cp, counts));
+    const run = this.run;
+    const manifest = buildManifest(this.collectionId, run, canonicalFromDate(this.deps.now()));
+    const manifestKey = await writeManifest(driver, manifest);
+    this.deps.onStep('manifest-written', 0);
+    await this.store.update((cp) => completeRun(cp, manifest, manifestKey));
+    const { files, rows, bytes } = manifest.totals;
+    logger.info('RunCompleted', { collection_id: this.collectionId, run_id: run.runId, files, rows, bytes, rejected: run.rejected, untyped: run.untyped, manifest: manifestKey });
+    return { run, manifest, manifestKey };
+  }
+}

@@ -1,0 +1,165 @@
+/**
+ * Schemas of the JSON the exporter keeps at the destination: `_state/checkpoint.json`,
+ * `_manifests/<run_id>.json` and `_state/lease.json`. One source of truth, as the settings
+ * are (config/schema.ts): the types are inferred from these, and every read goes through
+ * {@link parseStored}, so a corrupt or hand-edited object is refused with its URL and the
+ * field at fault instead of steering a run with a wrong value.
+ *
+ * Shapes are those the current code writes; fields added later are optional so older
+ * objects still load (`newestUpdatedAt`, `vectorDims`).
+ */
+import { z } from 'zod';
+import { CorruptStateError } from '../errors.js';
+import { canonicalTimestamp } from '../rows/time.js';
+
+/** A canonical UTC timestamp (`2026-11-21T15:30:00.000000Z`): windows and positions compare them as strings. */
+const instant = z.string().refine((s) => canonicalTimestamp(s) === s, { error: 'expected a canonical UTC timestamp like 2026-11-21T15:30:00.000000Z' });
+const count = z.number().int().min(0);
+const windowSchema = z.object({ lo: instant.nullable(), hi: instant });
+
+/** The position reached: the last `updated_at` exported, and every id exported at exactly that instant. */
+export const positionSchema = z.object({ updatedAt: instant, ids: z.array(z.string()) });
+
+/** One published data file, as the checkpoint records it (the manifest drops `endPosition`). */
+export const fileRecordSchema = z.object({
+  key: z.string().min(1),
+  seq: count,
+  dt: z.string().min(1),
+  rows: count,
+  bytes: count,
+  sha256: z.string(),
+  minUpdatedAt: instant.nullable(),
+  maxUpdatedAt: instant.nullable(),
+  columns: z.array(z.string()),
+  /** Position after this file's last row. */
+  endPosition: positionSchema.nullable(),
+});
+
+export const formatSchema = z.enum(['parquet', 'ndjson']);
+export const compressionSchema = z.enum(['zstd', 'snappy', 'gzip', 'none']);
+
+/** A run in progress (or interrupted): resumed with the same id, window and numbering. */
+export const activeRunSchema = z.object({
+  runId: z.string().min(1),
+  startedAt: instant,
+  window: windowSchema,
+  format: formatSchema,
+  compression: compressionSchema,
+  vectors: z.boolean(),
+  nextSeq: count,
+  position: positionSchema.nullable(),
+  files: z.array(fileRecordSchema),
+  /** Intent: the file about to be committed. Exists on resume → adopted; absent → re-exported. */
+  pending: fileRecordSchema.nullable(),
+  rejected: count,
+  untyped: count,
+  /** Length fixed for each vector column by the first vector seen in this run; a resume keeps it. Absent before the first vector. */
+  vectorDims: z.record(z.string(), z.number().int().positive()).optional(),
+});
+
+/** A completed run, as the checkpoint's history keeps it for `status`. */
+export const runSummarySchema = z.object({
+  runId: z.string().min(1),
+  window: windowSchema,
+  files: count,
+  rows: count,
+  bytes: count,
+  finishedAt: instant,
+  manifest: z.string().min(1),
+  /**
+   * The newest `updated_at` exported by this run or any run before it (a running max, so it
+   * survives runs that found nothing new); `status` and the freshness metric read it. Absent
+   * in checkpoints written before it existed.
+   */
+  newestUpdatedAt: instant.nullable().optional(),
+});
+
+export const checkpointSchema = z.object({
+  version: z.literal(1),
+  collectionId: z.string().min(1),
+  /** `hi` of the last completed run: the next run's `lo`. */
+  lastHi: instant.nullable(),
+  active: activeRunSchema.nullable(),
+  /** The last runs, newest last (at most HISTORY_LIMIT), for `status`. */
+  history: z.array(runSummarySchema),
+});
+
+/** `_manifests/<run_id>.json`: what one run published. Consumers never read it; `verify`, `status` and reconciliation do. */
+export const manifestSchema = z.object({
+  manifestVersion: z.literal(1),
+  collectionId: z.string().min(1),
+  runId: z.string().min(1),
+  startedAt: instant,
+  finishedAt: instant,
+  window: windowSchema,
+  format: formatSchema,
+  compression: compressionSchema,
+  vectors: z.boolean(),
+  files: z.array(fileRecordSchema.omit({ endPosition: true })),
+  totals: z.object({ files: count, rows: count, bytes: count, rejected: count, untyped: count }),
+  minUpdatedAt: instant.nullable(),
+  maxUpdatedAt: instant.nullable(),
+  /** Union of the files' columns, in order of first appearance. */
+  columns: z.array(z.string()),
+});
+
+/**
+ * `_state/lease.json`. Only the expiry is required: a lease whose expiry can be read is
+ * honoured until then whoever wrote it; one without would never expire (see lease.ts).
+ */
+export const leaseSchema = z.object({
+  holder: z.string().optional(),
+  host: z.string().optional(),
+  pid: z.number().int().optional(),
+  runId: z.string().optional(),
+  acquiredAt: z.string().optional(),
+  expiresAt: z.string().refine((s) => Number.isFinite(Date.parse(s)), { error: 'expected an ISO-8601 time' }),
+});
+
+export type Position = z.infer<typeof positionSchema>;
+export type FileRecord = z.infer<typeof fileRecordSchema>;
+export type ActiveRun = z.infer<typeof activeRunSchema>;
+export type RunSummary = z.infer<typeof runSummarySchema>;
+export type Checkpoint = z.infer<typeof checkpointSchema>;
+export type Manifest = z.infer<typeof manifestSchema>;
+export type LeaseBody = z.infer<typeof leaseSchema>;
+
+/** What a stored object is, for messages: `[checkpoint] <url> ...`, and what to do about a broken one. */
+export interface StoredKind {
+  /** `checkpoint`, `manifest`, `lease`. */
+  name: string;
+  fix: string;
+}
+
+/**
+ * Parses a stored object's bytes with `schema`. Throws CorruptStateError (exit 6) naming the
+ * URL, the first field at fault as a path (`active.files[2].bytes`) and the fix; the object
+ * itself is never touched here, and callers must not write over it.
+ */
+export function parseStored<T extends z.ZodType>(schema: T, body: Buffer, url: string, kind: StoredKind): z.infer<T> {
+  let value: unknown;
+  try {
+    value = JSON.parse(body.toString('utf8'));
+  } catch (error) {
+    throw new CorruptStateError(`[${kind.name}] ${url} is not valid JSON (${(error as Error).message}); ${kind.fix}`, { cause: error, context: { url } });
+  }
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0] as z.core.$ZodIssue;
+  const field = fieldPath(issue.path);
+  throw new CorruptStateError(`[${kind.name}] ${url} is not a valid ${kind.name}: ${field}: ${issueText(issue)}; ${kind.fix}`, {
+    context: { url, field, issues: parsed.error.issues.length },
+  });
+}
+
+/** `["active", "files", 2, "bytes"]` → `active.files[2].bytes`; the root is `(root)`. */
+export function fieldPath(path: readonly PropertyKey[]): string {
+  if (path.length === 0) return '(root)';
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i === 0 ? '' : '.'}${String(p)}`)).join('');
+}
+
+function issueText(issue: z.core.$ZodIssue): string {
+  // zod leaves the input out of its issues; its message says when the field was absent.
+  if (issue.code === 'invalid_type' && issue.message.endsWith('received undefined')) return `missing (expected ${issue.expected})`;
+  return issue.message;
+}

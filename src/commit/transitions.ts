@@ -1,0 +1,120 @@
+/**
+ * Every change the commit protocol makes to the checkpoint, as pure functions: each takes a
+ * checkpoint value and returns the next one (the input is never modified). The committer
+ * (committer.ts) decides when each is written; these decide what is written, so they can be
+ * tested without storage.
+ *
+ * The order of a run (DESIGN.md section 6): begin → for each file: intent, then published →
+ * counts → manifest written → complete. A resume first resolves the pending intent.
+ */
+import { IntegrityError, InternalError } from '../errors.js';
+import { HISTORY_LIMIT } from './checkpoint.js';
+import type { ActiveRun, Checkpoint, FileRecord } from './schema.js';
+import type { Manifest } from './schema.js';
+
+/** A checkpoint with a run in progress. */
+export type ActiveCheckpoint = Checkpoint & { active: ActiveRun };
+
+/** The counters a run reports (rejected documents, values left untyped). */
+export interface RunCounts {
+  rejected: number;
+  untyped: number;
+}
+
+/** What starts a run; numbering, position, files and counts start empty. */
+export type NewRun = Pick<ActiveRun, 'runId' | 'startedAt' | 'window' | 'format' | 'compression' | 'vectors'>;
+
+/** The checkpoint's run in progress; InternalError when there is none (a step out of order is a bug, not a user error). */
+export function activeRun(checkpoint: Checkpoint): ActiveRun {
+  if (!checkpoint.active) throw new InternalError(`[commit] the checkpoint of ${checkpoint.collectionId} has no run in progress; a commit step ran out of order`);
+  return checkpoint.active;
+}
+
+/** Replaces the active run with `change` applied to a copy of it. */
+function withActive(checkpoint: Checkpoint, change: (run: ActiveRun) => ActiveRun): ActiveCheckpoint {
+  const run = activeRun(checkpoint);
+  return { ...checkpoint, active: change(structuredClone(run)) };
+}
+
+/** Begins a new run. Refused while another run is in progress: it must be finished first (same id, window, numbering). */
+export function beginRun(checkpoint: Checkpoint, run: NewRun): ActiveCheckpoint {
+  if (checkpoint.active) throw new InternalError(`[commit] cannot begin run ${run.runId}: run ${checkpoint.active.runId} of ${checkpoint.collectionId} is still in progress`);
+  return { ...checkpoint, active: { ...structuredClone(run), nextSeq: 0, position: null, files: [], pending: null, rejected: 0, untyped: 0 } };
+}
+
+/** Records the intent to commit `record`: a resume adopts the file if it exists, else writes its rows again. */
+export function recordIntent(checkpoint: Checkpoint, record: FileRecord): ActiveCheckpoint {
+  return withActive(checkpoint, (run) => ({ ...run, pending: structuredClone(record) }));
+}
+
+/**
+ * Records a file that is visible at its final name: listed, the position and numbering move
+ * past it, the intent is cleared. `counts` are the run's counters as of the file's last row;
+ * `vectorDims` (runs with vectors) the dims fixed so far.
+ */
+export function recordPublished(checkpoint: Checkpoint, record: FileRecord, counts: RunCounts, vectorDims?: Record<string, number>): ActiveCheckpoint {
+  return withActive(checkpoint, (run) => ({
+    ...addFile(run, record),
+    rejected: counts.rejected,
+    untyped: counts.untyped,
+    ...(run.vectors && vectorDims ? { vectorDims: { ...vectorDims } } : {}),
+  }));
+}
+
+/** The file recorded: listed, position and numbering past it, no intent left. */
+function addFile(run: ActiveRun, record: FileRecord): ActiveRun {
+  return { ...run, files: [...run.files, structuredClone(record)], position: record.endPosition, nextSeq: record.seq + 1, pending: null };
+}
+
+/** How a pending intent was resolved on resume. */
+export type PendingOutcome = 'adopted' | 'discarded';
+
+/**
+ * Resolves the intent a killed run left (killed between "intent recorded" and "checkpoint
+ * advanced"). `found` is the object at the intent's key, or null. There with the recorded
+ * size: it was committed, adopt it. Absent: it never became visible, discard the intent (its
+ * rows are exported again from the position). There with another size: IntegrityError, since
+ * neither choice is safe. `url` names the object in that error.
+ */
+export function resolvePending(checkpoint: Checkpoint, found: { size: number } | null, url: string): { checkpoint: ActiveCheckpoint; outcome: PendingOutcome } {
+  const pending = activeRun(checkpoint).pending;
+  if (!pending) throw new InternalError(`[commit] the run in progress of ${checkpoint.collectionId} has no pending file to resolve`);
+  if (found && found.size !== pending.bytes) {
+    throw new IntegrityError(`[commit] ${url} exists with ${found.size} bytes but the checkpoint's intent says ${pending.bytes}; inspect it before re-running`);
+  }
+  const next = withActive(checkpoint, (run) => (found ? addFile(run, pending) : { ...run, pending: null }));
+  return { checkpoint: next, outcome: found ? 'adopted' : 'discarded' };
+}
+
+/** Records the run's final counters (documents after the last file count too). */
+export function recordCounts(checkpoint: Checkpoint, counts: RunCounts): ActiveCheckpoint {
+  return withActive(checkpoint, (run) => ({ ...run, rejected: counts.rejected, untyped: counts.untyped }));
+}
+
+/**
+ * Completes the run once its manifest (at `manifestKey`) is written: no run in progress, the
+ * run appended to the history (the newest `HISTORY_LIMIT` kept) with the running max of
+ * `updated_at`, and `lastHi` moved to the run's `hi`, never back: a backfill of an older
+ * window (`--since`/`--until` in the past) must not move the next run's `lo` back.
+ */
+export function completeRun(checkpoint: Checkpoint, manifest: Manifest, manifestKey: string): Checkpoint {
+  const run = activeRun(checkpoint);
+  if (manifest.runId !== run.runId) throw new InternalError(`[commit] manifest of run ${manifest.runId} cannot complete run ${run.runId}`);
+  const summary = {
+    runId: run.runId,
+    window: run.window,
+    files: manifest.totals.files,
+    rows: manifest.totals.rows,
+    bytes: manifest.totals.bytes,
+    finishedAt: manifest.finishedAt,
+    manifest: manifestKey,
+    newestUpdatedAt: latest(manifest.maxUpdatedAt, checkpoint.history.at(-1)?.newestUpdatedAt),
+  };
+  const lastHi = checkpoint.lastHi === null || run.window.hi > checkpoint.lastHi ? run.window.hi : checkpoint.lastHi;
+  return { ...checkpoint, lastHi, active: null, history: [...checkpoint.history, summary].slice(-HISTORY_LIMIT) };
+}
+
+/** The later of two canonical timestamps (they sort lexically in time order), null when neither is known. */
+function latest(a: string | null | undefined, b: string | null | undefined): string | null {
+  return [a, b].filter((t): t is string => !!t).sort().at(-1) ?? null;
+}
