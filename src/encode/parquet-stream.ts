@@ -1,0 +1,191 @@
+/**
+ * The bridge into parquet-wasm's streaming writer (`transformParquetStream`, parquet-wasm 0.8.0):
+ * Arrow batches in, one at a time, as the writer asks for them; the file's bytes out as a Node
+ * stream, counted as the writer hands them over.
+ *
+ * Route (see reference/parquet-writers.md): one batch is serialised with arrow-js
+ * `tableToIPC(…, 'stream')` and read into wasm memory with `parquet.Table.fromIPCStream`; its
+ * `RecordBatch` is enqueued into the web `ReadableStream` that parquet-wasm consumes (which takes
+ * ownership of it). JS → wasm has no zero-copy path in parquet-wasm 0.8.0 (its FFI exports go
+ * wasm → JS only), so one IPC copy per row group is the cheapest correct route.
+ *
+ * Why `writeRowGroup` resolves only when the writer asks for the next batch: parquet-wasm
+ * writes a batch (compress, then await its output stream's write promises) before it reads
+ * the next one, and each output chunk reaches our reader (which counts it) a promise-reaction
+ * step before the writer sees its write resolve. So when the next pull arrives, `bytesOut`
+ * holds every byte of the row group just sent: the size check after a row group sees it.
+ */
+import { Readable } from 'node:stream';
+import * as arrow from 'apache-arrow';
+import * as parquet from 'parquet-wasm';
+import { InternalError } from '../errors.js';
+import type { Compression } from './types.js';
+import { deferred } from './guard.js';
+
+const CODECS: Record<string, parquet.Compression> = {
+  zstd: parquet.Compression.ZSTD,
+  snappy: parquet.Compression.SNAPPY,
+  none: parquet.Compression.UNCOMPRESSED,
+};
+
+/** One Parquet file being written by parquet-wasm. */
+export interface ParquetStream {
+  /** Resolves with the file's bytes (a Node stream) once the writer has taken the first batch. */
+  readonly output: Promise<HandedOver>;
+  /** Bytes the writer has handed over so far: magic and row groups, then page index and footer. */
+  readonly bytesOut: number;
+  /**
+   * Hands one batch to the writer as exactly one row group: waits until the writer wants a batch
+   * (its output is not backed up), calls `take` for it, and resolves once the writer has written
+   * it and wants the next (so its bytes are in `bytesOut`). `take` runs synchronously with the
+   * copy into wasm, so the batch may view arrays that are reused afterwards. Rejects with the
+   * stream's failure or with what `take` or the copy threw. One call at a time.
+   */
+  writeRowGroup(take: () => arrow.RecordBatch): Promise<void>;
+  /** No more batches: the writer writes the footer and ends `output`. */
+  close(): void;
+  /** Stops the writer: pending and later `writeRowGroup` calls reject with `error`. */
+  fail(error: Error): void;
+}
+
+export function openParquetStream(options: { compression: Compression; rowGroupRows: number }): ParquetStream {
+  const source = new BatchSource();
+  let handedOver: HandedOver | undefined;
+  const properties = new parquet.WriterPropertiesBuilder()
+    .setCompression(CODECS[options.compression] ?? parquet.Compression.ZSTD)
+    .setWriterVersion(parquet.WriterVersion.V1) // V1 data pages: Snowflake does not fully read V2
+    .setMaxRowGroupSize(options.rowGroupRows)
+    // Flush the row group after every batch: the encoder decides the boundaries (by rows and
+    // by bytes), so one batch is exactly one row group and its bytes leave wasm right away.
+    // (With a large limit instead, arrow-rs would merge batches and emit nothing until close.)
+    .setMaxRowGroupBytes(1)
+    .build();
+  // Resolves only once the first batch has arrived (parquet-wasm peeks it for the schema).
+  const output = parquet.transformParquetStream(source.stream, properties).then(
+    (bytes: ReadableStream<Uint8Array>) => (handedOver = new HandedOver(bytes)),
+    (error: unknown) => {
+      throw new InternalError('[parquet] parquet-wasm could not start the file', { cause: error });
+    },
+  );
+  output.catch(() => {}); // observed by the encoder; never an unhandled rejection
+  return {
+    output,
+    get bytesOut() {
+      return handedOver?.bytes ?? 0;
+    },
+    async writeRowGroup(take) {
+      await source.ready();
+      try {
+        pushBatch(source, take());
+      } catch (cause) {
+        // The batch's rows are gone: the file cannot be completed (the footer guard would fail it anyway).
+        throw new InternalError('[parquet] could not hand a row group to parquet-wasm', { cause });
+      }
+      await source.ready();
+    },
+    close: () => source.close(),
+    fail: (error) => source.fail(error),
+  };
+}
+
+/** Copies the batch into wasm memory (one IPC stream) and enqueues it; the writer owns it then. */
+function pushBatch(source: BatchSource, batch: arrow.RecordBatch): void {
+  const ipc = arrow.tableToIPC(new arrow.Table(batch.schema, batch), 'stream');
+  const table = parquet.Table.fromIPCStream(ipc);
+  try {
+    for (const wasmBatch of table.recordBatches()) source.push(wasmBatch);
+  } finally {
+    table.free();
+  }
+}
+
+/** The batch stream parquet-wasm pulls from; `ready` waits until it asks for the next batch. */
+class BatchSource {
+  readonly stream: ReadableStream<parquet.RecordBatch>;
+  #controller!: ReadableStreamDefaultController<parquet.RecordBatch>;
+  #demand = deferred();
+  #failed: Error | undefined;
+
+  constructor() {
+    // highWaterMark 0: nothing is queued ahead; `pull` is called only when the writer reads.
+    this.stream = new ReadableStream<parquet.RecordBatch>(
+      {
+        start: (controller) => {
+          this.#controller = controller;
+        },
+        pull: () => this.#demand.resolve(),
+        cancel: (reason) => this.fail(reason instanceof Error ? reason : new Error(String(reason))),
+      },
+      { highWaterMark: 0 },
+    );
+  }
+
+  /** Resolves when parquet-wasm wants another batch (i.e. it wrote the last one and its output is not backed up). */
+  async ready(): Promise<void> {
+    await this.#demand.promise;
+    if (this.#failed) throw this.#failed;
+  }
+
+  push(batch: parquet.RecordBatch): void {
+    this.#demand = deferred();
+    this.#controller.enqueue(batch);
+  }
+
+  close(): void {
+    this.#controller.close();
+  }
+
+  fail(error: Error): void {
+    if (this.#failed) return;
+    this.#failed = error;
+    this.#demand.reject(error);
+    try {
+      this.#controller.error(error);
+    } catch {
+      // already closed or errored
+    }
+  }
+}
+
+/**
+ * parquet-wasm's output as a Node stream, counting each chunk as it is read from the writer:
+ * `Readable.fromWeb` (same backpressure: one read at a time, only when the Node buffer has
+ * room) plus the count, taken before the bytes wait in any Node buffer.
+ */
+class HandedOver extends Readable {
+  bytes = 0;
+  readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
+  #closed = false;
+
+  constructor(stream: ReadableStream<Uint8Array>) {
+    super();
+    this.#reader = stream.getReader();
+    this.#reader.closed.then(
+      () => (this.#closed = true),
+      (error: unknown) => {
+        this.#closed = true;
+        this.destroy(error as Error);
+      },
+    );
+  }
+
+  override _read(): void {
+    this.#reader.read().then(
+      ({ done, value }) => {
+        if (done) return void this.push(null);
+        this.bytes += value.byteLength;
+        this.push(value);
+      },
+      (error: unknown) => this.destroy(error as Error),
+    );
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    if (this.#closed) return callback(error);
+    // Cancelling tells the writer to stop; wait for it so nothing writes after the destroy.
+    this.#reader.cancel(error ?? undefined).then(
+      () => callback(error),
+      () => callback(error),
+    );
+  }
+}
