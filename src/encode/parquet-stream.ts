@@ -75,6 +75,7 @@ export function openParquetStream(options: { compression: Compression; rowGroupR
     },
     async writeRowGroup(take) {
       await source.ready();
+      await handedOver?.wanted();
       try {
         pushBatch(source, take());
       } catch (cause) {
@@ -148,39 +149,53 @@ class BatchSource {
 }
 
 /**
- * parquet-wasm's output as a Node stream, counting each chunk as it is read from the writer:
- * `Readable.fromWeb` (same backpressure: one read at a time, only when the Node buffer has
- * room) plus the count, taken before the bytes wait in any Node buffer.
+ * parquet-wasm's output as a Node stream. It reads the writer's stream eagerly, so each chunk
+ * is counted in the same promise-reaction turn in which the writer hands it over, and pushes it
+ * on at once; backpressure is kept by `wanted()`, which the bridge awaits before each batch.
+ * Memory: the Node buffer (16 KiB high-water mark) plus what one batch makes the writer emit.
  */
 class HandedOver extends Readable {
   bytes = 0;
   readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
+  #demand = deferred();
   #closed = false;
 
   constructor(stream: ReadableStream<Uint8Array>) {
     super();
     this.#reader = stream.getReader();
-    this.#reader.closed.then(
-      () => (this.#closed = true),
-      (error: unknown) => {
-        this.#closed = true;
-        this.destroy(error as Error);
-      },
-    );
+    this.#demand.resolve();
+    void this.#pump();
+  }
+
+  /** Resolves once the consumer has room (the buffer is under its high-water mark); rejects when destroyed. */
+  async wanted(): Promise<void> {
+    if (this.destroyed) throw this.errored ?? new InternalError('[parquet] output closed before the file was complete');
+    if (this.readableLength >= this.readableHighWaterMark) this.#demand = deferred();
+    await this.#demand.promise;
+  }
+
+  async #pump(): Promise<void> {
+    try {
+      for (;;) {
+        const { done, value } = await this.#reader.read();
+        if (done) break;
+        this.bytes += value.byteLength;
+        this.push(value);
+      }
+      this.#closed = true;
+      this.push(null);
+    } catch (error) {
+      this.#closed = true;
+      this.destroy(error as Error);
+    }
   }
 
   override _read(): void {
-    this.#reader.read().then(
-      ({ done, value }) => {
-        if (done) return void this.push(null);
-        this.bytes += value.byteLength;
-        this.push(value);
-      },
-      (error: unknown) => this.destroy(error as Error),
-    );
+    this.#demand.resolve();
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.#demand.reject(error ?? new InternalError('[parquet] output closed before the file was complete'));
     if (this.#closed) return callback(error);
     // Cancelling tells the writer to stop; wait for it so nothing writes after the destroy.
     this.#reader.cancel(error ?? undefined).then(
