@@ -9,11 +9,12 @@
  * ownership of it). JS → wasm has no zero-copy path in parquet-wasm 0.8.0 (its FFI exports go
  * wasm → JS only), so one IPC copy per row group is the cheapest correct route.
  *
- * Why `writeRowGroup` resolves only when the writer asks for the next batch: parquet-wasm
- * writes a batch (compress, then await its output stream's write promises) before it reads
- * the next one, and each output chunk reaches our reader (which counts it) a promise-reaction
- * step before the writer sees its write resolve. So when the next pull arrives, `bytesOut`
- * holds every byte of the row group just sent: the size check after a row group sees it.
+ * When bytes come out (measured on parquet-wasm 0.8.0, arrow-rs 59.3): the writer writes row
+ * group k out only when batch k+1 arrives (arrow-rs checks its row-group limits before adding
+ * a batch; an empty batch is ignored), or at close. It calls the output stream's `write()`
+ * before it reads the next batch, and this module reads that stream eagerly, so the chunk is
+ * counted one promise-reaction step later, before the writer's next read. `writeRowGroup` waits
+ * for that read, so when it resolves `bytesOut` holds every row group but the one just sent.
  */
 import { Readable } from 'node:stream';
 import * as arrow from 'apache-arrow';
@@ -32,14 +33,14 @@ const CODECS: Record<string, parquet.Compression> = {
 export interface ParquetStream {
   /** Resolves with the file's bytes (a Node stream) once the writer has taken the first batch. */
   readonly output: Promise<HandedOver>;
-  /** Bytes the writer has handed over so far: magic and row groups, then page index and footer. */
+  /** Bytes the writer has handed over so far: magic and row groups (all but the newest), then at close the rest. */
   readonly bytesOut: number;
   /**
    * Hands one batch to the writer as exactly one row group: waits until the writer wants a batch
-   * (its output is not backed up), calls `take` for it, and resolves once the writer has written
-   * it and wants the next (so its bytes are in `bytesOut`). `take` runs synchronously with the
-   * copy into wasm, so the batch may view arrays that are reused afterwards. Rejects with the
-   * stream's failure or with what `take` or the copy threw. One call at a time.
+   * and `output`'s consumer has room, calls `take` for it, and resolves once the writer wants the
+   * next (so the row group before it is in `bytesOut`, see above). `take` runs synchronously
+   * with the copy into wasm, so the batch may view arrays that are reused afterwards. Rejects
+   * with the stream's failure or with what `take` or the copy threw. One call at a time.
    */
   writeRowGroup(take: () => arrow.RecordBatch): Promise<void>;
   /** No more batches: the writer writes the footer and ends `output`. */
@@ -55,8 +56,8 @@ export function openParquetStream(options: { compression: Compression; rowGroupR
     .setCompression(CODECS[options.compression] ?? parquet.Compression.ZSTD)
     .setWriterVersion(parquet.WriterVersion.V1) // V1 data pages: Snowflake does not fully read V2
     .setMaxRowGroupSize(options.rowGroupRows)
-    // Flush the row group after every batch: the encoder decides the boundaries (by rows and
-    // by bytes), so one batch is exactly one row group and its bytes leave wasm right away.
+    // Close the row group at every batch: the encoder decides the boundaries (by rows and by
+    // bytes), so one batch is exactly one row group, written out when the next batch arrives.
     // (With a large limit instead, arrow-rs would merge batches and emit nothing until close.)
     .setMaxRowGroupBytes(1)
     .build();
