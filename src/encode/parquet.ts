@@ -5,14 +5,15 @@
  * a failure anywhere stops every part.
  *
  * Memory bound per open encoder: one row group of rows in the column builders (at most
- * `rowGroupRows` rows or about `rowGroupBytes`), one row group being written inside
- * parquet-wasm, and its encoded bytes in the stream buffers up to `output` (with nobody
- * reading `output`, `write()` waits after a few row groups). WASM memory grows to the
- * largest row group seen and is not returned to the OS.
+ * `rowGroupRows` rows or about `rowGroupBytes`) and its IPC copy while it is handed over; in
+ * wasm, the row group parquet-wasm holds until the next one arrives; and encoded bytes in the
+ * stream buffers up to `output`: before each row group the bridge waits until the consumer of
+ * `output` has room, so at most one row group's bytes above the 16 KiB buffers (with nobody
+ * reading `output`, the write that completes the third row group waits). WASM memory grows to
+ * the largest row group seen and is not returned to the OS.
  *
- * Size: the `write()` that completes a row group resolves only once parquet-wasm has handed
- * that row group's compressed bytes over, so `bytesOut` read between writes includes every
- * row group cut so far (see `parquet-stream.ts`): rolling on size sees each row group in time.
+ * Size: `bytesOut` read between writes counts every row group parquet-wasm has written out,
+ * i.e. all but the newest (see `parquet-stream.ts`); the file roller's bound follows from that.
  *
  * Feed it with one `await write()` at a time and consume `output` concurrently: `end()`
  * resolves only once the footer check has run, i.e. when `output` has been read to its end
