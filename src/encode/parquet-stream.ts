@@ -32,7 +32,7 @@ const CODECS: Record<string, parquet.Compression> = {
 /** One Parquet file being written by parquet-wasm. */
 export interface ParquetStream {
   /** Resolves with the file's bytes (a Node stream) once the writer has taken the first batch. */
-  readonly output: Promise<HandedOver>;
+  readonly output: Promise<Readable>;
   /** Bytes the writer has handed over so far: magic and row groups (all but the newest), then at close the rest. */
   readonly bytesOut: number;
   /**
@@ -52,17 +52,8 @@ export interface ParquetStream {
 export function openParquetStream(options: { compression: Compression; rowGroupRows: number }): ParquetStream {
   const source = new BatchSource();
   let handedOver: HandedOver | undefined;
-  const properties = new parquet.WriterPropertiesBuilder()
-    .setCompression(CODECS[options.compression] ?? parquet.Compression.ZSTD)
-    .setWriterVersion(parquet.WriterVersion.V1) // V1 data pages: Snowflake does not fully read V2
-    .setMaxRowGroupSize(options.rowGroupRows)
-    // Close the row group at every batch: the encoder decides the boundaries (by rows and by
-    // bytes), so one batch is exactly one row group, written out when the next batch arrives.
-    // (With a large limit instead, arrow-rs would merge batches and emit nothing until close.)
-    .setMaxRowGroupBytes(1)
-    .build();
   // Resolves only once the first batch has arrived (parquet-wasm peeks it for the schema).
-  const output = parquet.transformParquetStream(source.stream, properties).then(
+  const output = parquet.transformParquetStream(source.stream, writerProperties(options)).then(
     (bytes: ReadableStream<Uint8Array>) => (handedOver = new HandedOver(bytes)),
     (error: unknown) => {
       throw new InternalError('[parquet] parquet-wasm could not start the file', { cause: error });
@@ -88,6 +79,18 @@ export function openParquetStream(options: { compression: Compression; rowGroupR
     close: () => source.close(),
     fail: (error) => source.fail(error),
   };
+}
+
+function writerProperties(options: { compression: Compression; rowGroupRows: number }): parquet.WriterProperties {
+  return new parquet.WriterPropertiesBuilder()
+    .setCompression(CODECS[options.compression] ?? parquet.Compression.ZSTD)
+    .setWriterVersion(parquet.WriterVersion.V1) // V1 data pages: Snowflake does not fully read V2
+    .setMaxRowGroupSize(options.rowGroupRows)
+    // Close the row group at every batch: the encoder decides the boundaries (by rows and by
+    // bytes), so one batch is exactly one row group, written out when the next batch arrives.
+    // (With a large limit instead, arrow-rs would merge batches and emit nothing until close.)
+    .setMaxRowGroupBytes(1)
+    .build();
 }
 
 /** Copies the batch into wasm memory (one IPC stream) and enqueues it; the writer owns it then. */

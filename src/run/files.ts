@@ -109,11 +109,12 @@ export class FileRoller {
   }
 
   /**
-   * Checked before each row, so at a row-group (NDJSON: chunk) boundary: the encoder's `bytesOut`
-   * is up to date there, since the `write()` that cut a row group or chunk resolves only once
-   * its bytes are counted. The bound this gives, held by test/unit/encode-rotation.test.ts:
-   * - NDJSON closes at the first chunk boundary at or past the target: at most one compressed
-   *   chunk (1 MiB of lines) past it.
+   * Checked before each row. `bytesOut` moves only when the encoder cuts a row group (NDJSON:
+   * a chunk), and the `write()` that cut it resolves only once the bytes that came out are
+   * counted, so a roll happens at a boundary. The bound, held by test/unit/encode-rotation.test.ts:
+   * - NDJSON closes at the first chunk boundary where the bytes out of the compressor reach
+   *   the target: at most one compressed chunk (1 MiB of lines) past it, plus what gzip still
+   *   holds in its window and 16 KiB stream buffers when the boundary is checked.
    * - Parquet closes at the first row-group boundary where the row groups written out reach
    *   the target. parquet-wasm (arrow-rs 59) writes a row group out only when the next one
    *   arrives, so the newest one is not counted yet: a file ends at most two row groups past
