@@ -15,13 +15,28 @@
  */
 import { Transform, type TransformCallback } from 'node:stream';
 import { InternalError } from '../errors.js';
+import { CompactReader, T_I64, T_LIST, T_STRUCT } from './thrift.js';
 
-/** What the guard reads from a Parquet footer. */
+/** Where one row group sits in the file, from its `RowGroup` struct. */
+export interface RowGroupLayout {
+  /** `RowGroup.num_rows`. */
+  rows: number;
+  /** `RowGroup.file_offset` (field 5): where its first column chunk starts; null when the writer left it out. */
+  fileOffset: number | null;
+  /** `RowGroup.total_compressed_size` (field 6): its bytes in the file, page headers included; null when left out. */
+  compressedBytes: number | null;
+}
+
+/** What the guard (and `verify`) read from a Parquet footer. */
 export interface ParquetFooter {
   /** `FileMetaData.num_rows`. */
   numRows: number;
   /** `num_rows` of each row group, in file order. */
   rowGroupRows: number[];
+  /** Each row group's rows, offset and compressed size, in file order. */
+  rowGroups: RowGroupLayout[];
+  /** Bytes of the Thrift `FileMetaData` (the file ends with it, its 4-byte length and `PAR1`). */
+  metadataBytes: number;
 }
 
 const MAGIC = 'PAR1';
@@ -35,7 +50,7 @@ const MAGIC = 'PAR1';
 export const FOOTER_TAIL_BYTES = 16 * 1024 * 1024;
 
 /**
- * Read `num_rows` and the row groups' row counts from the end of a Parquet file.
+ * Read `num_rows` and the row groups' layout from the end of a Parquet file.
  * `tail` must hold at least the footer, its 4-byte length and the closing magic.
  * Throws when the bytes are not a Parquet footer.
  */
@@ -44,39 +59,41 @@ export function readParquetFooter(tail: Uint8Array): ParquetFooter {
   if (n < 12 || Buffer.from(tail.buffer, tail.byteOffset + n - 4, 4).toString('latin1') !== MAGIC) {
     throw new Error('not a Parquet file: the closing "PAR1" magic is missing');
   }
-  const metaLength = new DataView(tail.buffer, tail.byteOffset + n - 8, 4).getUint32(0, true);
-  if (metaLength + 8 > n) {
-    throw new Error(`Parquet footer is ${metaLength} bytes but only ${n - 8} bytes of the file's end were kept`);
+  const metadataBytes = new DataView(tail.buffer, tail.byteOffset + n - 8, 4).getUint32(0, true);
+  if (metadataBytes + 8 > n) {
+    throw new Error(`Parquet footer is ${metadataBytes} bytes but only ${n - 8} bytes of the file's end were kept`);
   }
-  const reader = new CompactReader(tail.subarray(n - 8 - metaLength, n - 8));
+  const reader = new CompactReader(tail.subarray(n - 8 - metadataBytes, n - 8));
   let numRows: number | undefined;
-  const rowGroupRows: number[] = [];
+  const rowGroups: RowGroupLayout[] = [];
   reader.readStruct((id, type) => {
     if (id === 3 && type === T_I64) {
       numRows = reader.i64();
       return true;
     }
     if (id === 4 && type === T_LIST) {
-      reader.readList(T_STRUCT, () => rowGroupRows.push(readRowGroupRows(reader)));
+      reader.readList(T_STRUCT, () => rowGroups.push(readRowGroup(reader)));
       return true;
     }
     return false;
   });
   if (numRows === undefined) throw new Error('Parquet footer has no num_rows field');
-  return { numRows, rowGroupRows };
+  return { numRows, rowGroupRows: rowGroups.map((g) => g.rows), rowGroups, metadataBytes };
 }
 
-function readRowGroupRows(reader: CompactReader): number {
-  let rows: number | undefined;
+/** `RowGroup` fields 3 (num_rows), 5 (file_offset) and 6 (total_compressed_size); the rest is skipped. */
+function readRowGroup(reader: CompactReader): RowGroupLayout {
+  const values = new Map<number, number>();
   reader.readStruct((id, type) => {
-    if (id === 3 && type === T_I64) {
-      rows = reader.i64();
+    if ((id === 3 || id === 5 || id === 6) && type === T_I64) {
+      values.set(id, reader.i64());
       return true;
     }
     return false;
   });
+  const rows = values.get(3);
   if (rows === undefined) throw new Error('Parquet row group has no num_rows field');
-  return rows;
+  return { rows, fileOffset: values.get(5) ?? null, compressedBytes: values.get(6) ?? null };
 }
 
 /**
@@ -156,124 +173,5 @@ export class FooterGuard extends Transform {
     }
     this.onVerified(footer);
     callback();
-  }
-}
-
-// Thrift compact protocol type ids (https://github.com/apache/thrift/blob/master/doc/specs/thrift-compact-protocol.md).
-const T_BOOL_TRUE = 1;
-const T_BOOL_FALSE = 2;
-const T_BYTE = 3;
-const T_I16 = 4;
-const T_I32 = 5;
-const T_I64 = 6;
-const T_DOUBLE = 7;
-const T_BINARY = 8;
-const T_LIST = 9;
-const T_SET = 10;
-const T_MAP = 11;
-const T_STRUCT = 12;
-
-/** Just enough of a Thrift compact-protocol reader to find fields and skip the rest. */
-class CompactReader {
-  private pos = 0;
-  constructor(private readonly buf: Uint8Array) {}
-
-  /** Reads struct fields until STOP; `onField` returns true when it consumed the value. */
-  readStruct(onField: (id: number, type: number) => boolean): void {
-    let lastId = 0;
-    for (;;) {
-      const header = this.byte();
-      if (header === 0) return;
-      const type = header & 0x0f;
-      const delta = header >> 4;
-      const id = delta === 0 ? Number(this.zigzag()) : lastId + delta;
-      lastId = id;
-      if (!onField(id, type)) this.skip(type, false);
-    }
-  }
-
-  /** Reads a list header and calls `onElement` once per element (which must consume it). */
-  readList(expectedType: number, onElement: () => void): void {
-    const { size, type } = this.listHeader();
-    if (size > 0 && type !== expectedType) throw new Error(`Thrift list of type ${type}, expected ${expectedType}`);
-    for (let i = 0; i < size; i++) onElement();
-  }
-
-  i64(): number {
-    const value = this.zigzag();
-    if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < 0n) throw new Error(`row count ${value} out of range`);
-    return Number(value);
-  }
-
-  private byte(): number {
-    if (this.pos >= this.buf.length) throw new Error('Parquet footer ends early');
-    return this.buf[this.pos++]!;
-  }
-
-  private varint(): bigint {
-    let result = 0n;
-    for (let shift = 0n; shift < 70n; shift += 7n) {
-      const b = this.byte();
-      result |= BigInt(b & 0x7f) << shift;
-      if ((b & 0x80) === 0) return result;
-    }
-    throw new Error('Thrift varint too long');
-  }
-
-  private zigzag(): bigint {
-    const v = this.varint();
-    return (v >> 1n) ^ -(v & 1n);
-  }
-
-  private listHeader(): { size: number; type: number } {
-    const header = this.byte();
-    const short = header >> 4;
-    return { size: short === 15 ? Number(this.varint()) : short, type: header & 0x0f };
-  }
-
-  private advance(n: number): void {
-    if (this.pos + n > this.buf.length) throw new Error('Parquet footer ends early');
-    this.pos += n;
-  }
-
-  /** Skips one value. Booleans take no byte in a field header but one byte inside a container. */
-  private skip(type: number, inContainer: boolean): void {
-    switch (type) {
-      case T_BOOL_TRUE:
-      case T_BOOL_FALSE:
-        if (inContainer) this.advance(1);
-        return;
-      case T_BYTE:
-        return this.advance(1);
-      case T_I16:
-      case T_I32:
-      case T_I64:
-        this.varint();
-        return;
-      case T_DOUBLE:
-        return this.advance(8);
-      case T_BINARY:
-        return this.advance(Number(this.varint()));
-      case T_LIST:
-      case T_SET: {
-        const { size, type: elementType } = this.listHeader();
-        for (let i = 0; i < size; i++) this.skip(elementType, true);
-        return;
-      }
-      case T_MAP: {
-        const size = Number(this.varint());
-        if (size === 0) return;
-        const types = this.byte();
-        for (let i = 0; i < size; i++) {
-          this.skip(types >> 4, true);
-          this.skip(types & 0x0f, true);
-        }
-        return;
-      }
-      case T_STRUCT:
-        return this.readStruct(() => false);
-      default:
-        throw new Error(`unknown Thrift compact type ${type} in the Parquet footer`);
-    }
   }
 }

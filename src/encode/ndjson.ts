@@ -10,9 +10,9 @@
  */
 import { Transform, pipeline, type TransformCallback, type Writable } from 'node:stream';
 import { createGzip } from 'node:zlib';
-import { InternalError } from '../errors.js';
 import { columnsFor, VECTOR_PREFIX } from '../rows/columns.js';
 import type { Row } from '../rows/types.js';
+import { WriteGuard } from './guard.js';
 import type { Compression, EncoderOptions, FileEncoder } from './types.js';
 import { createZstdCompress } from './zstd.js';
 
@@ -85,39 +85,28 @@ export class NdjsonEncoder implements FileEncoder {
   readonly #serialize: (row: Row) => string;
   readonly #sink: Writable;
   readonly #counter: ByteCounter;
-  readonly #flushed: Promise<void>;
+  readonly #guard: WriteGuard;
   #lines: string[] = [];
   #chars = 0;
   #rows = 0;
-  #writing: Promise<void> | undefined;
-  #ended = false;
-  #failed: Error | undefined;
-  #onFailed: (error: Error) => void = () => {};
 
   constructor(options: EncoderOptions) {
     this.extension = ndjsonExtension(options.compression);
     this.#serialize = lineSerializer(options.vectorKeys);
-    let flushed!: () => void;
-    this.#flushed = new Promise<void>((resolve, reject) => {
-      flushed = resolve;
-      this.#onFailed = reject;
+    this.#guard = new WriteGuard('ndjson', (error) => {
+      if (!this.#sink.destroyed) this.#sink.destroy(error);
+      if (!this.#counter.destroyed) this.#counter.destroy(error);
     });
-    this.#flushed.catch(() => {});
-    this.#counter = new ByteCounter(() => flushed());
+    this.#counter = new ByteCounter(() => this.#guard.done.resolve());
     this.output = this.#counter;
     if (options.compression === 'none') {
       this.#sink = this.#counter;
     } else {
       const compressor = options.compression === 'gzip' ? createGzip() : createZstdCompress();
       this.#sink = compressor;
-      pipeline(compressor, this.#counter, (error) => {
-        if (error) this.#fail(error);
-      });
+      pipeline(compressor, this.#counter, (error) => error && this.#guard.fail(error));
     }
-    this.#counter.on('error', (error) => this.#fail(error));
-    this.#counter.on('close', () => {
-      if (!this.#counter.writableFinished) this.#fail(new InternalError('[ndjson] output closed before the file was complete'));
-    });
+    this.#guard.watch(this.#counter, () => this.#counter.writableFinished);
   }
 
   get rows(): number {
@@ -129,8 +118,7 @@ export class NdjsonEncoder implements FileEncoder {
   }
 
   async write(row: Row): Promise<void> {
-    while (this.#writing) await this.#writing;
-    this.#assertWritable('write');
+    await this.#guard.turn('write');
     const line = this.#serialize(row) + '\n';
     this.#lines.push(line);
     this.#chars += line.length;
@@ -139,30 +127,26 @@ export class NdjsonEncoder implements FileEncoder {
   }
 
   async end(): Promise<void> {
-    while (this.#writing) await this.#writing;
-    this.#assertWritable('end');
-    this.#ended = true;
+    await this.#guard.turn('end');
     if (this.#chars > 0) await this.#writeChunk();
     this.#sink.end();
-    await this.#flushed;
+    await this.#guard.done.promise;
   }
 
   abort(error: Error): void {
-    this.#fail(error);
+    this.#guard.fail(error);
   }
 
+  /** Hands the collected lines on as one chunk; the next `write` waits until the sink has taken it. */
   #writeChunk(): Promise<void> {
     const chunk = Buffer.from(this.#lines.join(''), 'utf8');
     this.#lines = [];
     this.#chars = 0;
-    this.#writing = this.#writeWithBackpressure(chunk).finally(() => {
-      this.#writing = undefined;
-    });
-    return this.#writing;
+    return this.#guard.run(() => this.#writeWithBackpressure(chunk));
   }
 
   async #writeWithBackpressure(chunk: Buffer): Promise<void> {
-    if (this.#sink.destroyed) throw this.#failed ?? new InternalError('[ndjson] output closed before the file was complete');
+    if (this.#sink.destroyed) throw this.#guard.closedEarly();
     if (this.#sink.write(chunk)) return;
     await new Promise<void>((resolve, reject) => {
       const done = (error?: Error) => {
@@ -172,22 +156,9 @@ export class NdjsonEncoder implements FileEncoder {
         else resolve();
       };
       const onDrain = () => done();
-      const onClose = () => done(this.#failed ?? new InternalError('[ndjson] output closed before the file was complete'));
+      const onClose = () => done(this.#guard.closedEarly());
       this.#sink.on('drain', onDrain);
       this.#sink.on('close', onClose);
     });
-  }
-
-  #assertWritable(what: string): void {
-    if (this.#failed) throw this.#failed;
-    if (this.#ended) throw new InternalError(`[ndjson] ${what}() after end()`);
-  }
-
-  #fail(error: Error): void {
-    if (this.#failed) return;
-    this.#failed = error;
-    this.#onFailed(error);
-    if (!this.#sink.destroyed) this.#sink.destroy(error);
-    if (!this.#counter.destroyed) this.#counter.destroy(error);
   }
 }

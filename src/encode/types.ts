@@ -31,7 +31,12 @@ export interface FileEncoder {
   readonly output: Readable;
   /** Rows accepted so far. */
   readonly rows: number;
-  /** Bytes emitted to `output` so far (compressed). Used to roll files on target size. */
+  /**
+   * Compressed bytes of the file so far, up to date whenever `write()` has resolved: NDJSON,
+   * every chunk written; Parquet, every row group parquet-wasm has written out (all but the
+   * newest, which it holds until the next arrives). Equals the file's size after `end()`.
+   * Used to roll files on target size.
+   */
   readonly bytesOut: number;
   /** Resolves once the row is accepted; waits when the output is backed up. */
   write(row: Row): Promise<void>;

@@ -12,7 +12,7 @@ import { DigestStream } from './digest.js';
 export interface RollSettings {
   format: Format;
   compression: Compression;
-  /** Close a file once its compressed bytes reach this. */
+  /** Close a file once its compressed bytes reach this, at a row-group or chunk boundary (bound: see `full`). */
   targetFileBytes: number;
   /** Close a file at this many rows. */
   maxRowsPerFile: number;
@@ -45,9 +45,10 @@ interface OpenFile {
 
 /**
  * Writes rows into files and rolls them: when the `dt=` date changes, when the compressed
- * size reaches the target, at the row cap, and when a new vector name appears (a Parquet
- * file has one schema). Each file streams into storage while it is encoded; closing it
- * runs the commit protocol through the committer, strictly one file after another.
+ * size reaches the target (how far past it: see `full`), at the row cap, and when a new
+ * vector name appears (a Parquet file has one schema). Each file streams into storage while
+ * it is encoded; closing it runs the commit protocol through the committer, strictly one file
+ * after another.
  */
 export class FileRoller {
   private current: OpenFile | null = null;
@@ -107,6 +108,18 @@ export class FileRoller {
     await file.published.catch(() => {});
   }
 
+  /**
+   * Checked before each row. `bytesOut` moves only when the encoder cuts a row group (NDJSON:
+   * a chunk), and the `write()` that cut it resolves only once the bytes that came out are
+   * counted, so a roll happens at a boundary. The bound, held by test/unit/encode-rotation.test.ts:
+   * - NDJSON closes at the first chunk boundary where the bytes out of the compressor reach
+   *   the target: at most one compressed chunk (1 MiB of lines) past it, plus what gzip still
+   *   holds in its window and 16 KiB stream buffers when the boundary is checked.
+   * - Parquet closes at the first row-group boundary where the row groups written out reach
+   *   the target. parquet-wasm (arrow-rs 59) writes a row group out only when the next one
+   *   arrives, so the newest one is not counted yet: a file ends at most two row groups past
+   *   the target (the one that reached it and the one held), plus its page index and footer.
+   */
   private full(file: OpenFile): boolean {
     return file.encoder.rows >= this.settings.maxRowsPerFile || file.encoder.bytesOut >= this.settings.targetFileBytes;
   }
@@ -118,8 +131,8 @@ export class FileRoller {
       compression: this.settings.compression,
       vectorKeys: this.vectorKeys,
       rowGroupRows: this.settings.rowGroupRows,
-      // A row group is only counted in bytesOut once encoded: cut it by the file target too, so
-      // a few huge documents (5 MB fields) still roll the file near its target.
+      // A row group is only counted in bytesOut once written out: cut it by the file target too,
+      // so a few huge documents (5 MB fields) still roll the file near its target.
       rowGroupBytes: Math.max(1, Math.min(DEFAULT_ROW_GROUP_BYTES, this.settings.targetFileBytes)),
     });
     const key = layout.dataFile(this.collectionId, dt, this.runId, seq, encoder.extension);
