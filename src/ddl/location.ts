@@ -40,7 +40,7 @@ export async function consumerLocation(dest: string, target: 'snowflake' | 'data
   if (scheme === 's3') return s3Location(dest);
   if (scheme === 'abfss' || scheme === 'https') {
     // The one parser of Azure URLs (also used to open the destination); loaded only for Azure.
-    const { parseAzureUrl } = await import('../storage/drivers/azure.js');
+    const { parseAzureUrl } = await import('../storage/drivers/azure/url.js');
     let parsed: ReturnType<typeof parseAzureUrl>;
     try {
       parsed = parseAzureUrl(dest);

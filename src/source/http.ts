@@ -1,7 +1,7 @@
 import { SourceError } from '../errors.js';
 import type { Logger } from '../util/log.js';
 import { RequestBudget } from './budget.js';
-import { type AttemptFailure, type RetryPolicy, retryDelay, sleep } from './retry.js';
+import { type AttemptFailure, type RetryPolicy, retryDelay, sleep } from '../util/retry.js';
 
 /** Settings of the Mixpeek HTTP client. */
 export interface MixpeekHttpOptions {

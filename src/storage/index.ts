@@ -37,7 +37,7 @@ export async function openDestination(dest: string, options: DestinationOptions 
   if (scheme === 's3') {
     const url = new URL(dest);
     if (!url.hostname) throw new ConfigError(`--dest ${dest}: name the bucket, as s3://bucket/prefix`);
-    const { s3Driver } = await import('./drivers/s3.js');
+    const { s3Driver } = await import('./drivers/s3/index.js');
     return s3Driver({
       bucket: url.hostname,
       prefix: url.pathname.replace(/^\/+|\/+$/g, ''),
@@ -50,7 +50,7 @@ export async function openDestination(dest: string, options: DestinationOptions 
     });
   }
   if (scheme === 'abfss' || (scheme === 'https' && /\.blob\.core\.windows\.net$/i.test(new URL(dest).hostname))) {
-    const { azureDriver, parseAzureUrl } = await import('./drivers/azure.js');
+    const { azureDriver, parseAzureUrl } = await import('./drivers/azure/index.js');
     let parsed: ReturnType<typeof parseAzureUrl>;
     try {
       parsed = parseAzureUrl(dest);

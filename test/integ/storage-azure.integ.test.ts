@@ -5,7 +5,7 @@ import { inspect } from 'node:util';
 import { ContainerClient, ContainerSASPermissions, StorageSharedKeyCredential, generateBlobSASQueryParameters } from '@azure/storage-blob';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AlreadyExistsError, ConfigError, StorageError } from '../../src/errors.js';
-import { azureDriver, parseAzureUrl, type AzureDriverOptions } from '../../src/storage/drivers/azure.js';
+import { azureDriver, parseAzureUrl, type AzureDriverOptions } from '../../src/storage/drivers/azure/index.js';
 import { AZURITE_ACCOUNT, AZURITE_KEY, createContainer, startAzurite, type AzuriteServer } from '../support/emulators/azurite.js';
 import { describeDriverConformance } from '../support/conformance.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseRetryAfter, retryDelay } from '../../src/source/retry.js';
+import { parseRetryAfter, retryDelay } from '../../src/util/retry.js';
 import { RequestBudget } from '../../src/source/budget.js';
 
 const policy = { maxRetries: 5, baseDelayMs: 100, maxDelayMs: 1000 };
