@@ -8,14 +8,13 @@ import { type RetryPolicy, retryDelay, sleep } from '../util/retry.js';
  * the body, so the body is not read while the queue is full.
  *
  * Memory bound of one publish: `partBytes × (queueSize + 1)` (the uploads in flight plus
- * the one chunk the chunker holds back), plus at most one chunk of the body stream. With
+ * the chunk being filled), plus at most one chunk of the body stream. With
  * the defaults (8 MiB, 4) that is 40 MiB.
  */
 export interface UploadPool {
   /**
    * Resolves once fewer than `queueSize` uploads are in flight. Rejects with the first
-   * upload's failure, or with the signal's reason once it aborts (the uploads get the same
-   * signal, so an aborted one settles at once and wakes this).
+   * upload's failure, or with the signal's reason as soon as it aborts.
    */
   ready(): Promise<void>;
   /** Starts one upload; call it after `ready()` resolved. */
@@ -39,7 +38,7 @@ export function uploadPool(queueSize: number, signal?: AbortSignal): UploadPool 
       check();
       // Our own count, not limit.activeCount: p-limit decrements it a tick after the task settles.
       while (inFlight.size >= queueSize) {
-        await Promise.race(inFlight);
+        await settledOrAborted(inFlight, signal);
         check();
       }
     },
@@ -59,6 +58,17 @@ export function uploadPool(queueSize: number, signal?: AbortSignal): UploadPool 
     },
     settle: async () => void (await Promise.all(inFlight)),
   };
+}
+
+/** Waits for one task to settle, or for the signal to abort; the listener is removed either way. */
+async function settledOrAborted(tasks: Set<Promise<void>>, signal?: AbortSignal): Promise<void> {
+  if (!signal) return Promise.race(tasks);
+  let onAbort!: () => void;
+  const aborted = new Promise<void>((resolve) => {
+    onAbort = resolve;
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  return Promise.race([...tasks, aborted]).finally(() => signal.removeEventListener('abort', onAbort));
 }
 
 /** On top of the SDK's own attempts per request: a part or block is worth a few more tries. */

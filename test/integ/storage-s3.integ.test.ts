@@ -146,6 +146,37 @@ describe('s3 driver on s3rver-plus', () => {
     expect(failures).toBe(4); // 3 parts, one of them twice
   });
 
+  it('aborts the multipart upload and rejects at once when the run is aborted while a part is uploading', async () => {
+    const c = client();
+    const sent = recordRequests(c);
+    const controller = new AbortController();
+    const reason = new Error('run interrupted');
+    let parts = 0;
+    c.middlewareStack.add((next, context) => async (args) => {
+      if (context.commandName === 'UploadPartCommand' && ++parts === 2) controller.abort(reason);
+      return next(args);
+    }, { step: 'initialize', name: 'abortOnSecondPart' });
+    const driver = driverWith(c);
+    const prefix = driver.url('').replace(`s3://${bucket}/`, '');
+    const body = countedBody(10);
+    let hookCalled = false;
+    const publishing = driver.publish('data/g.parquet', body, { signal: controller.signal, beforeCommit: async () => void (hookCalled = true) });
+    await expect(publishing).rejects.toBe(reason);
+    expect(hookCalled).toBe(false);
+    expect(body.reads).toBeLessThan(10); // the rest of the body was never read
+    const commands = sent.map((r) => r.command);
+    expect(commands).toContain('AbortMultipartUploadCommand');
+    expect(commands).not.toContain('CompleteMultipartUploadCommand');
+    expect(await openUploads(c, prefix)).toEqual([]);
+    expect(await driver.head('data/g.parquet')).toBeNull();
+  });
+
+  it('states its part size, minimum and queue as capability flags', () => {
+    expect(driverWith(client(), { queueSize: 3 }).capabilities).toEqual({ partBytes: PART, minPartBytes: 1, maxParts: 10_000, queueSize: 3 });
+    expect(s3Driver({ bucket, client: client() }).capabilities.minPartBytes).toBe(5 * 1024 * 1024);
+    expect(() => s3Driver({ bucket, client: client(), partSizeBytes: PART })).toThrow(/partSizeBytes 262144 is out of range; use an integer from 5242880/);
+  });
+
   it('reports a rejected access key as a StorageError that names the call and the object, not the secret', async () => {
     const secret = 'wJalrXUtnFEMI-not-a-real-secret';
     const c = client(() => new S3Client({

@@ -35,8 +35,8 @@ export interface AzureDriverOptions {
   /**
    * Blocks staged in parallel. Default 4. A publish holds at most
    * `blockSizeBytes × (concurrency + 1)` of body in memory (40 MiB with the defaults): the
-   * blocks in flight plus the one the chunker holds back, and at most one chunk of the body
-   * stream; the body is not read further until a slot frees.
+   * blocks in flight plus the one being filled, and at most one chunk of the body stream;
+   * the body is not read further until a slot frees.
    */
   concurrency?: number;
   /** Blobs per List Blobs page. Default 5000 (the service maximum); lowered in tests to page. */
