@@ -1,4 +1,4 @@
-import { sleep } from './retry.js';
+import { sleep } from '../util/retry.js';
 
 /**
  * A client-side request budget: a token bucket of `requestsPerMinute`, so a scheduled

@@ -1,7 +1,8 @@
 import { SourceError } from '../errors.js';
 import type { Logger } from '../util/log.js';
+import { type AttemptFailure, type RetryPolicy, retryDelay, sleep } from '../util/retry.js';
 import { RequestBudget } from './budget.js';
-import { type AttemptFailure, type RetryPolicy, retryDelay, sleep } from './retry.js';
+import { networkCause, networkHint } from './network.js';
 
 /** Settings of the Mixpeek HTTP client. */
 export interface MixpeekHttpOptions {
@@ -29,8 +30,11 @@ export interface MixpeekHttpOptions {
 export class MixpeekHttp {
   private readonly budget: RequestBudget;
   private readonly fetchImpl: typeof fetch;
+  /** Where requests go, for messages: scheme, host and port only (no path, no user info). */
+  private readonly origin: string;
 
   constructor(private readonly options: MixpeekHttpOptions) {
+    this.origin = URL.canParse(options.baseUrl) ? new URL(options.baseUrl).origin : 'the base URL';
     this.budget = new RequestBudget(options.requestsPerMinute);
     this.fetchImpl = options.fetch ?? fetch;
   }
@@ -53,6 +57,8 @@ export class MixpeekHttp {
         delay_ms: delay,
         error_type: describeFailure(outcome.failure),
         ...(outcome.failure.kind === 'body' ? { detail: outcome.failure.reason } : {}),
+        // A network failure names its cause and where it went (the origin only: never the key).
+        ...(outcome.failure.kind === 'network' ? { detail: outcome.failure.message, origin: this.origin } : {}),
       });
       await sleep(delay, signal);
     }
@@ -76,14 +82,14 @@ export class MixpeekHttp {
       });
     } catch (error) {
       if (signal?.aborted) throw signal.reason;
-      return { ok: false, failure: { kind: 'network', code: networkCode(error) } };
+      return { ok: false, failure: { kind: 'network', ...networkCause(error) }, error };
     }
     let text: string;
     try {
       text = await response.text();
     } catch (error) {
       if (signal?.aborted) throw signal.reason;
-      return { ok: false, failure: { kind: 'body', type: 'cut_off', reason: `body cut off (${networkCode(error)})` } };
+      return { ok: false, failure: { kind: 'body', type: 'cut_off', reason: `body cut off (${networkCause(error).code})` } };
     }
     if (!response.ok) {
       return { ok: false, failure: { kind: 'status', status: response.status, retryAfter: response.headers.get('retry-after') }, text };
@@ -114,24 +120,30 @@ export class MixpeekHttp {
         context: { path },
       });
     }
-    const body = failure.kind === 'body' && failure.type !== 'cut_off';
+    if (failure.kind === 'network') return this.networkError(where, path, failure, outcome.error, attempt);
+    const body = failure.type !== 'cut_off';
     const hint = body ? 'something other than the Mixpeek API answered (a proxy, gateway or login page?); check MIXPEEK_BASE_URL and any HTTP proxy' : 'check MIXPEEK_BASE_URL and the network';
-    const detail = failure.kind === 'body' ? failure.reason : describeFailure(failure);
-    return new SourceError(`[mixpeek] ${where}: ${detail} after ${attempt + 1} attempts; ${hint}`, {
+    return new SourceError(`[mixpeek] ${where}: ${failure.reason} after ${attempt + 1} attempts; ${hint}`, {
       transient: true,
       code: body ? 'ERR_SOURCE_BODY' : 'ERR_SOURCE_NETWORK',
       context: { path },
     });
   }
+
+  /** e.g. `ECONNREFUSED (connect ECONNREFUSED 127.0.0.1:9) reaching http://127.0.0.1:9 after 3 attempts; nothing accepted ...` */
+  private networkError(where: string, path: string, failure: Extract<AttemptFailure, { kind: 'network' }>, cause: unknown, attempt: number): SourceError {
+    const said = failure.message && failure.message !== failure.code ? ` (${failure.message})` : '';
+    return new SourceError(`[mixpeek] ${where}: ${failure.code}${said} reaching ${this.origin} after ${attempt + 1} attempts; ${networkHint(failure.code)}`, {
+      transient: true,
+      code: 'ERR_SOURCE_NETWORK',
+      cause,
+      context: { path, origin: this.origin, cause_code: failure.code },
+    });
+  }
 }
 
-type AttemptOutcome = { ok: true; value: unknown } | { ok: false; failure: AttemptFailure; text?: string };
-
-function networkCode(error: unknown): string {
-  const e = error as { name?: string; code?: string; cause?: { code?: string; name?: string } };
-  if (e?.name === 'TimeoutError') return 'timeout';
-  return e?.cause?.code ?? e?.code ?? e?.cause?.name ?? e?.name ?? 'network error';
-}
+/** `error`: what fetch threw, kept as the final error's `cause`. */
+type AttemptOutcome = { ok: true; value: unknown } | { ok: false; failure: AttemptFailure; text?: string; error?: unknown };
 
 /** A bounded name of the failure, for the log's `error_type`. */
 function describeFailure(failure: AttemptFailure): string {

@@ -34,7 +34,7 @@ export async function openDestination(dest: string | Destination, options: Desti
   if (parsed.kind === 'memory') return memoryDriver({ name: parsed.name });
   const partSizeBytes = Math.round((options.uploadPartMb ?? 8) * 1024 * 1024);
   if (parsed.kind === 's3') {
-    const { s3Driver } = await import('./drivers/s3.js');
+    const { s3Driver } = await import('./drivers/s3/index.js');
     return s3Driver({
       bucket: parsed.bucket,
       prefix: parsed.prefix,
@@ -46,7 +46,7 @@ export async function openDestination(dest: string | Destination, options: Desti
       queueSize: options.uploadQueueSize,
     });
   }
-  const { azureDriver } = await import('./drivers/azure.js');
+  const { azureDriver } = await import('./drivers/azure/index.js');
   const blobEndpoint = /(?:^|;)BlobEndpoint=([^;]+)/i.exec(options.azureConnectionString ?? '')?.[1];
   return azureDriver({
     accountUrl: blobEndpoint ?? parsed.accountUrl,

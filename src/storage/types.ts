@@ -13,12 +13,16 @@ export interface StorageDriver {
   readonly kind: string;
   /** A printable URL of a key, with no credentials in it, for messages and logs. */
   url(key: string): string;
+  /** What this store can and cannot do, stated by the driver (never guessed from its endpoint). */
+  readonly capabilities: DriverCapabilities;
 
   /**
    * Publish a data file: create-only, complete, at its final name, in one step. The body
    * streams in (memory bounded by the driver's part/block size settings). Never
    * overwrites: if the key exists, throws `AlreadyExistsError` and the existing object is
-   * untouched. If `body` errors, nothing is published and the error is rethrown.
+   * untouched. If `body` errors, nothing is published and the error is rethrown. If
+   * `options.signal` aborts before the commit request is sent, nothing is published, staged
+   * parts are aborted, and the promise rejects with the signal's reason.
    */
   publish(key: string, body: Readable | Uint8Array, options?: PublishOptions): Promise<ObjectInfo>;
 
@@ -58,6 +62,30 @@ export interface PublishOptions {
    * leaves an intent whose file either exists (adopted on resume) or not (re-exported).
    */
   beforeCommit?: () => Promise<void>;
+  /**
+   * The run's cancellation. Checked before every part or block, passed to each upload
+   * request and retry wait, and checked again after `beforeCommit`: an abort up to then
+   * stops the publish promptly, aborts a multipart upload (no stranded parts) and rejects
+   * with `signal.reason`, with nothing published. The commit request itself is not
+   * cancelled once sent, so its outcome is known (published, or not).
+   */
+  signal?: AbortSignal;
+}
+
+/**
+ * Capability flags of a driver, so callers and validation read them instead of sniffing
+ * endpoints.
+ * @example s3Driver({ bucket: 'lake' }).capabilities // { partBytes: 8388608, minPartBytes: 5242880, queueSize: 4, ... }
+ */
+export interface DriverCapabilities {
+  /** Size of each uploaded part or block in bytes; 0 when the body is not sent in parts (fs, memory). */
+  partBytes: number;
+  /** Smallest part (all but the last) the store accepts, in bytes; 0 when there is no minimum. */
+  minPartBytes: number;
+  /** Most parts or blocks one object may have; `Infinity` when unbounded. */
+  maxParts: number;
+  /** Parts or blocks uploaded at once per publish (1 for fs and memory). Memory per publish: `partBytes × (queueSize + 1)`. */
+  queueSize: number;
 }
 
 export type WriteCondition = { ifNoneMatch: '*' } | { ifMatch: string };

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { AlreadyExistsError, PreconditionFailedError } from '../../src/errors.js';
-import { azureDriver } from '../../src/storage/drivers/azure.js';
-import { s3Driver } from '../../src/storage/drivers/s3.js';
+import { azureDriver } from '../../src/storage/drivers/azure/index.js';
+import { s3Driver } from '../../src/storage/drivers/s3/index.js';
 import type { StorageDriver } from '../../src/storage/types.js';
 import { CAMPAIGN_DEFAULTS, type CampaignOptions, runAndSummarise } from '../support/campaign.js';
 import { createContainer } from '../support/emulators/azurite.js';
@@ -57,7 +57,7 @@ const clouds: Cloud[] = [
     async open(proxy) {
       const bucket = unique('lost');
       await createBucket(inject('s3Endpoint'), bucket);
-      return s3Driver({ bucket, prefix: 'p', client: s3TestClient(proxy.url), partSizeBytes: PART });
+      return s3Driver({ bucket, prefix: 'p', client: s3TestClient(proxy.url), partSizeBytes: PART, minPartBytes: 1 });
     },
     upstream: () => inject('s3Endpoint'),
     isCommit: (req) => req.method === 'POST' && req.url.includes('uploadId='),

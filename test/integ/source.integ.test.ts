@@ -1,8 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MixpeekHttp } from '../../src/source/http.js';
 import { listDocumentPages } from '../../src/source/pages.js';
+import { createLogger } from '../../src/util/log.js';
 
 /** A real HTTP server per test (as got does), answering with the shapes and faults under test. */
 let server: Server | null = null;
@@ -16,7 +17,8 @@ async function serve(handler: (req: IncomingMessage, body: any, res: ServerRespo
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 afterEach(async () => {
-  server?.closeAllConnections();
+  if (!server) return; // the network-failure tests start no server
+  server.closeAllConnections();
   await new Promise((r) => server?.close(r));
   server = null;
 });
@@ -148,4 +150,54 @@ describe('the Mixpeek source', () => {
     });
     expect(await collect(url, { requestTimeoutMs: 200 })).toEqual([{ document_id: 'late' }]);
   });
+
+  describe('names the network failure underneath fetch failed', () => {
+    const quick = { retry: { maxRetries: 2, baseDelayMs: 1, maxDelayMs: 2 } };
+    /** Runs one listing against `baseUrl` and returns the final error and the retry log lines. */
+    const fail = async (baseUrl: string) => {
+      const lines: Record<string, unknown>[] = [];
+      const logger = createLogger((record) => lines.push(record));
+      const error = await collect(baseUrl, { ...quick, logger }).catch((e: unknown) => e);
+      return { error: error as Error & { code: string; transient: boolean; exitCode: number; context: Record<string, unknown> }, retries: lines.filter((l) => l.event === 'RequestRetried') };
+    };
+
+    it('names ECONNREFUSED, the address and the origin for a closed port, and what to check', async () => {
+      const port = await closedPort();
+      const { error, retries } = await fail(`http://127.0.0.1:${port}/some/path`);
+      expect(error).toMatchObject({ exitCode: 3, code: 'ERR_SOURCE_NETWORK', transient: true, context: { cause_code: 'ECONNREFUSED', origin: `http://127.0.0.1:${port}` } });
+      expect(error.message).toBe(
+        `[mixpeek] POST /v1/collections/col_1/documents/list?limit=2: ECONNREFUSED (connect ECONNREFUSED 127.0.0.1:${port}) reaching http://127.0.0.1:${port} after 3 attempts; ` +
+          'nothing accepted the connection; check --base-url / MIXPEEK_BASE_URL (host and port) and any HTTP proxy',
+      );
+      expect(retries).toHaveLength(2);
+      for (const line of retries) {
+        expect(line).toMatchObject({ error_type: 'ECONNREFUSED', detail: `connect ECONNREFUSED 127.0.0.1:${port}`, origin: `http://127.0.0.1:${port}` });
+      }
+      expect(JSON.stringify({ message: error.message, retries })).not.toContain('sk_test_k');
+    });
+
+    it('names ENOTFOUND and the host for a name that does not resolve', async () => {
+      const { error, retries } = await fail('https://mixpeek-export-test.invalid');
+      expect(error).toMatchObject({ code: 'ERR_SOURCE_NETWORK', context: { cause_code: 'ENOTFOUND' } });
+      expect(error.message).toMatch(/: ENOTFOUND \(getaddrinfo ENOTFOUND mixpeek-export-test\.invalid\) reaching https:\/\/mixpeek-export-test\.invalid after 3 attempts; the host name does not resolve; check --base-url \/ MIXPEEK_BASE_URL and DNS$/);
+      expect(retries[0]).toMatchObject({ error_type: 'ENOTFOUND' });
+    });
+
+    it('says so when the port is one fetch refuses, instead of a bare Error', async () => {
+      const { error, retries } = await fail('http://127.0.0.1:1');
+      expect(error.message).toContain('ERR_BAD_PORT (bad port: fetch refuses to connect to this port) reaching http://127.0.0.1:1 after 3 attempts');
+      expect(retries[0]).toMatchObject({ error_type: 'ERR_BAD_PORT' });
+    });
+  });
 });
+
+/** A port nothing listens on: bind one, then close it. */
+function closedPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer().once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}

@@ -5,9 +5,10 @@ import { inspect } from 'node:util';
 import { ContainerClient, ContainerSASPermissions, StorageSharedKeyCredential, generateBlobSASQueryParameters } from '@azure/storage-blob';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AlreadyExistsError, ConfigError, StorageError } from '../../src/errors.js';
-import { azureDriver, parseAzureUrl, type AzureDriverOptions } from '../../src/storage/drivers/azure.js';
+import { azureDriver, parseAzureUrl, type AzureDriverOptions } from '../../src/storage/drivers/azure/index.js';
 import { AZURITE_ACCOUNT, AZURITE_KEY, createContainer, startAzurite, type AzuriteServer } from '../support/emulators/azurite.js';
 import { describeDriverConformance } from '../support/conformance.js';
+import { azuriteConnectionStringVia, blobEndpointOf, startFaultProxy } from '../support/fault-proxy.js';
 
 const random = () => Math.random().toString(36).slice(2, 10);
 const BLOCK = 256 * 1024;
@@ -70,7 +71,7 @@ describeDriverConformance('azure', () =>
 
 describe('parseAzureUrl', () => {
   it('reads an ADLS Gen2 abfss URL and writes it through the Blob endpoint', () => {
-    expect(parseAzureUrl('abfss://raw@acme.dfs.core.windows.net/mixpeek/exports')).toEqual({
+    expect(parseAzureUrl('abfss://raw@acme.dfs.core.windows.net/mixpeek/exports')).toMatchObject({
       accountUrl: 'https://acme.blob.core.windows.net',
       account: 'acme',
       container: 'raw',
@@ -79,7 +80,7 @@ describe('parseAzureUrl', () => {
   });
 
   it('reads a Blob https URL with and without a prefix', () => {
-    expect(parseAzureUrl('https://acme.blob.core.windows.net/raw/mixpeek/')).toEqual({
+    expect(parseAzureUrl('https://acme.blob.core.windows.net/raw/mixpeek/')).toMatchObject({
       accountUrl: 'https://acme.blob.core.windows.net',
       account: 'acme',
       container: 'raw',
@@ -184,6 +185,41 @@ describe('azure driver', () => {
     expect(committed.length).toBeLessThanOrEqual(1);
     for (const block of committed) expect(Buffer.from(block.name, 'base64').toString()).not.toMatch(/^[0-9a-f-]{36}-\d{6}$/);
     expect((await driver.head(key))?.size).toBe(BLOCK);
+  });
+
+  it('stops staging and rejects at once, committing nothing, when the run is aborted while a block is uploading', async () => {
+    const controller = new AbortController();
+    const reason = new Error('run interrupted');
+    const seen: string[] = [];
+    // A recording proxy in front of Azurite (SDK pipeline policies cannot be added without
+    // breaking shared-key signing): it sees each request arrive, and the abort fires as the
+    // second Put Block reaches it. No fault is ever injected (the matcher answers false).
+    const proxy = await startFaultProxy({ upstream: blobEndpointOf(azurite.connectionString), flavor: 'azure', seed: 1 });
+    proxy.force('busy', (req) => {
+      seen.push(new URL(req.url, proxy.url).searchParams.get('comp') ?? req.method);
+      if (seen.filter((c) => c === 'block').length === 2) controller.abort(reason);
+      return false;
+    });
+    try {
+      const connectionString = azuriteConnectionStringVia(proxy);
+      const driver = driverWith({ prefix: 'abort', accountUrl: `${proxy.url}/${AZURITE_ACCOUNT}`, credential: { connectionString } });
+      const key = `${random()}.parquet`;
+      let reads = 0;
+      const body = new Readable({ highWaterMark: 1, read() { this.push(++reads <= 10 ? Buffer.alloc(BLOCK, reads) : null); } });
+      let hookCalled = false;
+      await expect(driver.publish(key, body, { signal: controller.signal, beforeCommit: async () => void (hookCalled = true) })).rejects.toBe(reason);
+      expect(hookCalled).toBe(false);
+      expect(reads).toBeLessThan(10);
+      expect(seen).not.toContain('blocklist');
+      expect(await driver.head(key)).toBeNull();
+      expect((await blockLists(`abort/${key}`))?.committed ?? []).toEqual([]);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('states its block size and concurrency as capability flags', () => {
+    expect(driverWith({ concurrency: 3 }).capabilities).toEqual({ partBytes: BLOCK, minPartBytes: 0, maxParts: 50_000, queueSize: 3 });
   });
 
   it('lists keys relative to the driver prefix', async () => {

@@ -2,7 +2,8 @@ import { Readable } from 'node:stream';
 import { GetObjectCommand, ListMultipartUploadsCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AlreadyExistsError, StorageError } from '../../src/errors.js';
-import { s3Driver, type S3DriverOptions, toStorageError } from '../../src/storage/drivers/s3.js';
+import { s3Driver, type S3DriverOptions } from '../../src/storage/drivers/s3/index.js';
+import { toStorageError } from '../../src/storage/drivers/s3/errors.js';
 import { describeDriverConformance } from '../support/conformance.js';
 import { createBucket, s3TestClient, startS3rver, type S3rverProcess } from '../support/emulators/s3.js';
 
@@ -27,7 +28,7 @@ const client = (make: () => S3Client = () => s3TestClient(s3rver.endpoint)) => {
   return c;
 };
 const driverWith = (c: S3Client, options: Partial<S3DriverOptions> = {}) =>
-  s3Driver({ bucket, prefix: `s3-${random()}`, client: c, partSizeBytes: PART, ...options });
+  s3Driver({ bucket, prefix: `s3-${random()}`, client: c, partSizeBytes: PART, minPartBytes: 1, ...options });
 
 /** The requests a client sent: command name and HTTP headers, recorded after serialisation. */
 function recordRequests(c: S3Client): { command: string; headers: Record<string, string> }[] {
@@ -62,7 +63,7 @@ function countedBody(parts: number, failAfter?: number): Readable & { reads: num
 }
 
 describeDriverConformance('s3', () =>
-  s3Driver({ bucket, prefix: `conf-${random()}`, client: client(), partSizeBytes: PART }));
+  s3Driver({ bucket, prefix: `conf-${random()}`, client: client(), partSizeBytes: PART, minPartBytes: 1 }));
 
 describe('s3 driver on s3rver-plus', () => {
   it('runs the commit hook after the last part and aborts the upload when the hook throws', async () => {
@@ -145,6 +146,37 @@ describe('s3 driver on s3rver-plus', () => {
     expect(failures).toBe(4); // 3 parts, one of them twice
   });
 
+  it('aborts the multipart upload and rejects at once when the run is aborted while a part is uploading', async () => {
+    const c = client();
+    const sent = recordRequests(c);
+    const controller = new AbortController();
+    const reason = new Error('run interrupted');
+    let parts = 0;
+    c.middlewareStack.add((next, context) => async (args) => {
+      if (context.commandName === 'UploadPartCommand' && ++parts === 2) controller.abort(reason);
+      return next(args);
+    }, { step: 'initialize', name: 'abortOnSecondPart' });
+    const driver = driverWith(c);
+    const prefix = driver.url('').replace(`s3://${bucket}/`, '');
+    const body = countedBody(10);
+    let hookCalled = false;
+    const publishing = driver.publish('data/g.parquet', body, { signal: controller.signal, beforeCommit: async () => void (hookCalled = true) });
+    await expect(publishing).rejects.toBe(reason);
+    expect(hookCalled).toBe(false);
+    expect(body.reads).toBeLessThan(10); // the rest of the body was never read
+    const commands = sent.map((r) => r.command);
+    expect(commands).toContain('AbortMultipartUploadCommand');
+    expect(commands).not.toContain('CompleteMultipartUploadCommand');
+    expect(await openUploads(c, prefix)).toEqual([]);
+    expect(await driver.head('data/g.parquet')).toBeNull();
+  });
+
+  it('states its part size, minimum and queue as capability flags', () => {
+    expect(driverWith(client(), { queueSize: 3 }).capabilities).toEqual({ partBytes: PART, minPartBytes: 1, maxParts: 10_000, queueSize: 3 });
+    expect(s3Driver({ bucket, client: client() }).capabilities.minPartBytes).toBe(5 * 1024 * 1024);
+    expect(() => s3Driver({ bucket, client: client(), partSizeBytes: PART })).toThrow(/partSizeBytes 262144 is out of range; use an integer from 5242880/);
+  });
+
   it('reports a rejected access key as a StorageError that names the call and the object, not the secret', async () => {
     const secret = 'wJalrXUtnFEMI-not-a-real-secret';
     const c = client(() => new S3Client({
@@ -172,7 +204,7 @@ describe('s3 driver on s3rver-plus', () => {
   });
 
   it('tells the operator to create a bucket that does not exist, whatever the call', async () => {
-    const driver = s3Driver({ bucket: `missing-${random()}`, client: client(), partSizeBytes: PART });
+    const driver = s3Driver({ bucket: `missing-${random()}`, client: client(), partSizeBytes: PART, minPartBytes: 1 });
     await expect(driver.publish('a.json', Buffer.from('x'))).rejects.toThrow(/^\[s3\] PutObject s3:\/\/missing-\w+\/a\.json: NoSuchBucket; .*create the bucket or fix --dest$/);
     // Conditional calls must not mistake the missing bucket for a lost compare-and-swap.
     await expect(driver.writeIf('a.json', Buffer.from('x'), { ifMatch: '"abc"' })).rejects.toMatchObject({ code: 'ERR_S3_NO_SUCH_BUCKET' });

@@ -58,6 +58,31 @@ export function describeDriverConformance(name: string, makeDriver: () => Promis
       expect(await text(driver, k('x.parquet'))).toBe('b');
     });
 
+    it('publishes nothing and rejects with the abort reason when the run is aborted before the commit', async () => {
+      const { driver, k } = await fresh();
+      const reason = new Error('run interrupted');
+      await expect(driver.publish(k('a.parquet'), Buffer.from('a'), { signal: AbortSignal.abort(reason) })).rejects.toBe(reason);
+      expect(await driver.head(k('a.parquet'))).toBeNull();
+      // Aborted while the body streams, on its third read: past the first part on s3 and azure.
+      const streaming = new AbortController();
+      let reads = 0;
+      const body = new Readable({
+        read() {
+          if (++reads === 3) streaming.abort(reason);
+          this.push(reads > 24 ? null : Buffer.alloc(256 * 1024, reads));
+        },
+      });
+      await expect(driver.publish(k('b.parquet'), body, { signal: streaming.signal })).rejects.toBe(reason);
+      expect(reads).toBeLessThan(24);
+      expect(await driver.head(k('b.parquet'))).toBeNull();
+      // Aborted in the intent hook: every byte is staged, but the commit is never sent.
+      const late = new AbortController();
+      const publishing = driver.publish(k('c.parquet'), Buffer.alloc(600 * 1024, 1), { signal: late.signal, beforeCommit: async () => late.abort(reason) });
+      await expect(publishing).rejects.toBe(reason);
+      expect(await driver.head(k('c.parquet'))).toBeNull();
+      expect(driver.capabilities.queueSize).toBeGreaterThanOrEqual(1);
+    });
+
     it('swaps a small object only when its etag still matches', async () => {
       const { driver, k } = await fresh();
       const first = await driver.writeIf(k('_state/checkpoint.json'), Buffer.from('v1'), { ifNoneMatch: '*' });

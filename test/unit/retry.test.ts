@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { parseRetryAfter, retryDelay } from '../../src/source/retry.js';
+import { parseRetryAfter, retryDelay } from '../../src/util/retry.js';
 import { RequestBudget } from '../../src/source/budget.js';
+import { networkCause, networkHint } from '../../src/source/network.js';
 
 const policy = { maxRetries: 5, baseDelayMs: 100, maxDelayMs: 1000 };
 
@@ -45,5 +46,25 @@ describe('request budget', () => {
     clock += 100; // one token accrues in 100 ms of budget clock
     await budget.take();
     expect(Date.now() - started).toBeLessThan(50);
+  });
+});
+
+describe('network failure causes', () => {
+  const fetchFailed = (cause: unknown) => Object.assign(new TypeError('fetch failed'), { cause });
+  const coded = (code: string, message: string) => Object.assign(new Error(message), { code });
+
+  it('finds the errno under fetch failed, also inside an AggregateError of addresses tried', () => {
+    expect(networkCause(fetchFailed(coded('ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:9')))).toEqual({ code: 'ECONNREFUSED', message: 'connect ECONNREFUSED 127.0.0.1:9' });
+    const both = Object.assign(new AggregateError([coded('ECONNREFUSED', 'connect ECONNREFUSED ::1:9'), coded('ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:9')], ''), { code: 'ECONNREFUSED' });
+    expect(networkCause(fetchFailed(both))).toEqual({ code: 'ECONNREFUSED', message: 'connect ECONNREFUSED ::1:9' });
+  });
+
+  it('names certificate errors, timeouts and causes without a code', () => {
+    const tls = networkCause(fetchFailed(coded('CERT_HAS_EXPIRED', 'certificate has expired')));
+    expect(tls).toEqual({ code: 'CERT_HAS_EXPIRED', message: 'certificate has expired' });
+    expect(networkHint(tls.code)).toContain('certificate chain');
+    expect(networkCause(new DOMException('The operation was aborted due to timeout', 'TimeoutError')).code).toBe('timeout');
+    expect(networkCause(fetchFailed(new Error('bad port'))).code).toBe('ERR_BAD_PORT');
+    expect(networkCause(fetchFailed(new Error('something odd')))).toEqual({ code: 'network_error', message: 'something odd' });
   });
 });

@@ -32,12 +32,12 @@ export function fsDriver(options: { root: string }): StorageDriver {
     throw mapFsError(op, file(key), error);
   };
 
-  async function writeTemp(body: Readable | Uint8Array): Promise<string> {
+  async function writeTemp(body: Readable | Uint8Array, signal?: AbortSignal): Promise<string> {
     await fsp.mkdir(tmpDir, { recursive: true });
     const tmp = path.join(tmpDir, `${randomUUID()}.tmp`);
     try {
       const source = body instanceof Uint8Array ? Readable.from([body]) : body;
-      await pipeline(source, createWriteStream(tmp, { flags: 'wx' }));
+      await pipeline(source, createWriteStream(tmp, { flags: 'wx' }), { signal });
       const handle = await fsp.open(tmp, 'r');
       await handle.sync().finally(() => handle.close());
       return tmp;
@@ -69,17 +69,20 @@ export function fsDriver(options: { root: string }): StorageDriver {
 
   return {
     kind: 'fs',
+    capabilities: { partBytes: 0, minPartBytes: 0, maxParts: Infinity, queueSize: 1 },
     url: (key) => pathToFileURL(file(key)).href,
     async publish(key: string, body: Readable | Uint8Array, opts?: PublishOptions) {
       let tmp: string | null = null;
       try {
-        tmp = await writeTemp(body);
+        tmp = await writeTemp(body, opts?.signal);
         await opts?.beforeCommit?.();
+        opts?.signal?.throwIfAborted(); // the link below is the commit
         await fsp.mkdir(path.dirname(file(key)), { recursive: true });
         await fsp.link(tmp, file(key));
         await syncDir(path.dirname(file(key)));
         return await statInfo(key, file(key));
       } catch (error) {
+        opts?.signal?.throwIfAborted(); // pipeline's AbortError wraps the reason; callers want the reason itself
         if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
           throw new AlreadyExistsError(`[fs] ${file(key)} already exists; a published file is never overwritten`, { context: { key } });
         }

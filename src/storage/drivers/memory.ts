@@ -23,11 +23,14 @@ export function memoryDriver(options: { name?: string } = {}): StorageDriver & {
   };
   return {
     kind: 'memory',
+    capabilities: { partBytes: 0, minPartBytes: 0, maxParts: Infinity, queueSize: 1 },
     objects,
     url: (key) => `memory://${options.name ?? 'default'}/${key}`,
     async publish(key: string, body: Readable | Uint8Array, opts?: PublishOptions) {
-      const bytes = body instanceof Uint8Array ? Buffer.from(body) : await collect(body);
+      opts?.signal?.throwIfAborted();
+      const bytes = body instanceof Uint8Array ? Buffer.from(body) : await collect(body, opts?.signal);
       await opts?.beforeCommit?.();
+      opts?.signal?.throwIfAborted();
       if (objects.has(key)) throw new AlreadyExistsError(`[memory] ${key} already exists`, { context: { key } });
       store(key, bytes);
       return info(key) as ObjectInfo;
@@ -68,8 +71,11 @@ export function memoryDriver(options: { name?: string } = {}): StorageDriver & {
   };
 }
 
-async function collect(stream: Readable): Promise<Buffer> {
+async function collect(stream: Readable, signal?: AbortSignal): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(Buffer.from(chunk));
+  for await (const chunk of stream) {
+    signal?.throwIfAborted();
+    chunks.push(Buffer.from(chunk));
+  }
   return Buffer.concat(chunks);
 }

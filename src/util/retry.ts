@@ -1,6 +1,8 @@
 /**
  * The retry decision as one pure function (STYLE.md item 7, after got's
- * calculate-retry-delay): which failures are retried, and after how long.
+ * calculate-retry-delay): which failures are retried, and after how long. Shared by the
+ * Mixpeek source (`source/http.ts`) and the storage drivers' part and block retries
+ * (`storage/pool.ts`), so both back off the same way.
  */
 export interface RetryPolicy {
   /** Attempts after the first one. Default 8. */
@@ -19,7 +21,8 @@ const RETRY_STATUSES = new Set([408, 425, 429, 500, 502, 503, 504]);
 /** What failed on one attempt: an HTTP status, or a network-level failure. */
 export type AttemptFailure =
   | { kind: 'status'; status: number; retryAfter?: string | null }
-  | { kind: 'network'; code: string }
+  /** `code`: the errno (`ECONNREFUSED`, `ENOTFOUND`, a certificate code) or `timeout`; `message`: the cause's own words. */
+  | { kind: 'network'; code: string; message?: string }
   /** A 2xx whose body was cut off, is not JSON, or is JSON of the wrong shape (e.g. a proxy's page). */
   | { kind: 'body'; reason: string; type?: 'cut_off' | 'not_json' | 'unexpected_shape' };
 
