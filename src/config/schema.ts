@@ -52,7 +52,13 @@ export const settingsSchema = z
     s3ForcePathStyle: z.boolean().default(false).describe('S3: path-style addressing (LocalStack, MinIO)'),
     s3Sse: z.enum(['AES256', 'aws:kms']).optional().describe('S3: server-side encryption (SSE-S3 or SSE-KMS)'),
     s3KmsKeyId: z.string().optional().describe('S3: KMS key id or ARN for aws:kms'),
-    uploadPartMb: z.number().min(0.0625).max(5120).default(8).describe('S3 part / Azure block size in MB; memory per upload = this x uploadQueueSize'),
+    uploadPartMb: z.number().min(0.0625).max(5120).default(8).describe('S3 part / Azure block size in MB; memory per upload = this x (uploadQueueSize + 1)'),
+    s3MinPartMb: z
+      .number()
+      .min(0.0625)
+      .max(5120)
+      .default(5)
+      .describe('S3: the smallest part the store accepts, in MB (AWS S3 and MinIO: 5); uploadPartMb may not be below it. Lower it only for a store that takes smaller parts (an emulator)'),
     uploadQueueSize: z.number().int().min(1).max(64).default(4).describe('S3 parts / Azure blocks in flight per upload'),
     azureConnectionString: z.string().optional().describe('Azure: connection string (env AZURE_STORAGE_CONNECTION_STRING only; secret)'),
     azureAccountKey: z.string().optional().describe('Azure: account key (env AZURE_STORAGE_KEY only; secret)'),

@@ -60,7 +60,7 @@ async function runWindow(ctx: ExportContext, store: CheckpointStore, lease: Leas
   await committer.recoverPending();
   const run = committer.run;
   const tracker = new PositionTracker(run.position);
-  const roller = new FileRoller(ctx.driver, collectionId, run.runId, rollSettings(ctx, run), committer);
+  const roller = new FileRoller(ctx.driver, collectionId, run.runId, rollSettings(ctx, run), committer, ctx.signal);
   const window = { lo: run.position?.updatedAt ?? run.window.lo, hi: run.window.hi };
   try {
     const pages = listDocumentPages(ctx.http, { collectionId, window, pageSize: ctx.settings.pageSize, vectors: run.vectors, signal: ctx.signal });

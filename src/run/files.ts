@@ -60,6 +60,8 @@ export class FileRoller {
     private readonly runId: string,
     private readonly settings: RollSettings,
     private readonly committer: FileCommitter,
+    /** The run's cancellation: an upload in flight stops (nothing published; its rows are re-exported on resume). */
+    private readonly signal?: AbortSignal,
   ) {}
 
   /** Writes a row; `position` is the position before this row (where a roll would cut). */
@@ -144,6 +146,7 @@ export class FileRoller {
     };
     file.published = this.driver.publish(key, body, {
       contentType: this.settings.format === 'parquet' ? 'application/vnd.apache.parquet' : 'application/x-ndjson',
+      signal: this.signal,
       beforeCommit: async () => {
         if (!file.record) throw new Error(`internal: ${key} reached commit before it was closed`);
         file.record.bytes = digest.bytes;

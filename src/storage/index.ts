@@ -15,6 +15,8 @@ export interface DestinationOptions {
   s3KmsKeyId?: string;
   /** S3 part / Azure block size in MB. */
   uploadPartMb?: number;
+  /** S3: the store's smallest part in MB (the driver's `minPartBytes` capability); default 5 (AWS S3). */
+  s3MinPartMb?: number;
   uploadQueueSize?: number;
   azureConnectionString?: string;
   azureAccountKey?: string;
@@ -44,6 +46,7 @@ export async function openDestination(dest: string | Destination, options: Desti
       sse: options.s3Sse === 'aws:kms' ? { kind: 'aws:kms', kmsKeyId: options.s3KmsKeyId } : options.s3Sse ? { kind: 'AES256' } : undefined,
       partSizeBytes,
       queueSize: options.uploadQueueSize,
+      minPartBytes: options.s3MinPartMb === undefined ? undefined : Math.round(options.s3MinPartMb * 1024 * 1024),
     });
   }
   const { azureDriver } = await import('./drivers/azure/index.js');

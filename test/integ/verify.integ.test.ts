@@ -88,7 +88,7 @@ describe('the verify command', () => {
     const dest = `s3://${bucket}/exports`;
     const flags = ['--s3-endpoint', endpoint, '--s3-force-path-style', '--s3-region', 'us-east-1'];
     const env = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1' };
-    const exported = await runCli(exportArgs(dest, [...flags, '--upload-part-mb', '0.25']), exportEnv(server.url, env));
+    const exported = await runCli(exportArgs(dest, [...flags, '--upload-part-mb', '0.25', '--s3-min-part-mb', '0.0625']), exportEnv(server.url, env));
     expect(exported.code, exported.stderr.slice(-2000)).toBe(0);
 
     const ok = await runCli(verifyArgs(dest, flags), env);

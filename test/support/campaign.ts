@@ -88,7 +88,7 @@ export const CAMPAIGN_DEFAULTS = {
   format: 'parquet',
   exportFlags: [
     '--page-size', '50', '--max-rows-per-file', '300', '--target-file-mb', '0.15', '--row-group-rows', '100',
-    '--upload-part-mb', '0.0625', '--retry-base-delay-ms', '50', '--retry-max-delay-ms', '1000', '--requests-per-minute', '1200',
+    '--upload-part-mb', '0.0625', '--s3-min-part-mb', '0.0625', '--retry-base-delay-ms', '50', '--retry-max-delay-ms', '1000', '--requests-per-minute', '1200',
   ],
 } satisfies Partial<CampaignOptions>;
 

@@ -36,7 +36,7 @@ export async function s3Destination(endpoint: string): Promise<TestDestination> 
   return {
     name: 's3',
     dest: `s3://${bucket}/exports`,
-    flags: ['--s3-endpoint', endpoint, '--s3-force-path-style', '--s3-region', 'us-east-1', '--upload-part-mb', '0.25'],
+    flags: ['--s3-endpoint', endpoint, '--s3-force-path-style', '--s3-region', 'us-east-1', '--upload-part-mb', '0.25', '--s3-min-part-mb', '0.0625'],
     env: { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1' },
     objects: () => everyObject(s3Store(endpoint, bucket, 'exports')),
   };

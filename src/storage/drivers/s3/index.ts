@@ -39,10 +39,9 @@ export interface S3DriverOptions {
   partSizeBytes?: number;
   /**
    * The store's smallest part (all but the last), in bytes: the `capabilities.minPartBytes`
-   * flag, which `partSizeBytes` is checked against. Default 5 MiB (AWS S3). With an
-   * `endpoint` the default is 1: an S3-compatible store enforces its own minimum (MinIO
-   * 5 MiB, emulators none) and says so with EntityTooSmall, which names the fix. Set it to 1
-   * for an emulator reached through an injected `client`.
+   * flag, which `partSizeBytes` is checked against. Default 5 MiB (AWS S3, MinIO). Never
+   * guessed from the endpoint: a store that takes smaller parts (an emulator) is told so by
+   * the setting `s3MinPartMb`, or by this option with an injected `client`.
    */
   minPartBytes?: number;
   /**
@@ -215,7 +214,7 @@ function context(options: S3DriverOptions, queueSize: number): S3Context & { clo
 /** Checks the options before any I/O and states the capability flags they imply. */
 function validate(options: S3DriverOptions): DriverCapabilities {
   const { bucket, partSizeBytes: partSize = 8 * MiB, queueSize = 4 } = options;
-  const min = options.minPartBytes ?? (options.endpoint === undefined ? S3_MIN_PART_BYTES : 1);
+  const min = options.minPartBytes ?? S3_MIN_PART_BYTES;
   if (!bucket || /[/\s]/.test(bucket)) throw new ConfigError(`s3 bucket "${bucket}" is not a bucket name; use s3://bucket/prefix`);
   if (!Number.isInteger(min) || min < 1) throw new ConfigError(`s3 minPartBytes ${min} must be an integer of at least 1`);
   if (!Number.isInteger(partSize) || partSize < min || partSize > MAX_PART_BYTES) {
