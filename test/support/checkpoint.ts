@@ -22,11 +22,15 @@ function driverOf(where: string | StorageDriver): StorageDriver {
 
 /**
  * The checkpoint of `collectionId` (with `shard`, that shard's own) as the checkpoint store
- * loads it. Throws, as a run would, when it is corrupt or for another collection; a
- * checkpoint that does not exist yet reads as the empty one (no run, `lastHi` null).
+ * loads it. Throws, as a run would, when it is corrupt or for another collection, and (unlike
+ * the store, which starts from an empty one) when there is none: a test that reads it expects
+ * a run to have written it.
  */
 export async function readCheckpoint(where: string | StorageDriver, collectionId: string, shard?: ShardRef | null): Promise<Checkpoint> {
-  return (await CheckpointStore.load(driverOf(where), collectionId, shard)).value;
+  const driver = driverOf(where);
+  const key = layout.checkpoint(collectionId, shard);
+  if (!(await driver.head(key))) throw new Error(`no checkpoint at ${driver.url(key)}; the export under test should have written one`);
+  return (await CheckpointStore.load(driver, collectionId, shard)).value;
 }
 
 /**
