@@ -6,9 +6,9 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type DevServer, startDevServer } from '../../src/devserver/index.js';
 import { openDestination } from '../../src/storage/index.js';
 import type { StorageDriver } from '../../src/storage/types.js';
+import { readCheckpoint } from '../support/checkpoint.js';
 import { containerClient } from '../support/emulators/azurite.js';
 import { createBucket } from '../support/emulators/s3.js';
-import { readCheckpoint } from '../support/checkpoint.js';
 import { API_KEY, compareVersions, exportEnv, runCli, stagedVersions } from '../support/harness.js';
 
 const COL = 'col_product_images';
