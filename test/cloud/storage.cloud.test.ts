@@ -3,6 +3,7 @@ import { loadSettings } from '../../src/config/load.js';
 import { type DevServer, startDevServer } from '../../src/devserver/index.js';
 import { runExport } from '../../src/run/export.js';
 import { openDestination } from '../../src/storage/index.js';
+import { readCheckpoint } from '../support/checkpoint.js';
 import { describeDriverConformance } from '../support/conformance.js';
 import { exportEnv } from '../support/harness.js';
 
@@ -57,7 +58,7 @@ for (const t of targets) {
       expect(result.error).toBeUndefined();
       expect(result.collections[0]!.runs[0]!.rows).toBe(500);
       const driver = await openDestination(t.dest(), t.options());
-      expect(JSON.parse((await driver.read('col_pdf_pages/_state/checkpoint.json'))!.body.toString()).active).toBeNull();
+      expect((await readCheckpoint(driver, 'col_pdf_pages')).active).toBeNull();
     });
   });
 }

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type DevServer, startDevServer } from '../../src/devserver/index.js';
 import { openDestination } from '../../src/storage/index.js';
 import type { StorageDriver } from '../../src/storage/types.js';
+import { readCheckpoint } from '../support/checkpoint.js';
 import { containerClient } from '../support/emulators/azurite.js';
 import { createBucket } from '../support/emulators/s3.js';
 import { API_KEY, compareVersions, exportEnv, runCli, stagedVersions } from '../support/harness.js';
@@ -91,7 +92,7 @@ for (const cloud of clouds) {
       const local = await download(driver, COL);
       const cmp = compareVersions(server.currentVersions(COL), await stagedVersions(local, COL));
       expect(cmp).toMatchObject({ duplicates: [], missing: [], unknown: [] });
-      const checkpoint = JSON.parse((await driver.read(`${COL}/_state/checkpoint.json`))!.body.toString());
+      const checkpoint = await readCheckpoint(driver, COL);
       expect(checkpoint.active).toBeNull();
       expect(checkpoint.history).toHaveLength(3); // the resumed run, the short window after it, the incremental run
       for (const out of [finished.stdout, finished.stderr, incremental.stderr]) expect(out).not.toContain(API_KEY);

@@ -1,7 +1,7 @@
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type DevServer, startDevServer } from '../../src/devserver/index.js';
 import { azureDestination, fsDestination, localCopy, s3Destination, type TestDestination } from '../support/destinations.js';
@@ -41,9 +41,30 @@ const destinations: [string, () => Promise<TestDestination>][] = [
   ["Azure Blob (Azurite: ifNoneMatch '*' on the lease)", () => azureDestination(inject('azuriteConnectionString'))],
 ];
 
+/**
+ * Starts two runs together. The first to log `LeaseAcquired` is paused (SIGSTOP) on that line
+ * until the other has exited, then continued: the other always meets a held lease, however
+ * far apart the two processes' starts fall on a loaded machine (an observed log event, not
+ * a timer, decides it). A paused process is alive, so its lease is not taken over as "gone".
+ */
+async function runTogether(args: string[], env: Record<string, string>): Promise<CliResult[]> {
+  let paused: ChildProcess | null = null;
+  let settled = false;
+  const pauseHolder = (line: string, child: ChildProcess) => {
+    if (!settled && paused === null && line.includes('"event":"LeaseAcquired"')) {
+      paused = child;
+      child.kill('SIGSTOP');
+    }
+  };
+  const runs = [runCli(args, env, { onStderrLine: pauseHolder }), runCli(args, env, { onStderrLine: pauseHolder })];
+  await Promise.race(runs); // only the run not paused can end
+  settled = true;
+  (paused as ChildProcess | null)?.kill('SIGCONT');
+  return Promise.all(runs);
+}
+
 describe('two exports of the same collection to the same destination, started together', () => {
-  // Each page takes 150 ms, so the first run holds the lease for seconds: far longer than
-  // the gap between the two processes' starts.
+  // Each page takes 150 ms, so the first run holds the lease for seconds.
   beforeAll(() => server.setOptions({ latencyMs: 150 }));
   afterAll(() => server.setOptions({ latencyMs: 0 }));
 
@@ -51,7 +72,7 @@ describe('two exports of the same collection to the same destination, started to
     it(`on ${name}: one exports, the other exits 5 naming the lease holder and its expiry, and every version lands once`, async () => {
       const d = await make();
       const env = exportEnv(server.url, d.env);
-      const results = await Promise.all([runCli(exportArgs(d), env), runCli(exportArgs(d), env)]);
+      const results = await runTogether(exportArgs(d), env);
       expect(results.map((r) => r.code).sort(), results.map((r) => r.stdout + r.stderr.slice(-1500)).join('\n---\n')).toEqual([0, 5]);
       const winner = results.find((r) => r.code === 0) as CliResult;
       const loser = results.find((r) => r.code === 5) as CliResult;
@@ -84,11 +105,12 @@ describe('a lease left by a SIGKILLed run', () => {
 
   it('keeps re-runs out until it expires when it names another host, then is taken over with a LeaseTakenOver log line, and every version lands once', async () => {
     const d = fsDestination();
-    const lease = await killedRun(d, ['--lease-ttl-seconds', '10']);
-    // As a run on another pod or machine leaves it: its pid cannot be checked from here.
-    const foreign = { ...lease, host: 'exporter-7d9f4-pod-b', pid: 1, holder: `exporter-7d9f4-pod-b:1:${lease.runId}` };
+    const lease = await killedRun(d, []);
+    // As a run on another pod or machine leaves it: its pid cannot be checked from here. The
+    // test sets its expiry (an hour ahead, then just past) instead of waiting for a short TTL
+    // to run out, so which side of the expiry each re-run falls on never depends on load.
+    const foreign = { ...lease, host: 'exporter-7d9f4-pod-b', pid: 1, holder: `exporter-7d9f4-pod-b:1:${lease.runId}`, expiresAt: new Date(Date.now() + 3_600_000).toISOString() };
     writeFileSync(leaseFile(d), JSON.stringify(foreign));
-    expect(Date.parse(foreign.expiresAt)).toBeGreaterThan(Date.now() + 3000); // the TTL leaves time for a re-run before expiry
 
     const early = await runCli(exportArgs(d), exportEnv(server.url));
     expect(early.code, early.stderr.slice(-1500)).toBe(5);
@@ -96,11 +118,13 @@ describe('a lease left by a SIGKILLed run', () => {
     expect(Date.now()).toBeLessThan(Date.parse(foreign.expiresAt)); // it really ran before the expiry
     expect(JSON.parse(readFileSync(leaseFile(d), 'utf8'))).toEqual(foreign); // and left the lease alone
 
-    await sleep(Date.parse(foreign.expiresAt) - Date.now() + 250);
+    // The same lease once its hour has passed: expired a second ago.
+    const expired = { ...foreign, expiresAt: new Date(Date.now() - 1000).toISOString() };
+    writeFileSync(leaseFile(d), JSON.stringify(expired));
     const late = await runCli(exportArgs(d), exportEnv(server.url));
     expect(late.code, late.stderr.slice(-1500)).toBe(0);
     expect(events(late, 'LeaseTakenOver')).toEqual([
-      expect.objectContaining({ level: 'warn', collection_id: COL, reason: 'expired', previous_holder: foreign.holder, previous_run_id: foreign.runId, previous_expires_at: foreign.expiresAt }),
+      expect.objectContaining({ level: 'warn', collection_id: COL, reason: 'expired', previous_holder: foreign.holder, previous_run_id: foreign.runId, previous_expires_at: expired.expiresAt }),
     ]);
     expect(events(late, 'RunResumed')).toHaveLength(1);
     await expectExactlyOnce(d);

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,7 +7,8 @@ import { type DevServer, startDevServer } from '../../src/devserver/index.js';
 import { runExport } from '../../src/run/export.js';
 import { openDestination } from '../../src/storage/index.js';
 import { formatVerifyReport, verifyCollections } from '../../src/verify/index.js';
-import { API_KEY, compareVersions, dataFiles, exportEnv, NAMESPACE, query, readJson, stagedVersions } from '../support/harness.js';
+import { readCheckpoint, readCheckpointBytes } from '../support/checkpoint.js';
+import { compareVersions, dataFiles, exportEnv, query, readJson, stagedVersions } from '../support/harness.js';
 
 const VIDEO = 'col_video_frames';
 const PDF = 'col_pdf_pages';
@@ -62,7 +63,7 @@ describe('export to a local folder', () => {
     const manifest = readJson(path.join(dest, VIDEO, '_manifests', `${run.runId}.json`));
     expect(manifest.totals.rows).toBe(1500);
     expect(manifest.files.map((f: { key: string }) => f.key)).toEqual(dataFiles(dest, VIDEO).map((f) => path.relative(dest, f)));
-    const checkpoint = readJson(path.join(dest, VIDEO, '_state', 'checkpoint.json'));
+    const checkpoint = await readCheckpoint(dest, VIDEO);
     expect(checkpoint.active).toBeNull();
     expect(checkpoint.lastHi).toBe(run.window.hi);
   });
@@ -119,11 +120,11 @@ describe('export to a local folder', () => {
     const dest = tempDir();
     const first = await runExport(settingsFor(dest, { collections: [PDF] }));
     expect(first.error).toBeUndefined();
-    const lastHi = readJson(path.join(dest, PDF, '_state/checkpoint.json')).lastHi as string;
+    const lastHi = (await readCheckpoint(dest, PDF)).lastHi as string;
     const backfill = await runExport(settingsFor(dest, { collections: [PDF], since: '2000-01-01', until: new Date(Date.now() - 10 * 86_400_000).toISOString() }));
     expect(backfill.error).toBeUndefined();
     expect(backfill.collections[0]!.runs[0]!.rows).toBeGreaterThan(0);
-    expect(readJson(path.join(dest, PDF, '_state/checkpoint.json')).lastHi).toBe(lastHi);
+    expect((await readCheckpoint(dest, PDF)).lastHi).toBe(lastHi);
     const changed = await mutate(PDF, 7);
     const next = await runExport(settingsFor(dest, { collections: [PDF] }));
     expect(next.collections[0]!.runs[0]!.window.lo).toBe(lastHi);
@@ -172,7 +173,8 @@ describe('export to a local folder', () => {
   it('fails with the API message and leaves the checkpoint untouched on 401 and 404', async () => {
     const dest = tempDir();
     expect((await runExport(settingsFor(dest))).error).toBeUndefined();
-    const before = readFileSync(path.join(dest, VIDEO, '_state', 'checkpoint.json'), 'utf8');
+    const before = await readCheckpointBytes(dest, VIDEO);
+    expect(before).not.toBeNull();
     const unauthorized = await runExport(loadSettings({ flags: { collections: [VIDEO], dest, safetyLagSeconds: 0 }, env: { ...exportEnv(server.url), MIXPEEK_API_KEY: 'sk_test_wrong_key_123' } }));
     expect(unauthorized.error?.exitCode).toBe(3);
     expect(unauthorized.error?.message).toMatch(/401.*UnauthorizedError.*MIXPEEK_API_KEY/);
@@ -180,7 +182,9 @@ describe('export to a local folder', () => {
     const missing = await runExport(settingsFor(dest, { collections: ['col_missing'] }));
     expect(missing.error?.exitCode).toBe(3);
     expect(missing.error?.message).toMatch(/404.*not found/i);
-    expect(readFileSync(path.join(dest, VIDEO, '_state', 'checkpoint.json'), 'utf8')).toBe(before);
-    expect(API_KEY).not.toBe(NAMESPACE);
+    expect(await readCheckpointBytes(dest, VIDEO)).toEqual(before);
+    // The collection that does not exist is named as the failed one and got no checkpoint.
+    expect(missing.failed?.collectionId).toBe('col_missing');
+    expect(await readCheckpointBytes(dest, 'col_missing')).toBeNull();
   });
 });

@@ -15,6 +15,7 @@ import { columnKey, MAX_ROW_DEPTH } from '../../src/rows/map.js';
 import { runExport } from '../../src/run/export.js';
 import type { StepHook } from '../../src/run/types.js';
 import { createLogger } from '../../src/util/log.js';
+import { readCheckpoint } from '../support/checkpoint.js';
 import { compareVersions, dataFiles, exportEnv, query, readJson, runCli, stagedVersions } from '../support/harness.js';
 
 const PDF = 'col_pdf_pages'; // the hostile documents
@@ -155,7 +156,7 @@ describe('hostile documents', () => {
     const small = { vectors: true, pageSize: 10, maxRowsPerFile: 12 };
     const killed = await runExport(settingsFor(dest, small), { signal: controller.signal, onStep: stop });
     expect(killed.error?.exitCode).toBe(143);
-    expect(readJson(path.join(dest, PDF, '_state', 'checkpoint.json')).active.files.length).toBeGreaterThanOrEqual(2);
+    expect((await readCheckpoint(dest, PDF)).active?.files.length).toBeGreaterThanOrEqual(2);
     const resumed = await runExport(settingsFor(dest, small));
     expect(resumed.error).toBeUndefined();
     expect(resumed.collections[0]!.runs[0]!.resumed).toBe(true);
@@ -205,7 +206,7 @@ describe('a misbehaving API', () => {
     } finally {
       server.setOptions({ faults: {} });
     }
-    expect(readJson(path.join(dest, VIDEO, '_state', 'checkpoint.json')).active.files.length).toBeGreaterThanOrEqual(1);
+    expect((await readCheckpoint(dest, VIDEO)).active?.files.length).toBeGreaterThanOrEqual(1);
     expect((await runExport(settingsFor(dest, small))).error).toBeUndefined();
     await exactlyOnce(dest, VIDEO, server.currentVersions(VIDEO));
   });

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type DevServer, startDevServer } from '../../src/devserver/index.js';
+import { readCheckpoint } from '../support/checkpoint.js';
 import { exportEnv, readJson, runCli } from '../support/harness.js';
 
 const COL = 'col_video_frames';
@@ -96,8 +97,8 @@ describe('metrics', () => {
     expect(push.url).toBe(GROUP_PATH);
     expect(push.headers.authorization).toBe(`Basic ${Buffer.from(`exporter:${PASSWORD}`).toString('base64')}`);
 
-    const checkpoint = readJson(path.join(dest, COL, '_state', 'checkpoint.json'));
-    const manifest = readJson(path.join(dest, checkpoint.history[0].manifest));
+    const checkpoint = await readCheckpoint(dest, COL);
+    const manifest = readJson(path.join(dest, checkpoint.history[0]!.manifest));
     const names = [...RUN_METRICS, 'mixpeek_export_last_success_timestamp_seconds', 'mixpeek_export_newest_exported_timestamp_seconds', 'mixpeek_export_freshness_lag_seconds', 'mixpeek_export_last_run_errors'];
     expectWellFormed(push.body, names);
     const v = samples(push.body);
@@ -142,10 +143,13 @@ describe('metrics', () => {
 
   it('pushes errors{stage="interrupted"} 1 and the files published so far when SIGTERM stops a run (exit 143)', async () => {
     const dest = tempDir();
+    // SIGTERM right after the second file is published (an observed log event, not a timer);
+    // the dev server runs in this process, so the run cannot fetch the pages still ahead of
+    // it, and finish, before this process has read that line.
     server.setOptions({ latencyMs: 100 });
     let run;
     try {
-      run = await runCli(exportArgs(dest, ['--metrics-pushgateway', gatewayUrl]), exportEnv(server.url), { killAfterMatch: /"FilePublished"/, killAfterMs: 300, signal: 'SIGTERM' });
+      run = await runCli(exportArgs(dest, ['--metrics-pushgateway', gatewayUrl]), exportEnv(server.url), { killOnMatch: /"event":"FilePublished"/, killOnMatchNth: 2, signal: 'SIGTERM' });
     } finally {
       server.setOptions({ latencyMs: 0 });
     }
@@ -160,8 +164,8 @@ describe('metrics', () => {
     expect(v.get('mixpeek_export_last_run_bytes')).toBe(published.reduce((n, f) => n + f.bytes, 0));
     expect(push.body).not.toContain('mixpeek_export_last_success_timestamp_seconds');
     // The interrupted run's files are visible to consumers: they count for freshness.
-    const { active } = readJson(path.join(dest, COL, '_state', 'checkpoint.json'));
-    const newest = active.files.map((f: { maxUpdatedAt: string }) => f.maxUpdatedAt).sort().at(-1);
+    const { active } = await readCheckpoint(dest, COL);
+    const newest = active!.files.map((f) => f.maxUpdatedAt).sort().at(-1) as string;
     expect(v.get('mixpeek_export_newest_exported_timestamp_seconds')).toBe(Date.parse(newest) / 1000);
   });
 

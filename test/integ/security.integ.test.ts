@@ -11,6 +11,7 @@ import { type DevServer, startDevServer } from '../../src/devserver/index.js';
 import { createLogger, makeRedactor } from '../../src/util/log.js';
 import { AZURITE_ACCOUNT } from '../support/emulators/azurite.js';
 import { azureDestination, filesUnder, fsDestination, s3Destination, type TestDestination } from '../support/destinations.js';
+import { readCheckpointBytes } from '../support/checkpoint.js';
 import { type CliResult, exportEnv, REPO, runCli } from '../support/harness.js';
 
 /**
@@ -130,14 +131,15 @@ describe('secrets', () => {
 
     const ok = await runCli(exportArgs(d, ['--format', 'ndjson']), env());
     expect(ok.code, ok.stderr.slice(-1500)).toBe(0);
-    const checkpoint = readFileSync(path.join(d.dest, COL, '_state', 'checkpoint.json'), 'utf8');
+    const checkpoint = await readCheckpointBytes(d.dest, COL);
+    expect(checkpoint).not.toBeNull();
     const denied = await runCli(exportArgs(d), env({ MIXPEEK_API_KEY: SECRETS['rejected API key'] }));
     expect(denied.code).toBe(3);
     expect(denied.stdout).toMatch(/HTTP 401: UnauthorizedError: Invalid or missing API key; check MIXPEEK_API_KEY/);
     const notFound = await runCli(['export', '--collection', 'col_nope', '--dest', d.dest, '--safety-lag-seconds', '0'], env());
     expect(notFound.code).toBe(3);
     expect(notFound.stderr).toMatch(/Collection not found/);
-    expect(readFileSync(path.join(d.dest, COL, '_state', 'checkpoint.json'), 'utf8')).toBe(checkpoint);
+    expect(await readCheckpointBytes(d.dest, COL)).toEqual(checkpoint);
     expect(leaks(await everything({ 'the finished run': ok, 'the run with a rejected key': denied, 'the run on a missing collection': notFound }, [d]))).toEqual([]);
   });
 

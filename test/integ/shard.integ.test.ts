@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,7 +10,8 @@ import { runExport } from '../../src/run/export.js';
 import { shardBounds } from '../../src/run/window.js';
 import { openDestination } from '../../src/storage/index.js';
 import { formatVerifyReport, verifyCollections } from '../../src/verify/index.js';
-import { compareVersions, dataFiles, exportEnv, readJson, runCli, stagedVersions } from '../support/harness.js';
+import { readCheckpoint, readCheckpointBytes } from '../support/checkpoint.js';
+import { compareVersions, dataFiles, exportEnv, runCli, stagedVersions } from '../support/harness.js';
 
 const VIDEO = 'col_video_frames';
 let server: DevServer;
@@ -43,8 +44,8 @@ describe('a backfill split with --shard i/n', () => {
     // The scheduled runs started at `until`; the backfill fills what lies before.
     const scheduled = await runExport(settingsFor(dest, { since: until }));
     expect(scheduled.error).toBeUndefined();
-    const mainCheckpoint = path.join(dest, layout.checkpoint(VIDEO));
-    const before = readFileSync(mainCheckpoint);
+    const before = await readCheckpointBytes(dest, VIDEO);
+    expect(before).not.toBeNull();
 
     const results = await Promise.all([0, 1, 2].map((i) => runExport(shardSettings(dest, i, 3))));
     for (const [i, result] of results.entries()) {
@@ -53,10 +54,10 @@ describe('a backfill split with --shard i/n', () => {
       expect(run.window).toEqual(shardBounds(since, until, i, 3));
       expect(run.runId).toMatch(new RegExp(`^\\d{8}T\\d{6}Z-s0${i}of03-[0-9a-f]{4}$`));
       expect(run.files.length).toBeGreaterThan(1);
-      const own = readJson(path.join(dest, layout.checkpoint(VIDEO, { index: i, count: 3, since, until })));
+      const own = await readCheckpoint(dest, VIDEO, { index: i, count: 3, since, until });
       expect(own).toMatchObject({ lastHi: run.window.hi, active: null, history: [{ runId: run.runId }] });
     }
-    expect(readFileSync(mainCheckpoint).equals(before)).toBe(true);
+    expect(await readCheckpointBytes(dest, VIDEO)).toEqual(before);
     expect(existsSync(path.join(dest, layout.lease(VIDEO)))).toBe(false);
 
     const cmp = compareVersions(versionsFrom(since), await stagedVersions(dest, VIDEO));
@@ -87,7 +88,7 @@ describe('a backfill split with --shard i/n', () => {
     });
     expect(killed.error?.message).toMatch(/killed after its third file/);
     const shard0 = { index: 0, count: 2, since, until };
-    expect(readJson(path.join(dest, layout.checkpoint(VIDEO, shard0))).active.files).toHaveLength(3);
+    expect((await readCheckpoint(dest, VIDEO, shard0)).active?.files).toHaveLength(3);
 
     const during = await verify(dest);
     const duringText = formatVerifyReport(during);

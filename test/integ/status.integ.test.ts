@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CollectionStatus } from '../../src/cli/status.js';
 import { type DevServer, startDevServer } from '../../src/devserver/index.js';
+import { readCheckpoint } from '../support/checkpoint.js';
 import { exportEnv, readJson, runCli } from '../support/harness.js';
 
 const COL = 'col_pdf_pages';
@@ -35,8 +36,8 @@ describe('status', () => {
     const dest = tempDir();
     const exported = await runCli(exportArgs(dest), exportEnv(server.url));
     expect(exported.code, exported.stderr).toBe(0);
-    const checkpoint = readJson(path.join(dest, COL, '_state', 'checkpoint.json'));
-    const [run] = checkpoint.history;
+    const checkpoint = await readCheckpoint(dest, COL);
+    const run = checkpoint.history[0]!;
     const manifest = readJson(path.join(dest, run.manifest));
 
     const [report] = JSON.parse(await status(dest, [COL], true)) as CollectionStatus[];
@@ -73,7 +74,7 @@ describe('status', () => {
     const dest = tempDir();
     const killed = await runCli(exportArgs(dest), exportEnv(server.url, { MIXPEEK_EXPORT_TEST_CRASH_AT: 'checkpoint-advanced:2' }));
     expect(killed.signal).toBe('SIGKILL');
-    const { active } = readJson(path.join(dest, COL, '_state', 'checkpoint.json'));
+    const active = (await readCheckpoint(dest, COL)).active!;
     expect(active.files).toHaveLength(2);
 
     const [report] = JSON.parse(await status(dest, [COL], true)) as CollectionStatus[];
@@ -84,7 +85,7 @@ describe('status', () => {
         run_id: active.runId,
         started_at: active.startedAt,
         window: active.window,
-        position: active.position.updatedAt,
+        position: active.position!.updatedAt,
         files: 2,
         rows: active.files[0].rows + active.files[1].rows,
         bytes: active.files[0].bytes + active.files[1].bytes,
@@ -92,24 +93,24 @@ describe('status', () => {
       },
     });
     // What consumers can already see counts for freshness.
-    expectLag(report, active.files[1].maxUpdatedAt);
+    expectLag(report, active.files[1]!.maxUpdatedAt!);
     const text = await status(dest, [COL], false);
     expect(text).toContain(`interrupted    ${active.runId} started ${active.startedAt}`);
     expect(text).toContain(`${report?.interrupted_run?.rows} rows in 2 files (`);
-    expect(text).toContain(`published so far, up to updated_at ${active.position.updatedAt}`);
+    expect(text).toContain(`published so far, up to updated_at ${active.position!.updatedAt}`);
     expect(text).toContain('the next export resumes this run');
 
     // The next export finishes the interrupted run, then runs a new (here empty) window: the
     // newest exported updated_at survives the empty run (the checkpoint's running max).
     expect((await runCli(exportArgs(dest), exportEnv(server.url))).code).toBe(0);
-    const checkpoint = readJson(path.join(dest, COL, '_state', 'checkpoint.json'));
-    const manifests = checkpoint.history.map((h: { manifest: string }) => readJson(path.join(dest, h.manifest)));
+    const checkpoint = await readCheckpoint(dest, COL);
+    const manifests = checkpoint.history.map((h) => readJson(path.join(dest, h.manifest)));
     const [after] = JSON.parse(await status(dest, [COL], true)) as CollectionStatus[];
     expect(after?.interrupted_run).toBeNull();
-    expect(after?.last_runs.map((r) => r.run_id)).toEqual([...checkpoint.history].reverse().map((h: { runId: string }) => h.runId));
+    expect(after?.last_runs.map((r) => r.run_id)).toEqual([...checkpoint.history].reverse().map((h) => h.runId));
     expect(after?.last_runs.at(-1)?.run_id).toBe(active.runId);
     expect(after?.last_runs.reduce((n, r) => n + r.rows, 0)).toBe(1200);
     expect(after?.last_hi).toBe(checkpoint.lastHi);
-    expectLag(after as CollectionStatus, manifests.map((m: { maxUpdatedAt: string | null }) => m.maxUpdatedAt).filter(Boolean).sort().at(-1));
+    expectLag(after as CollectionStatus, manifests.map((m: { maxUpdatedAt: string | null }) => m.maxUpdatedAt).filter(Boolean).sort().at(-1) as string);
   });
 });

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,11 +14,34 @@ export interface CliResult {
   signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
+  /** The harness sent its kill (`killOnMatch` matched, or the `killAfterMs` timer fired). Always set by runCli. */
+  killSent?: boolean;
 }
 
-/** Options of {@link runCli}. */
+/**
+ * Options of {@link runCli}. A kill that a test needs to land at a known point uses
+ * `killOnMatch` (an observed log event) or `MIXPEEK_EXPORT_TEST_CRASH_AT` (a commit-protocol
+ * step). `killAfterMs` is only for random-moment kills whose assertions hold whichever way
+ * the race goes (the process may finish first).
+ */
 export interface RunCliOptions {
-  /** Send `signal` this many ms after spawn (or after `killAfterMatch` matched, when given). */
+  /**
+   * Send `signal` as soon as a whole stderr line matches this (the `killOnMatchNth`-th such
+   * line, default the first), e.g. `/"event":"FilePublished"/`. The kill lands right after
+   * that log event, whatever the machine's load. Never matched: never killed.
+   */
+  killOnMatch?: RegExp;
+  /** Which matching line sends the kill, 1-based. Default 1. */
+  killOnMatchNth?: number;
+  /**
+   * Called with each whole stderr line as it arrives, and the child: for a test that acts on
+   * an observed log event in its own way (e.g. pauses the lease holder with SIGSTOP).
+   */
+  onStderrLine?: (line: string, child: ChildProcess) => void;
+  /**
+   * Random-moment kills only: send `signal` this many ms after spawn (or after
+   * `killAfterMatch` matched, when given).
+   */
   killAfterMs?: number;
   /** Default SIGKILL. */
   signal?: NodeJS.Signals;
@@ -40,20 +63,53 @@ export function runCli(args: string[], env: Record<string, string | undefined> =
     });
     let stdout = '';
     let stderr = '';
+    let killSent = false;
+    const kill = () => {
+      if (killSent) return;
+      killSent = true;
+      child.kill(options.signal ?? 'SIGKILL');
+    };
     let timer: NodeJS.Timeout | null = null;
-    const arm = () => (timer ??= setTimeout(() => child.kill(options.signal ?? 'SIGKILL'), options.killAfterMs));
+    const arm = () => (timer ??= setTimeout(kill, options.killAfterMs));
+    let nthMatch = 0;
+    const onLine = (line: string) => {
+      if (options.killOnMatch && matches(options.killOnMatch, line) && ++nthMatch === (options.killOnMatchNth ?? 1)) kill();
+      options.onStderrLine?.(line, child);
+    };
+    const lines = lineSplitter(onLine);
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => {
       stderr += d;
+      lines(stderr);
       if (timer === null && options.killAfterMs !== undefined && options.killAfterMatch?.test(stderr)) arm();
     });
     if (options.killAfterMs !== undefined && !options.killAfterMatch) arm();
     child.on('error', reject);
     child.on('close', (code, signal) => {
       if (timer) clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
+      resolve({ code, signal, stdout, stderr, killSent });
     });
   });
+}
+
+/** `pattern.test(line)` without the `lastIndex` state a /g or /y pattern would carry between calls. */
+function matches(pattern: RegExp, line: string): boolean {
+  pattern.lastIndex = 0;
+  return pattern.test(line);
+}
+
+/**
+ * Calls `onLine` once per complete line of a text that only grows (the stderr seen so far),
+ * so a log line split across two chunks is seen once, whole.
+ */
+function lineSplitter(onLine: (line: string) => void): (text: string) => void {
+  let scanned = 0;
+  return (text) => {
+    for (let end = text.indexOf('\n', scanned); end !== -1; end = text.indexOf('\n', scanned)) {
+      onLine(text.slice(scanned, end));
+      scanned = end + 1;
+    }
+  };
 }
 
 /** Environment for an export against the dev server. */
