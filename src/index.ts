@@ -22,7 +22,9 @@ export type { FileRecord, Position } from './commit/checkpoint.js';
 export { createLogger, silentLogger, type Level, type Logger, type LogSink } from './util/log.js';
 
 // Settings: one schema, validated before any I/O.
-export { loadSettings, ENV_VARS, type SettingSources } from './config/load.js';
+export { loadDdlSettings, loadSettings, loadStorageSettings, ENV_VARS, type SettingSources } from './config/load.js';
+export { resolveSettings, type ResolvedSettings } from './config/resolve.js';
+export { parseDestination, type Destination } from './storage/destination.js';
 export { settingsSchema, SECRET_KEYS, SETTING_KEYS, type SettingKey, type Settings } from './config/schema.js';
 
 // Read what an export left: status (checkpoint, interrupted run, freshness) and verify.
@@ -40,8 +42,8 @@ export { openDestination, type DestinationOptions } from './storage/index.js';
 export type { ObjectInfo, PublishOptions, StorageDriver, WriteCondition } from './storage/types.js';
 export { fsDriver } from './storage/drivers/fs.js';
 export { memoryDriver } from './storage/drivers/memory.js';
-export type { S3DriverOptions } from './storage/drivers/s3.js';
-export type { AzureDriverOptions } from './storage/drivers/azure.js';
+export type { S3DriverOptions } from './storage/drivers/s3/index.js';
+export type { AzureDriverOptions } from './storage/drivers/azure/index.js';
 
 // Errors: one base class with a stable `code`, `exitCode` and `transient` flag.
 export {
