@@ -78,12 +78,11 @@ describe('mixpeek-export commands', () => {
     const dest = tempDir();
     // Small files and slow pages: the run is still paging when the third file is published.
     server.setOptions({ latencyMs: 100 });
-    const thirdFile = /("event":"FilePublished"[^\n]*\n[^]*){3}/;
     let interrupted;
     try {
       interrupted = await runCli(['export', '--collection', COL, '--dest', dest, '--safety-lag-seconds', '0', '--page-size', '50', '--max-rows-per-file', '100'], exportEnv(server.url), {
-        killAfterMatch: thirdFile,
-        killAfterMs: 0,
+        killOnMatch: /"event":"FilePublished"/,
+        killOnMatchNth: 3,
         signal: 'SIGTERM',
       });
     } finally {
