@@ -3,7 +3,7 @@
  * every module uses, so nothing downstream parses a setting again. Throws a ConfigError
  * (exit 2) before any I/O, lease or network call.
  */
-import { defaultCompression, validateCodec } from '../encode/index.js';
+import { defaultCompression, validateCodec } from '../encode/codecs.js';
 import type { Compression, Format } from '../encode/types.js';
 import { ConfigError } from '../errors.js';
 import { type Destination, parseDestination } from '../storage/destination.js';

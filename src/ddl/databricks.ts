@@ -8,7 +8,7 @@
  * Databricks references: Auto Loader options (cloudFiles.format, schemaLocation, schemaHints),
  * file metadata column (`_metadata.file_path`), read_files, AUTO CDC INTO (pipelines).
  */
-import { extensionFor } from '../encode/index.js';
+import { extensionFor } from '../encode/codecs.js';
 import { FILE_NAME_COLUMN, sparkSchemaHints } from './columns.js';
 import type { ConsumerLocation } from './location.js';
 import { commandLine, statement, vectorNote } from './text.js';

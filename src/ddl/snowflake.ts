@@ -8,7 +8,7 @@
  * <table> (MATCH_BY_COLUMN_NAME, INCLUDE_METADATA, PATTERN), CREATE PIPE (AUTO_INGEST,
  * INTEGRATION), data-types-vector ("load as ARRAY, cast to VECTOR").
  */
-import { extensionFor } from '../encode/index.js';
+import { extensionFor } from '../encode/codecs.js';
 import type { ColumnSpec } from '../rows/columns.js';
 import { FILE_NAME_COLUMN, fileColumns, snowflakeType, snowflakeViewExpr } from './columns.js';
 import type { ConsumerLocation } from './location.js';

@@ -8,44 +8,18 @@
  * await Promise.all([encoder.end(), upload]);
  * ```
  */
-import { NdjsonEncoder, ndjsonExtension } from './ndjson.js';
+import { defaultCompression, extensionFor, validateCodec } from './codecs.js';
+import { NdjsonEncoder } from './ndjson.js';
 import { DEFAULT_ROW_GROUP_BYTES, DEFAULT_ROW_GROUP_ROWS, ParquetEncoder } from './parquet.js';
-import type { Compression, EncoderOptions, FileEncoder, Format } from './types.js';
+import type { EncoderOptions, FileEncoder } from './types.js';
 
 export type { Compression, EncoderOptions, FileEncoder, Format } from './types.js';
 export { readParquetFooter, type ParquetFooter } from './footer.js';
 export { DEFAULT_ROW_GROUP_BYTES, DEFAULT_ROW_GROUP_ROWS };
-
-/** Codecs each format accepts; the first is the default. */
-const CODECS: Record<Format, readonly Compression[]> = {
-  parquet: ['zstd', 'snappy', 'none'],
-  ndjson: ['gzip', 'zstd', 'none'],
-};
+export { defaultCompression, extensionFor, validateCodec };
 
 /** Largest `rowGroupBytes`: Arrow string offsets are 32-bit, so a row group must stay well under 2 GiB. */
 const MAX_ROW_GROUP_BYTES = 1024 * 1024 * 1024;
-
-/** The default codec of a format: parquet → zstd, ndjson → gzip. */
-export function defaultCompression(format: Format): Compression {
-  const codecs = CODECS[format];
-  if (!codecs) throw new Error(`format "${String(format)}" is not valid; choose one of: parquet, ndjson`);
-  return codecs[0]!;
-}
-
-/** Throws a plain Error naming the valid choices when `compression` does not fit `format`. */
-export function validateCodec(format: Format, compression: Compression): void {
-  const codecs = CODECS[format];
-  if (!codecs) throw new Error(`format "${String(format)}" is not valid; choose one of: parquet, ndjson`);
-  if (!codecs.includes(compression)) {
-    throw new Error(`compression "${String(compression)}" is not valid for ${format}; choose one of: ${codecs.join(', ')}`);
-  }
-}
-
-/** File name suffix: `.parquet` (the codec is inside the file), `.json.gz`, `.json.zst` or `.json`. */
-export function extensionFor(format: Format, compression: Compression): string {
-  validateCodec(format, compression);
-  return format === 'parquet' ? '.parquet' : ndjsonExtension(compression);
-}
 
 /** A new encoder for one file. Options are validated here, before any bytes are produced. */
 export function createEncoder(options: EncoderOptions): FileEncoder {

@@ -11,21 +11,14 @@
 import { Transform, pipeline, type TransformCallback, type Writable } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import { columnsFor, VECTOR_PREFIX } from '../rows/columns.js';
+import { extensionFor } from './codecs.js';
 import type { Row } from '../rows/types.js';
 import { WriteGuard } from './guard.js';
-import type { Compression, EncoderOptions, FileEncoder } from './types.js';
+import type { EncoderOptions, FileEncoder } from './types.js';
 import { createZstdCompress } from './zstd.js';
 
 /** Characters of lines collected before they go to the compressor as one chunk. */
 export const NDJSON_CHUNK_CHARS = 1024 * 1024;
-
-const EXTENSIONS: Record<string, string> = { gzip: '.json.gz', zstd: '.json.zst', none: '.json' };
-
-export function ndjsonExtension(compression: Compression): string {
-  const extension = EXTENSIONS[compression];
-  if (!extension) throw new Error(`compression "${compression}" is not valid for ndjson; choose one of: gzip, zstd, none`);
-  return extension;
-}
 
 /** Serialises a row as one JSON line (without the newline), keys in column order. */
 export function lineSerializer(vectorKeys: readonly string[]): (row: Row) => string {
@@ -91,7 +84,7 @@ export class NdjsonEncoder implements FileEncoder {
   #rows = 0;
 
   constructor(options: EncoderOptions) {
-    this.extension = ndjsonExtension(options.compression);
+    this.extension = extensionFor('ndjson', options.compression);
     this.#serialize = lineSerializer(options.vectorKeys);
     this.#guard = new WriteGuard('ndjson', (error) => {
       if (!this.#sink.destroyed) this.#sink.destroy(error);

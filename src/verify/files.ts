@@ -7,7 +7,8 @@
 import type { FileRecord } from '../commit/checkpoint.js';
 import { layout } from '../commit/layout.js';
 import type { Manifest } from '../commit/manifest.js';
-import { extensionFor, type Compression, type Format } from '../encode/index.js';
+import { extensionFor } from '../encode/codecs.js';
+import type { Compression, Format } from '../encode/types.js';
 import type { StorageDriver } from '../storage/types.js';
 import type { Findings } from './findings.js';
 import { digestObject } from './object.js';

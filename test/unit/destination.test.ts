@@ -78,6 +78,12 @@ describe('layering', () => {
     }
   });
 
+  it('keeps settings resolution, ddl and verify off the encoders (codec rules live in encode/codecs.ts, which loads no wasm)', () => {
+    for (const folder of ['config', 'ddl', 'verify']) {
+      expect(importsOf(folder).filter((i) => /^src\/encode\/(index|parquet|ndjson)|^parquet-wasm|^@hpcc-js\//.test(i.target)), folder).toEqual([]);
+    }
+  });
+
   it('generates DDL for an abfss destination without loading @azure/storage-blob (a child process whose loader refuses the SDKs)', async () => {
     // A module hook that makes any cloud SDK unloadable: ddl must not need one. The control
     // run (verify, which opens the Azure driver) proves the hook bites.
