@@ -119,8 +119,9 @@ export class FileRoller {
    *   holds in its window and 16 KiB stream buffers when the boundary is checked.
    * - Parquet closes at the first row-group boundary where the row groups written out reach
    *   the target. parquet-wasm (arrow-rs 59) writes a row group out only when the next one
-   *   arrives, so the newest one is not counted yet: a file ends at most two row groups past
-   *   the target (the one that reached it and the one held), plus its page index and footer.
+   *   arrives, so the newest one is not counted yet: a file ends exactly one row group after
+   *   the row group in which it reached the target (at most one row group past the target),
+   *   plus its page index and footer. Its size is below target + those two row groups.
    */
   private full(file: OpenFile): boolean {
     return file.encoder.rows >= this.settings.maxRowsPerFile || file.encoder.bytesOut >= this.settings.targetFileBytes;

@@ -2,8 +2,9 @@
  * File size rotation keeps its promise, measured on the files the real FileRoller writes into
  * the memory driver. NDJSON: a file closes at the first chunk boundary at or past the target.
  * Parquet: at the first row-group boundary where the row groups parquet-wasm has written out
- * reach the target; it holds the newest row group until the next one arrives, so a file ends at
- * most two row groups past the target (read from the footer's row-group offsets and sizes).
+ * reach the target; it holds the newest row group until the next one arrives, so a file ends
+ * exactly one row group after the row group in which it reached the target (read from the
+ * footer's row-group offsets and sizes): at most one row group past the target.
  */
 import { createHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
@@ -60,7 +61,7 @@ async function roll(settings: Partial<RollSettings>, rows: Row[]): Promise<{ rec
 describe('file size rotation', () => {
   const target = 64 * 1024;
 
-  it('closes each Parquet file at the first row-group boundary where the row groups written out reach targetFileMb', async () => {
+  it('closes each Parquet file one row group after the row group that reached targetFileMb, never later', async () => {
     // ~6 KB per row group of 10 rows: a 64 KB target takes about eleven of them.
     const files = await roll({ targetFileBytes: target, rowGroupRows: 10 }, Array.from({ length: 600 }, (_, i) => row(i, 1000)));
     expect(files.length).toBeGreaterThan(3);
@@ -78,7 +79,7 @@ describe('file size rotation', () => {
       // parquet-wasm writes a row group out when the next one arrives, so when the roller closes the
       // file the last row group was still inside it: the ones before it reached the target...
       expect(end - last!).toBeGreaterThanOrEqual(target);
-      // ...and one boundary earlier they had not, so no file runs more than two row groups past the target.
+      // ...and one boundary earlier they had not: the next-to-last row group reached the target, and only the last one is past it.
       expect(end - last! - before!).toBeLessThan(target);
       expect(bytes.length).toBeGreaterThanOrEqual(target);
     }

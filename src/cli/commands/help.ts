@@ -12,7 +12,7 @@ const SUMMARIES: Record<Command, string> = {
 };
 
 const EXIT_CODES = `Exit codes: 0 done (also "nothing new"), 2 bad usage or config, 3 Mixpeek API failure,
-4 storage failure, 5 lease held by another run, 6 verify found a problem, 130/143 interrupted
+4 storage failure, 5 lease held by another run, 6 verify found a problem or corrupt state, 130/143 interrupted
 (checkpoint valid).`;
 
 const ENVIRONMENT = `Environment: MIXPEEK_API_KEY (secret, required by export), MIXPEEK_NAMESPACE, MIXPEEK_BASE_URL,
