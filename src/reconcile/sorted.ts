@@ -111,7 +111,7 @@ export async function* mergeSorted<T>(sources: readonly (AsyncIterable<T> | Iter
       yield value;
     }
   } finally {
-    await Promise.all(iterators.map((it, i) => (heads[i]?.done ? undefined : it.return?.())));
+    await Promise.all(iterators.map((it, i) => (heads[i]?.done ? undefined : it.return?.(undefined))));
   }
 }
 
@@ -155,7 +155,7 @@ export async function* mergeJoin<L, R>(
       }
     }
   } finally {
-    await Promise.all([a.done ? undefined : l.return?.(), b.done ? undefined : r.return?.()]);
+    await Promise.all([a.done ? undefined : l.return?.(undefined), b.done ? undefined : r.return?.(undefined)]);
   }
 }
 

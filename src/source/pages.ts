@@ -1,4 +1,4 @@
-import { SourceError } from '../errors.js';
+import { InternalError, SourceError } from '../errors.js';
 import type { MixpeekHttp } from './http.js';
 
 /** The `[lo, hi)` window of `updated_at`, as canonical UTC timestamps. */
@@ -11,12 +11,27 @@ export interface Window {
 
 export interface ListOptions {
   collectionId: string;
-  window: Window;
+  /** The `updated_at` window, listed in `updated_at` order. Required unless `query` is given. */
+  window?: Window;
   /** 1..1000. Default 1000. */
   pageSize: number;
   /** Ask for embedding vectors (`return_vectors`). */
   vectors: boolean;
   signal?: AbortSignal;
+  /**
+   * Another listing than an `updated_at` window (reconciliation): its own filters (none:
+   * every document), sort and `select` projection replace the window's.
+   * @example { sort: { field: 'document_id', direction: 'asc' }, select: ['document_id'] }
+   */
+  query?: ListQuery;
+}
+
+/** The body fields of a listing that is not an `updated_at` window. */
+export interface ListQuery {
+  filters?: Record<string, unknown>;
+  /** Absent: the API's default order. */
+  sort?: { field: string; direction: 'asc' | 'desc' };
+  select?: string[];
 }
 
 export interface Page {
@@ -75,22 +90,25 @@ interface PageReply {
 }
 
 async function fetchPage(http: MixpeekHttp, path: string, options: ListOptions, request: PageRequest): Promise<PageReply> {
-  const { lo, hi } = options.window;
-  const conditions = [
-    ...(lo ? [{ field: '_internal.updated_at', operator: 'gte', value: lo }] : []),
-    { field: '_internal.updated_at', operator: 'lt', value: hi },
-  ];
-  const body: Record<string, unknown> = {
-    filters: { AND: conditions },
-    sort: { field: '_internal.updated_at', direction: 'asc' },
-    limit: options.pageSize,
-    return_vectors: options.vectors,
-  };
+  const body: Record<string, unknown> = { ...queryBody(options), limit: options.pageSize, return_vectors: options.vectors };
   if (request.cursor) body.cursor = request.cursor;
   else if (request.offset > 0) body.offset = request.offset;
   const url = path + (request.offset > 0 && !request.cursor ? `&offset=${request.offset}` : '');
   const raw = await http.postJson(url, body, options.signal, listShapeProblem);
   return parseReply(raw, options.collectionId);
+}
+
+/** Filters, sort and projection of a request: the window's, or the caller's `query`. */
+function queryBody(options: ListOptions): Record<string, unknown> {
+  const { query } = options;
+  if (query) return { ...(query.filters ? { filters: query.filters } : {}), ...(query.sort ? { sort: query.sort } : {}), ...(query.select ? { select: query.select } : {}) };
+  if (!options.window) throw new InternalError(`[mixpeek] collection ${options.collectionId}: a listing needs a window or a query`);
+  const { lo, hi } = options.window;
+  const conditions = [
+    ...(lo ? [{ field: '_internal.updated_at', operator: 'gte', value: lo }] : []),
+    { field: '_internal.updated_at', operator: 'lt', value: hi },
+  ];
+  return { filters: { AND: conditions }, sort: { field: '_internal.updated_at', direction: 'asc' } };
 }
 
 /**
