@@ -10,6 +10,7 @@ import { makeRedactor } from '../util/log.js';
 import { ddlCommand } from './commands/ddl.js';
 import { exportCommand } from './commands/export.js';
 import { commandUsage, usage } from './commands/help.js';
+import { reconcileCommand } from './commands/reconcile.js';
 import { statusCommand } from './commands/status.js';
 import type { CommandIo, Interrupts } from './commands/types.js';
 import { verifyCommand } from './commands/verify.js';
@@ -17,6 +18,7 @@ import { type ParsedFlags, parseFlags } from './flags.js';
 
 const RUNNERS: Record<Exclude<Command, 'ddl'>, (flags: ParsedFlags, io: CommandIo) => Promise<ExitCode>> = {
   export: exportCommand,
+  reconcile: reconcileCommand,
   status: statusCommand,
   verify: verifyCommand,
 };

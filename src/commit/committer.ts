@@ -14,8 +14,13 @@ import { buildManifest, writeManifest } from './manifest.js';
 import type { ActiveRun, FileRecord, Manifest } from './schema.js';
 import { activeRun, completeRun, recordCounts, recordIntent, recordPublished, resolvePending, type RunCounts } from './transitions.js';
 
-/** Commit-protocol steps, in order: `page` (n = pages so far), `intent-recorded`, `file-visible`, `checkpoint-advanced` (n = seq), `manifest-written`. */
-export type StepHook = (step: 'page' | 'intent-recorded' | 'file-visible' | 'checkpoint-advanced' | 'manifest-written', n: number) => void;
+/**
+ * Commit-protocol steps, in order: `page` (n = pages so far), `intent-recorded`, `file-visible`, `checkpoint-advanced` (n = seq), `manifest-written`.
+ * A reconciliation adds `listing-started` (n = 1 when the run is resumed, else 0), `listing-page` (n = pages so far),
+ * `candidates-checked` (n = batches so far), before its files, and `snapshot-written` (n = 0) after them, before the manifest.
+ */
+export type ProtocolStep = 'page' | 'intent-recorded' | 'file-visible' | 'checkpoint-advanced' | 'manifest-written' | 'listing-started' | 'listing-page' | 'candidates-checked' | 'snapshot-written';
+export type StepHook = (step: ProtocolStep, n: number) => void;
 
 /** Where the counters recorded with each file come from (the run's intake). */
 export interface CountSource {
@@ -113,7 +118,8 @@ export class Committer {
     this.deps.onStep('manifest-written', 0);
     await this.store.update((cp) => completeRun(cp, manifest, manifestKey));
     const { files, rows, bytes } = manifest.totals;
-    logger.info('RunCompleted', { collection_id: this.collectionId, run_id: run.runId, files, rows, bytes, rejected: run.rejected, untyped: run.untyped, manifest: manifestKey });
+    if (run.kind === 'reconcile') logger.info('ReconcileCompleted', { collection_id: this.collectionId, run_id: run.runId, listed_at: run.reconcile?.listedAt, ids_listed: run.reconcile?.idsListed, tombstones: rows, files, manifest: manifestKey });
+    else logger.info('RunCompleted', { collection_id: this.collectionId, run_id: run.runId, files, rows, bytes, rejected: run.rejected, untyped: run.untyped, manifest: manifestKey });
     return { run, manifest, manifestKey };
   }
 }

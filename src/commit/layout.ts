@@ -5,6 +5,7 @@
  *   <collection_id>/_manifests/<run_id>.json                       one per run
  *   <collection_id>/_state/checkpoint.json                         where the next run resumes
  *   <collection_id>/_state/lease.json                              one writer at a time
+ *   <collection_id>/_state/reconcile/snapshot-<run_id>.json.gz     staged state a reconciliation left
  *
  * A shard of a backfill (`--shard i/n` over `--since`/`--until`) keeps its own checkpoint
  * and lease, so shards never contend with each other or with the scheduled runs:
@@ -37,6 +38,8 @@ export const layout = {
   shardStatePrefix: (collectionId: string) => `${collectionId}/_state/shards/`,
   checkpoint: (collectionId: string, shard?: ShardRef | null) => `${layout.statePrefix(collectionId, shard)}checkpoint.json`,
   lease: (collectionId: string, shard?: ShardRef | null) => `${layout.statePrefix(collectionId, shard)}lease.json`,
+  /** A reconciliation's snapshot of the staged state (one sorted `{id,u,e,d}` line per document, gzip). */
+  reconcileSnapshot: (collectionId: string, runId: string) => `${collectionId}/_state/reconcile/snapshot-${runId}.json.gz`,
 };
 
 /**

@@ -49,6 +49,9 @@ export function buildManifest(collectionId: string, run: ActiveRun, finishedAt: 
     minUpdatedAt: mins[0] ?? null,
     maxUpdatedAt: maxs[maxs.length - 1] ?? null,
     columns,
+    ...(run.kind === 'reconcile' && run.reconcile
+      ? { kind: 'reconcile' as const, listedAt: run.reconcile.listedAt, idsListed: run.reconcile.idsListed, tombstones: files.reduce((n, f) => n + f.rows, 0) }
+      : {}),
   };
 }
 

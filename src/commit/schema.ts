@@ -33,6 +33,26 @@ export const fileRecordSchema = z.object({
   columns: z.array(z.string()),
   /** Position after this file's last row. */
   endPosition: positionSchema.nullable(),
+  /** A reconciliation's tombstone file: the last (greatest) document_id in it, the run's position once it is committed. */
+  lastId: z.string().optional(),
+});
+
+export const runKindSchema = z.enum(['export', 'reconcile']);
+
+/** The newest run whose files a reconciliation snapshot holds (by `finishedAt`, then run id). */
+const includedSchema = z.object({ runId: z.string().min(1), finishedAt: instant }).nullable();
+
+/** A reconciliation in progress: its listing's start T and how far it got. */
+export const reconcileProgressSchema = z.object({
+  /** T: the instant the listing started; every tombstone's `updated_at`. A resume keeps it. */
+  listedAt: instant,
+  /** The last document_id tombstoned and committed; a resume skips ids up to it. */
+  position: z.string().nullable(),
+  /** Ids the last listing returned. */
+  idsListed: count,
+  /** Set once the snapshot is written: its key, and the last export run it holds. */
+  snapshot: z.string().min(1).optional(),
+  includedThrough: includedSchema.optional(),
 });
 
 export const formatSchema = z.enum(['parquet', 'ndjson']);
@@ -55,6 +75,10 @@ export const activeRunSchema = z.object({
   untyped: count,
   /** Length fixed for each vector column by the first vector seen in this run; a resume keeps it. Absent before the first vector. */
   vectorDims: z.record(z.string(), z.number().int().positive()).optional(),
+  /** Absent: `export`. A `reconcile` run writes tombstones (its window is the empty `[T, T)`). */
+  kind: runKindSchema.optional(),
+  /** Set on a `reconcile` run. */
+  reconcile: reconcileProgressSchema.optional(),
 });
 
 /** A completed run, as the checkpoint's history keeps it for `status`. */
@@ -82,6 +106,22 @@ export const checkpointSchema = z.object({
   active: activeRunSchema.nullable(),
   /** The last runs, newest last (at most HISTORY_LIMIT), for `status`. */
   history: z.array(runSummarySchema),
+  /** The last completed reconciliation (absent before the first). */
+  lastReconcile: z
+    .object({
+      runId: z.string().min(1),
+      /** T, the start of its listing. */
+      listedAt: instant,
+      /** `_state/reconcile/snapshot-<runId>.json.gz`: the staged state it left, sorted by id. */
+      snapshot: z.string().min(1),
+      /** The last export run whose files the snapshot holds; the next reconciliation reads runs finished after it. */
+      includedThrough: includedSchema,
+      idsListed: count,
+      tombstones: count,
+      finishedAt: instant,
+      manifest: z.string().min(1),
+    })
+    .optional(),
 });
 
 /** `_manifests/<run_id>.json`: what one run published. Consumers never read it; `verify`, `status` and reconciliation do. */
@@ -101,6 +141,14 @@ export const manifestSchema = z.object({
   maxUpdatedAt: instant.nullable(),
   /** Union of the files' columns, in order of first appearance. */
   columns: z.array(z.string()),
+  /** Absent: `export`. */
+  kind: runKindSchema.optional(),
+  /** A reconciliation: T, the start of its listing. */
+  listedAt: instant.optional(),
+  /** A reconciliation: ids its listing returned. */
+  idsListed: count.optional(),
+  /** A reconciliation: tombstones written (its rows). */
+  tombstones: count.optional(),
 });
 
 /**
@@ -123,6 +171,8 @@ export type RunSummary = z.infer<typeof runSummarySchema>;
 export type Checkpoint = z.infer<typeof checkpointSchema>;
 export type Manifest = z.infer<typeof manifestSchema>;
 export type LeaseBody = z.infer<typeof leaseSchema>;
+export type ReconcileProgress = z.infer<typeof reconcileProgressSchema>;
+export type LastReconcile = NonNullable<Checkpoint['lastReconcile']>;
 
 /** What a stored object is, for messages: `[checkpoint] <url> ...`, and what to do about a broken one. */
 export interface StoredKind {

@@ -61,9 +61,45 @@ export function recordPublished(checkpoint: Checkpoint, record: FileRecord, coun
   }));
 }
 
-/** The file recorded: listed, position and numbering past it, no intent left. */
+/** The file recorded: listed, position and numbering past it, no intent left (a reconciliation's position: the file's last id). */
 function addFile(run: ActiveRun, record: FileRecord): ActiveRun {
-  return { ...run, files: [...run.files, structuredClone(record)], position: record.endPosition, nextSeq: record.seq + 1, pending: null };
+  const next = { ...run, files: [...run.files, structuredClone(record)], position: record.endPosition, nextSeq: record.seq + 1, pending: null };
+  if (run.kind === 'reconcile' && run.reconcile && record.lastId !== undefined) next.reconcile = { ...run.reconcile, position: record.lastId };
+  return next;
+}
+
+/** What starts a reconciliation: T is fixed here, and a resume keeps it. */
+export type NewReconcile = Pick<ActiveRun, 'runId' | 'startedAt' | 'format' | 'compression'> & { listedAt: string };
+
+/**
+ * Begins a reconciliation: kind `reconcile`, the empty window `[T, T)` (it exports no
+ * versions, so it neither covers nor leaves a gap for verify, and never moves `lastHi`).
+ */
+export function beginReconcile(checkpoint: Checkpoint, run: NewReconcile): ActiveCheckpoint {
+  const { listedAt, ...rest } = run;
+  const begun = beginRun(checkpoint, { ...rest, window: { lo: listedAt, hi: listedAt }, vectors: false });
+  return { ...begun, active: { ...begun.active, kind: 'reconcile', reconcile: { listedAt, position: null, idsListed: 0 } } };
+}
+
+/**
+ * A reconciliation's tombstones are all committed: record its listing's count and the last
+ * export run its staged state held, before its snapshot is published (a resume that finds
+ * the snapshot adopts these).
+ */
+export function recordListing(checkpoint: Checkpoint, includedThrough: { runId: string; finishedAt: string } | null, idsListed: number): ActiveCheckpoint {
+  return withReconcile(checkpoint, (progress) => ({ ...progress, includedThrough, idsListed }));
+}
+
+/** The reconciliation's snapshot is published at `key`: next come its manifest and completion. */
+export function recordSnapshot(checkpoint: Checkpoint, key: string): ActiveCheckpoint {
+  return withReconcile(checkpoint, (progress) => ({ ...progress, snapshot: key }));
+}
+
+function withReconcile(checkpoint: Checkpoint, change: (progress: NonNullable<ActiveRun['reconcile']>) => NonNullable<ActiveRun['reconcile']>): ActiveCheckpoint {
+  return withActive(checkpoint, (run) => {
+    if (run.kind !== 'reconcile' || !run.reconcile) throw new InternalError(`[commit] run ${run.runId} of ${checkpoint.collectionId} is not a reconciliation`);
+    return { ...run, reconcile: change(run.reconcile) };
+  });
 }
 
 /** How a pending intent was resolved on resume. */
@@ -100,6 +136,7 @@ export function recordCounts(checkpoint: Checkpoint, counts: RunCounts): ActiveC
 export function completeRun(checkpoint: Checkpoint, manifest: Manifest, manifestKey: string): Checkpoint {
   const run = activeRun(checkpoint);
   if (manifest.runId !== run.runId) throw new InternalError(`[commit] manifest of run ${manifest.runId} cannot complete run ${run.runId}`);
+  if (run.kind === 'reconcile') return completeReconcile(checkpoint, run, manifest, manifestKey);
   const summary = {
     runId: run.runId,
     window: run.window,
@@ -117,4 +154,25 @@ export function completeRun(checkpoint: Checkpoint, manifest: Manifest, manifest
 /** The later of two canonical timestamps (they sort lexically in time order), null when neither is known. */
 function latest(a: string | null | undefined, b: string | null | undefined): string | null {
   return [a, b].filter((t): t is string => !!t).sort().at(-1) ?? null;
+}
+
+/**
+ * Completes a reconciliation (its snapshot and manifest written): no run in progress and
+ * `lastReconcile` set. `lastHi` and the export history are untouched: T is not an export
+ * window's end, and moving `lastHi` to it would skip versions.
+ */
+function completeReconcile(checkpoint: Checkpoint, run: ActiveRun, manifest: Manifest, manifestKey: string): Checkpoint {
+  const progress = run.reconcile;
+  if (!progress?.snapshot) throw new InternalError(`[commit] reconciliation ${run.runId} of ${checkpoint.collectionId} cannot complete before its snapshot is written`);
+  const lastReconcile = {
+    runId: run.runId,
+    listedAt: progress.listedAt,
+    snapshot: progress.snapshot,
+    includedThrough: progress.includedThrough ?? null,
+    idsListed: progress.idsListed,
+    tombstones: manifest.totals.rows,
+    finishedAt: manifest.finishedAt,
+    manifest: manifestKey,
+  };
+  return { ...checkpoint, active: null, lastReconcile };
 }

@@ -5,8 +5,11 @@
  */
 import { SETTING_KEYS, type SettingKey } from './schema.js';
 
-export type Command = 'export' | 'status' | 'verify' | 'ddl';
-export const COMMANDS: readonly Command[] = ['export', 'status', 'verify', 'ddl'];
+export type Command = 'export' | 'reconcile' | 'status' | 'verify' | 'ddl';
+export const COMMANDS: readonly Command[] = ['export', 'reconcile', 'status', 'verify', 'ddl'];
+
+/** `reconcile` takes export's settings except those that choose a window or whether to reconcile. */
+const NOT_RECONCILE: readonly SettingKey[] = ['since', 'until', 'shard', 'dryRun', 'reconcile', 'noReconcile', 'reconcileEveryHours'];
 
 /** What `status` and `verify` read: where, which collections, and how to reach the store. No API key. */
 const STORAGE_READ_KEYS = ['dest', 'collections', 's3Region', 's3Endpoint', 's3ForcePathStyle', 'azureConnectionString', 'azureAccountKey', 'azureSasToken'] as const;
@@ -17,6 +20,7 @@ const DDL_KEYS = ['dest', 'collections', 'format', 'compression', 'vectors'] as 
 /** The settings each command takes. */
 export const COMMAND_SETTINGS: Record<Command, readonly SettingKey[]> = {
   export: SETTING_KEYS,
+  reconcile: SETTING_KEYS.filter((k) => !NOT_RECONCILE.includes(k)),
   status: STORAGE_READ_KEYS,
   verify: STORAGE_READ_KEYS,
   ddl: DDL_KEYS,
@@ -28,6 +32,7 @@ export type DdlKey = (typeof DDL_KEYS)[number];
 /** Flags that are not settings, per command: `--config` for all, `--json` where there is a report to print. */
 export const COMMAND_EXTRA_FLAGS: Record<Command, readonly string[]> = {
   export: ['config', 'help'],
+  reconcile: ['config', 'help'],
   status: ['config', 'help', 'json'],
   verify: ['config', 'help', 'json'],
   ddl: ['config', 'help'],

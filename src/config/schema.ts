@@ -46,6 +46,19 @@ export const settingsSchema = z
     retryBaseDelayMs: z.number().int().min(0).default(500).describe('first retry backoff step, in ms (doubles, with jitter)'),
     retryMaxDelayMs: z.number().int().min(0).default(30_000).describe('cap of one retry backoff step, in ms'),
     safetyLagSeconds: z.number().int().min(0).default(60).describe('end each window this long before the run start'),
+    reconcile: z.boolean().default(false).describe('export: after the window, reconcile (list every id, tombstone the deleted ones) under the same lease'),
+    noReconcile: z.boolean().default(false).describe('export: skip a scheduled reconciliation this run (see reconcileEveryHours)'),
+    reconcileEveryHours: z
+      .number()
+      .min(0)
+      .default(24)
+      .describe('export also reconciles when the last reconciliation is older than this, in hours; 0 = only with --reconcile. Deletions reach the files within this period'),
+    reconcileSortChunkRows: z
+      .number()
+      .int()
+      .min(1)
+      .default(200_000)
+      .describe('reconciliation: ids sorted in memory at once (external sort through a temp folder); memory is about this x 100 bytes'),
     leaseTtlSeconds: z.number().int().min(5).default(120).describe('lease lifetime without renewal, in seconds'),
     s3Region: z.string().optional().describe('S3: region (else the AWS default chain: AWS_REGION, profile)'),
     s3Endpoint: z.url().optional().describe('S3: endpoint for S3-compatible stores (LocalStack, MinIO, GCS interoperability)'),

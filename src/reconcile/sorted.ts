@@ -192,3 +192,39 @@ export async function* newestPerId<T>(sorted: AsyncIterable<T>, key: (record: T)
   }
   if (held !== undefined) yield held;
 }
+
+/**
+ * A temp NDJSON file of records, written in order and read back once (the snapshot's
+ * inputs, collected during the pass so the data files are read only once). Memory: one write
+ * buffer; disk: the records. `dispose` removes it.
+ */
+export class Spool<T> {
+  private out: ReturnType<typeof createWriteStream> | null = null;
+  private file: string | null = null;
+  private dir: string | null = null;
+
+  constructor(private readonly tmpDir?: string) {}
+
+  /** Appends a record (waits when the file stream is full). */
+  async write(record: T): Promise<void> {
+    if (!this.out) {
+      this.dir = await mkdtemp(join(this.tmpDir ?? tmpdir(), 'mixpeek-reconcile-'));
+      this.file = join(this.dir, 'spool.ndjson');
+      this.out = createWriteStream(this.file);
+    }
+    if (!this.out.write(JSON.stringify(record) + '\n')) await once(this.out, 'drain');
+  }
+
+  /** Ends writing and streams the records back in the order written. */
+  async *read(): AsyncGenerator<T> {
+    if (!this.out || !this.file) return;
+    this.out.end();
+    await once(this.out, 'finish');
+    yield* readChunk<T>(this.file);
+  }
+
+  async dispose(): Promise<void> {
+    this.out?.destroy();
+    if (this.dir) await rm(this.dir, { recursive: true, force: true });
+  }
+}

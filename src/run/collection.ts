@@ -2,7 +2,8 @@ import { CheckpointStore } from '../commit/checkpoint.js';
 import { Committer } from '../commit/committer.js';
 import { newRunId } from '../commit/layout.js';
 import { Lease } from '../commit/lease.js';
-import type { ActiveRun, FileRecord } from '../commit/schema.js';
+import type { ActiveRun, Checkpoint, FileRecord } from '../commit/schema.js';
+import { type ReconcileOutcome, reconcileCollection } from '../reconcile/run.js';
 import { activeRun, beginRun } from '../commit/transitions.js';
 import { canonicalFromDate } from '../rows/time.js';
 import { listDocumentPages } from '../source/pages.js';
@@ -12,11 +13,20 @@ import { PositionTracker } from './position.js';
 import type { CollectionResult, ExportContext, RunOutcome } from './types.js';
 import { planWindow } from './window.js';
 
+/** What a collection's turn does besides finishing an interrupted run: the new window (default), and whether to reconcile. */
+export interface CollectionPlan {
+  /** Export the new window. False for the `reconcile` command. */
+  window: boolean;
+  /** `auto`: when due (settings `reconcile`, `noReconcile`, `reconcileEveryHours`); `always`: the `reconcile` command. */
+  reconcile: 'auto' | 'always';
+}
+
 /**
  * Exports one collection under its lease: first finishes an interrupted run (same run id,
- * window and numbering), then runs the new window, if there is one.
+ * window and numbering; an export or a reconciliation), then runs the new window, if there
+ * is one, then a reconciliation when one is asked for or due (never on a shard).
  */
-export async function exportCollection(ctx: ExportContext, collectionId: string): Promise<Omit<CollectionResult, 'seconds'>> {
+export async function exportCollection(ctx: ExportContext, collectionId: string, plan: CollectionPlan = { window: true, reconcile: 'auto' }): Promise<Omit<CollectionResult, 'seconds'>> {
   const started = ctx.now();
   // A shard of a backfill works under its own lease and checkpoint (layout.statePrefix): never the scheduled runs'.
   const shard = ctx.settings.range.shard;
@@ -28,25 +38,45 @@ export async function exportCollection(ctx: ExportContext, collectionId: string)
   try {
     const store = await CheckpointStore.load(ctx.driver, collectionId, shard);
     const runs: RunOutcome[] = [];
+    const reconciles: ReconcileOutcome[] = [];
     const interrupted = store.value.active;
-    if (interrupted) {
+    if (interrupted?.kind === 'reconcile') {
+      reconciles.push(await reconcileCollection(ctx, store, lease, interrupted.runId));
+    } else if (interrupted) {
       ctx.logger.info('RunResumed', { collection_id: collectionId, ...shardField, run_id: interrupted.runId, next_seq: interrupted.nextSeq, position: interrupted.position?.updatedAt ?? null });
       runs.push(await runWindow(ctx, store, lease, true));
     }
-    const window = planWindow(ctx.settings, store.value, started, interrupted?.window.lo ?? undefined);
+    const window = plan.window ? planWindow(ctx.settings, store.value, started, interrupted?.kind === 'reconcile' ? undefined : (interrupted?.window.lo ?? undefined)) : null;
     if (window) {
       const { format, vectors } = ctx.settings;
       // Staged only: a run is first written with its first file's intent, so one that fails before that leaves the checkpoint as it was.
       store.stage((cp) => beginRun(cp, { runId, startedAt: canonicalFromDate(started), window, format, compression: ctx.compression, vectors }));
       ctx.logger.info('RunStarted', { collection_id: collectionId, ...shardField, run_id: runId, lo: window.lo, hi: window.hi, format });
       runs.push(await runWindow(ctx, store, lease, false));
-    } else if (!interrupted) {
+    } else if (!interrupted && plan.window) {
       ctx.logger.info('NothingNew', { collection_id: collectionId, ...shardField, last_hi: store.value.lastHi });
     }
-    return { collectionId, runs };
+    if (!shard && reconcileDue(ctx.settings, store.value, started, plan)) {
+      let id = newRunId(ctx.now());
+      while (id === runId || reconciles.some((r) => r.runId === id)) id = newRunId(ctx.now());
+      reconciles.push(await reconcileCollection(ctx, store, lease, id));
+    }
+    return { collectionId, runs, ...(reconciles.length > 0 ? { reconciles } : {}) };
   } finally {
     await lease.release();
   }
+}
+
+/**
+ * Whether this turn reconciles: always for the `reconcile` command; else `--reconcile`, or
+ * (unless `--no-reconcile`) when `reconcileEveryHours` > 0 and the last reconciliation
+ * finished longer ago than that (or there was none).
+ */
+export function reconcileDue(settings: Pick<ExportContext['settings'], 'reconcile' | 'noReconcile' | 'reconcileEveryHours'>, checkpoint: Checkpoint, now: Date, plan: CollectionPlan): boolean {
+  if (plan.reconcile === 'always' || settings.reconcile) return true;
+  if (settings.noReconcile || settings.reconcileEveryHours === 0) return false;
+  const last = checkpoint.lastReconcile;
+  return !last || now.getTime() - Date.parse(last.finishedAt) >= settings.reconcileEveryHours * 3_600_000;
 }
 
 /** Pages the active run's window from its position, writes files through the roller, and the committer commits them and the run. */

@@ -5,7 +5,7 @@ import { MixpeekHttp } from '../source/http.js';
 import { openDestination } from '../storage/index.js';
 import type { StorageDriver } from '../storage/types.js';
 import { type Logger, silentLogger } from '../util/log.js';
-import { exportCollection } from './collection.js';
+import { type CollectionPlan, exportCollection } from './collection.js';
 import { dryRunCollection } from './dryrun.js';
 import { type ExportContext, type ExportResult, noProgress, type ProgressSink, type StepHook } from './types.js';
 
@@ -28,13 +28,27 @@ export interface ExportDeps {
  * `settings` come from `loadSettings` (or `resolveSettings`): validated and resolved.
  */
 export async function runExport(settings: ResolvedSettings, deps: ExportDeps = {}): Promise<ExportResult> {
+  return runCollections(settings, deps, { window: true, reconcile: 'auto' });
+}
+
+/**
+ * Runs one reconciliation per collection (the `reconcile` command), each under its lease:
+ * an interrupted run is finished first, no new window is exported. The outcome is data, as
+ * for {@link runExport}; each collection's `reconciles` holds what it did.
+ */
+export async function runReconcile(settings: ResolvedSettings, deps: ExportDeps = {}): Promise<ExportResult> {
+  if (settings.range.shard) return { collections: [], error: new ConfigError('reconcile does not run on a shard: a reconciliation lists the whole collection; drop --shard (and MIXPEEK_EXPORT_SHARD)') };
+  return runCollections(settings, { ...deps }, { window: false, reconcile: 'always' });
+}
+
+async function runCollections(settings: ResolvedSettings, deps: ExportDeps, plan: CollectionPlan): Promise<ExportResult> {
   const logger = deps.logger ?? silentLogger;
   const result: ExportResult = { collections: [] };
   let driver: StorageDriver | undefined;
   try {
     const ctx = await buildContext(settings, deps, logger);
     driver = ctx.driver;
-    if (settings.dryRun) {
+    if (settings.dryRun && plan.window) {
       result.dryRun = [];
       for (const id of settings.collections) result.dryRun.push(await dryRunCollection(ctx, id));
       return result;
@@ -43,7 +57,7 @@ export async function runExport(settings: ResolvedSettings, deps: ExportDeps = {
       const started = performance.now();
       const seconds = () => (performance.now() - started) / 1000;
       try {
-        result.collections.push({ ...(await exportCollection(ctx, id)), seconds: seconds() });
+        result.collections.push({ ...(await exportCollection(ctx, id, plan)), seconds: seconds() });
       } catch (error) {
         result.failed = { collectionId: id, seconds: seconds() };
         throw error;
@@ -59,6 +73,8 @@ export async function runExport(settings: ResolvedSettings, deps: ExportDeps = {
 }
 
 async function buildContext(settings: ResolvedSettings, deps: ExportDeps, logger: Logger): Promise<ExportContext> {
+  if (settings.reconcile && settings.noReconcile) throw new ConfigError('--reconcile and --no-reconcile contradict each other; give one');
+  if (settings.reconcile && settings.range.shard) throw new ConfigError('--reconcile does not run on a shard (--shard): a reconciliation lists the whole collection; run mixpeek-export reconcile without --shard');
   for (const id of settings.collections) {
     if (!isSafeCollectionId(id)) {
       throw new ConfigError(`collection id ${JSON.stringify(id)} is not a plain id (letters, digits, _ . -; no / or ..); check --collection`);

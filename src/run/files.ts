@@ -18,6 +18,8 @@ export interface RollSettings {
   maxRowsPerFile: number;
   /** Parquet row group size in rows (memory: this many rows of Arrow data). */
   rowGroupRows: number;
+  /** Record each file's last `document_id` as `lastId` (a reconciliation writes tombstones in id order: its position). */
+  recordLastId?: boolean;
 }
 
 /** Hooks into the commit protocol: record the intent, then record the published file. */
@@ -39,6 +41,7 @@ interface OpenFile {
   record: FileRecord | null;
   minUpdatedAt: string | null;
   maxUpdatedAt: string | null;
+  lastId: string | null;
   /** Vector keys of this file's schema. */
   vectorKeys: string[];
 }
@@ -73,6 +76,7 @@ export class FileRoller {
     if (newKeys.length > 0) this.vectorKeys = [...this.vectorKeys, ...newKeys].sort();
     const target = this.current ?? this.open(dt);
     await target.encoder.write(row);
+    target.lastId = row.document_id;
     if (row.updated_at !== null) {
       if (target.minUpdatedAt === null || row.updated_at < target.minUpdatedAt) target.minUpdatedAt = row.updated_at;
       if (target.maxUpdatedAt === null || row.updated_at > target.maxUpdatedAt) target.maxUpdatedAt = row.updated_at;
@@ -95,6 +99,7 @@ export class FileRoller {
       maxUpdatedAt: file.maxUpdatedAt,
       columns: columnsFor(file.vectorKeys).map((c) => c.name),
       endPosition: position,
+      ...(this.settings.recordLastId && file.lastId !== null ? { lastId: file.lastId } : {}),
     };
     const [, info] = await Promise.all([file.encoder.end(), file.published]);
     await this.committer.committed(file.record, info);
@@ -142,7 +147,7 @@ export class FileRoller {
     const digest = new DigestStream();
     const body = pipeline(encoder.output, digest, () => {});
     const file: OpenFile = {
-      seq, dt, key, encoder, digest, record: null, minUpdatedAt: null, maxUpdatedAt: null, vectorKeys: this.vectorKeys,
+      seq, dt, key, encoder, digest, record: null, minUpdatedAt: null, maxUpdatedAt: null, lastId: null, vectorKeys: this.vectorKeys,
       published: Promise.resolve(null as unknown as ObjectInfo),
     };
     file.published = this.driver.publish(key, body, {

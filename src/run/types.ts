@@ -2,6 +2,7 @@ import type { FileRecord } from '../commit/checkpoint.js';
 import type { StepHook } from '../commit/committer.js';
 import type { ResolvedSettings } from '../config/resolve.js';
 import type { ExportError } from '../errors.js';
+import type { ReconcileOutcome } from '../reconcile/run.js';
 import type { MixpeekHttp } from '../source/http.js';
 import type { StorageDriver } from '../storage/types.js';
 import type { Logger } from '../util/log.js';
@@ -52,6 +53,8 @@ export interface CollectionResult {
   collectionId: string;
   /** Empty when there was nothing new. */
   runs: RunOutcome[];
+  /** Reconciliations run (an interrupted one finished, then the one asked for or due); absent when none ran. */
+  reconciles?: ReconcileOutcome[];
   /** Wall time spent on this collection (lease taken to released), in seconds. */
   seconds: number;
 }

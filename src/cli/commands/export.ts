@@ -28,7 +28,7 @@ export async function exportCommand(flags: ParsedFlags, io: CommandIo): Promise<
  * (1-based) it reaches that commit-protocol step (see StepHook), so the kill-and-resume
  * tests hit exact points.
  */
-function crashHook(spec: string | undefined): StepHook | undefined {
+export function crashHook(spec: string | undefined): StepHook | undefined {
   if (!spec) return undefined;
   const [step, n] = spec.split(':');
   let seen = 0;
@@ -53,5 +53,7 @@ export function summary(settings: Pick<ResolvedSettings, 'collections' | 'dest'>
   const rejected = runs.reduce((n, r) => n + r.rejected, 0);
   const untyped = runs.reduce((n, r) => n + r.untyped, 0);
   const status = result.error ? `failed (exit ${result.error.exitCode}): ${result.error.message}` : runs.length === 0 ? 'ok, nothing new' : 'ok';
-  return `export ${status}; ${settings.collections.length} collection(s), ${runs.length} run(s), ${files} files, ${rows} rows, ${(bytes / 1e6).toFixed(1)} MB, ${rejected} rejected, ${untyped} values left untyped, ${progress.seconds.toFixed(1)} s (${Math.round(rows / Math.max(progress.seconds, 0.001))} docs/s) to ${settings.dest}`;
+  const reconciles = result.collections.flatMap((c) => c.reconciles ?? []);
+  const reconciled = reconciles.length ? `, ${reconciles.length} reconciliation(s): ${reconciles.reduce((n, r) => n + r.idsListed, 0)} ids listed, ${reconciles.reduce((n, r) => n + r.tombstones, 0)} tombstones` : '';
+  return `export ${status}; ${settings.collections.length} collection(s), ${runs.length} run(s), ${files} files, ${rows} rows, ${(bytes / 1e6).toFixed(1)} MB, ${rejected} rejected, ${untyped} values left untyped${reconciled}, ${progress.seconds.toFixed(1)} s (${Math.round(rows / Math.max(progress.seconds, 0.001))} docs/s) to ${settings.dest}`;
 }

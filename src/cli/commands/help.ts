@@ -5,7 +5,8 @@ import { ddlUsage } from './ddl.js';
 
 /** One line per command, for the top-level help. */
 const SUMMARIES: Record<Command, string> = {
-  export: 'export new document versions (resumes an interrupted run first)',
+  export: 'export new document versions (resumes an interrupted run first); then reconcile when asked (--reconcile) or due (reconcileEveryHours)',
+  reconcile: 'list every id of each collection and write tombstones (_deleted = true) for the staged documents that are gone',
   status: 'checkpoint, interrupted run, last runs and lag per collection',
   verify: 'check manifests against the objects (size, sha256, rows), the checkpoint against the manifests, orphans and gaps; exit 6 if not consistent',
   ddl: 'print the consumer setup for --dest and each --collection (Snowflake stage, table, pipe, view; Databricks Auto Loader job and pipeline SQL); no network',
