@@ -13,7 +13,7 @@ const t = (minute: number) => `2026-11-01T00:${String(minute).padStart(2, '0')}:
 function row(id: string, minute: number, runId: string): Row {
   return {
     document_id: id, collection_id: COL, namespace_id: 'ns', created_at: t(0), updated_at: t(minute), root_object_id: null, source_object_id: null,
-    fields: { n: minute }, internal: null, vectors: {}, _run_id: runId, _exported_at: t(minute + 1),
+    fields: { n: minute }, internal: null, vectors: {}, _run_id: runId, _exported_at: t(minute + 1), _deleted: false,
   } as Row;
 }
 
