@@ -43,7 +43,8 @@ export function checkCheckpoint(driver: StorageDriver, key: string, loaded: { ch
   const url = driver.url(key);
   // A backfill (--since/--until in the past) completes after later runs without moving lastHi
   // back, so lastHi is the furthest end of any completed run, not the newest run's end.
-  const newest = completed.reduce<ManifestSummary | undefined>((far, m) => (!far || m.window.hi > far.window.hi ? m : far), undefined);
+  // A reconciliation's window is the empty [T, T): it exports no versions, so it never moves lastHi.
+  const newest = completed.filter((m) => m.window.lo === null || m.window.lo < m.window.hi).reduce<ManifestSummary | undefined>((far, m) => (!far || m.window.hi > far.window.hi ? m : far), undefined);
   const { checkpoint } = loaded;
   if (!checkpoint) {
     if (!loaded.present && newest) {
