@@ -61,6 +61,7 @@ function fixedRow(i: number, text = ''): Row {
     vectors: { x: i % 2 === 0 ? vector(i, 16) : null, y: i % 5 === 0 ? null : Array.from(vector(i + 1000, 4 + (i % 3))) },
     _run_id: '20261121T153000Z-layout',
     _exported_at: '2026-11-21T15:31:00.123456Z',
+    _deleted: false,
   };
 }
 

@@ -62,6 +62,7 @@ function row(i: number, overrides: Partial<Row> = {}): Row {
     vectors: { x: i % 2 === 0 ? vector(i, 8) : null },
     _run_id: '20261121T153000Z-7f3a',
     _exported_at: '2026-11-21T15:31:00.123456Z',
+    _deleted: false,
     ...overrides,
   };
 }

@@ -213,7 +213,7 @@ describe('the run intake', () => {
     const at = { updated_at: '2026-01-01T10:00:00Z' };
     const doc = resumed.admit({ document_id: 'b', emb: Array.from({ length: 48 }, (_, i) => i / 48), _internal: at });
     expect(doc?.row.vectors).toEqual({});
-    expect(doc?.row.fields.emb).toHaveLength(48);
+    expect(doc?.row.fields?.emb).toHaveLength(48);
     const fresh = new Intake(logger, 'col', vectors, { rejected: 0, untyped: 0 });
     expect(fresh.admit({ document_id: 'b', emb: Array.from({ length: 48 }, (_, i) => i / 48), _internal: at })?.row.vectors.emb).toHaveLength(48);
     expect(fresh.vectorDims).toEqual({ emb: 48 });
