@@ -25,7 +25,7 @@ export const ENVELOPE_COLUMNS: readonly ColumnSpec[] = [
   { name: 'updated_at', type: 'timestamp', nullable: true, doc: 'version time of the document; in a tombstone, when the deletion was observed (UTC, microseconds)' },
   { name: 'root_object_id', type: 'string', nullable: true, doc: '_internal.lineage.root_object_id' },
   { name: 'source_object_id', type: 'string', nullable: true, doc: '_internal.lineage.source_object_id' },
-  { name: 'fields', type: 'json', nullable: true, doc: 'every other root key: user and extractor fields (null in a tombstone)' },
+  { name: 'fields', type: 'json', nullable: true, doc: 'every other root key: user and extractor fields; null in a tombstone' },
   { name: 'internal', type: 'json', nullable: true, doc: 'the document _internal object' },
 ] as const;
 
