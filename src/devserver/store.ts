@@ -53,9 +53,7 @@ export class CollectionStore {
   }
 
   /** The collection's salt: ids of index i start with `doc_` + hex8(mix32(i ^ salt)). */
-  get idSalt(): number {
-    return this.salt;
-  }
+  get idSalt(): number { return this.salt; }
 
   isDeleted(index: number): boolean {
     return this.deletedByIndex.has(index);

@@ -271,7 +271,7 @@ describe('dev server while documents change during an id listing', () => {
       expect(listedIds).toContain(late);
       expect(listedIds.filter((id) => id === early)).toHaveLength(1); // listed on page 1, before its deletion
       expect(server.deletedIds(COL)).toEqual([early]);
-      const doc = listed.find((d) => d.document_id === late) as { _internal: { created_at: string; updated_at: string } };
+      const doc = listed.find((d) => d.document_id === late) as unknown as { _internal: { created_at: string; updated_at: string } };
       expect(doc._internal.created_at).toBe(doc._internal.updated_at);
       expect(Date.parse(doc._internal.updated_at)).toBeGreaterThanOrEqual(started - 1000);
       const current = [...server.currentVersions(COL)].find((v) => v.document_id === late);
