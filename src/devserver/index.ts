@@ -74,6 +74,13 @@ export interface DevServerOptions {
    */
   createWhilePaging?: { everyNPages: number; count: number } | null;
   /**
+   * Sort fields the list endpoint refuses with 400 `BadRequestError` (details `{field}`), as
+   * given in the request (`document_id`, `_internal.created_at`, ...), to test a client's
+   * fallback. Default none.
+   * @example ['document_id']
+   */
+  refuseSortFields?: readonly string[];
+  /**
    * Hostile documents spliced into a collection's listing, per collection id: objects, or raw
    * JSON text for what JSON.stringify cannot write (any JSON value). Served verbatim, placed
    * by their own `_internal.updated_at` (else root `updated_at`); one without a readable
@@ -97,7 +104,7 @@ export interface DevServer {
   /** Stop listening and drop open connections. */
   close(): Promise<void>;
   /** Change behaviour on the fly; a new `rateLimit` starts with a full bucket. */
-  setOptions(patch: Partial<Pick<DevServerOptions, 'latencyMs' | 'rateLimit' | 'faults' | 'mutateWhilePaging' | 'deleteWhilePaging' | 'createWhilePaging'>>): void;
+  setOptions(patch: Partial<Pick<DevServerOptions, 'latencyMs' | 'rateLimit' | 'faults' | 'mutateWhilePaging' | 'deleteWhilePaging' | 'createWhilePaging' | 'refuseSortFields'>>): void;
   /** Mutate n seeded-random documents now: new version, updated_at = now (strictly increasing across calls), a changed field. Returns their ids. */
   mutate(collectionId: string, n: number): string[];
   /**
@@ -140,6 +147,7 @@ function resolveOptions(o: DevServerOptions): ResolvedOptions {
     mutateWhilePaging: o.mutateWhilePaging ?? null,
     deleteWhilePaging: o.deleteWhilePaging ?? null,
     createWhilePaging: o.createWhilePaging ?? null,
+    refuseSortFields: o.refuseSortFields ?? [],
     injectDocuments: o.injectDocuments ?? {},
   };
 }
@@ -168,6 +176,7 @@ function applyPatch(state: ServerState, patch: Parameters<DevServer['setOptions'
   if (patch.mutateWhilePaging !== undefined) o.mutateWhilePaging = patch.mutateWhilePaging;
   if (patch.deleteWhilePaging !== undefined) o.deleteWhilePaging = patch.deleteWhilePaging;
   if (patch.createWhilePaging !== undefined) o.createWhilePaging = patch.createWhilePaging;
+  if (patch.refuseSortFields !== undefined) o.refuseSortFields = patch.refuseSortFields;
   if (patch.faults !== undefined) {
     o.faults = patch.faults;
     state.faults.update(patch.faults, o.seed);

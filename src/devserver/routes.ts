@@ -110,13 +110,24 @@ async function listRoute(state: ServerState, c: Collection, req: IncomingMessage
     return sendHtml(res, headers);
   }
   if (fault?.kind === 'repeatCursor') state.stats.faults.repeatCursor = (state.stats.faults.repeatCursor ?? 0) + 1;
-  const page = listPage(c.listing, c.factory, parseListRequest(c.spec, url.searchParams, body), fault?.kind === 'repeatCursor');
+  const request = parseListRequest(c.spec, url.searchParams, body);
+  refuseSort(state, request.sort.field);
+  const page = listPage(c.listing, c.factory, request, fault?.kind === 'repeatCursor');
   const pageHeaders = { ...headers, 'Content-Type': 'application/json', 'Content-Length': String(page.byteLength) };
   if (fault?.kind === 'truncate') {
     state.stats.faults.truncate++;
     return sendTruncated(res, page, pageHeaders);
   }
   if (await sendPage(res, page, pageHeaders)) afterPage(state, c);
+}
+
+/**
+ * `refuseSortFields`: a sort the collection cannot serve, as a real one without a payload
+ * index on the field might answer (the exact error is undocumented; a 400 is assumed).
+ */
+function refuseSort(state: ServerState, field: string): void {
+  if (!state.options.refuseSortFields.includes(field)) return;
+  throw new ApiError(400, 'BadRequestError', `Cannot sort by ${field}: the field has no payload index`, { field });
 }
 
 /** Count the page and, every N pages, mutate, delete and create documents as if writers were busy meanwhile. */

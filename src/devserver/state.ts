@@ -30,6 +30,7 @@ export interface ResolvedOptions {
   mutateWhilePaging: { everyNPages: number; count: number } | null;
   deleteWhilePaging: { everyNPages: number; count: number } | null;
   createWhilePaging: { everyNPages: number; count: number } | null;
+  refuseSortFields: readonly string[];
   injectDocuments: Record<string, readonly InjectedDocument[]>;
 }
 

@@ -208,6 +208,18 @@ describe('dev server select projection and document_id order', () => {
     }
   });
 
+  it('refuses the sorts named in refuseSortFields with 400 so that a client can fall back to created_at', async () => {
+    server.setOptions({ refuseSortFields: ['document_id'] });
+    try {
+      const res = await api(server, 'POST', `${COL}/documents/list`, { limit: 10, sort: ID_ASC });
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as Envelope).error).toMatchObject({ type: 'BadRequestError', details: { field: 'document_id' } });
+      await listOk(server, { limit: 10, sort: { field: '_internal.created_at', direction: 'asc' } });
+    } finally {
+      server.setOptions({ refuseSortFields: [] });
+    }
+  });
+
   it('refuses a cursor of the id order on a listing sorted by updated_at', async () => {
     const first = await listOk(server, { limit: 10, sort: ID_ASC });
     const res = await api(server, 'POST', `${COL}/documents/list`, { limit: 10, cursor: first.pagination.next_cursor });
