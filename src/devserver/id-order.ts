@@ -1,29 +1,36 @@
 /**
- * The store's documents in `document_id` order without sorting (or holding) the collection.
+ * The store's documents in `document_id` or `created_at` order without sorting (or holding)
+ * the collection.
  *
  * Ids are `doc_` + hex8(mix32(index ^ salt)) + 16 hex, and mix32 is a bijection, so the
  * order of ids is the numeric order of y = mix32(index ^ salt) and no two documents share a
- * y. A pass walks every index once, keeps the `batch` smallest (or largest) y beyond the last
- * one yielded in a buffer of at most 2 × batch, and yields them in order: O(documents) time
- * and O(batch) memory per pass, O(limit) memory per page. String bounds (a cursor, or
- * `gt`/`lt` filters on document_id) become y bounds by binary search.
+ * y. The created_at order is (created micros, then y ascending), as the list endpoint breaks
+ * ties by document_id ascending. A pass walks every index once, keeps the `batch` first
+ * positions after the last one yielded in a buffer of at most 2 × batch, and yields them in
+ * order: O(documents) time and O(batch) memory per pass, O(limit) memory per page. String
+ * bounds on document_id (a cursor, or `gt`/`lt` filters) become y bounds by binary search.
  */
 import { mix32, hex8 } from './prng.js';
 import type { DocVersion } from './order.js';
 import type { CollectionStore } from './store.js';
 
-/** What to walk: direction, exclusive cursor id and inclusive bounds, all optional. */
-export interface IdScanOptions {
-  /** 1 = ascending document_id, -1 = descending. */
+/** What to walk: order, direction, exclusive cursor and inclusive id bounds, all optional. */
+export interface OrderScanOptions {
+  /** `id` = document_id, `created` = created_at then document_id ascending. */
+  kind: 'id' | 'created';
+  /** 1 = ascending, -1 = descending. */
   direction: 1 | -1;
-  /** Yield only ids strictly after this one in `direction`. */
-  after?: string;
+  /** Yield only what comes strictly after this position (`key` is the created micros in `created` order). */
+  after?: { key: unknown; id: string };
   /** Inclusive id bounds used for pruning only (a superset of what the filter accepts). */
   lo?: string;
   hi?: string;
   /** Candidates per pass. Default 1024. */
   batch?: number;
 }
+
+/** A position in the order: sort key (0 in id order), y, index. */
+type Entry = [key: number, y: number, index: number];
 
 const Y_END = 2 ** 32;
 const SUFFIX_MAX = 'f'.repeat(16);
@@ -53,45 +60,77 @@ function yAtMost(bound: string): number {
   return lo;
 }
 
-/** Live versions of the store in document_id order, per the options. */
-export function* scanById(store: CollectionStore, options: IdScanOptions): Generator<DocVersion> {
+/** Live versions of the store in the requested order, per the options. */
+export function* scanOrdered(store: CollectionStore, options: OrderScanOptions): Generator<DocVersion> {
   const dir = options.direction;
   const batch = Math.max(1, options.batch ?? 1024);
+  const created = options.kind === 'created';
+  const yDir = created ? 1 : dir;
   let yLo = options.lo !== undefined ? yAtLeast(options.lo) : 0;
   let yHi = options.hi !== undefined ? yAtMost(options.hi) : Y_END - 1;
-  if (options.after !== undefined && dir === 1) yLo = Math.max(yLo, yAtLeast(options.after));
-  if (options.after !== undefined && dir === -1) yHi = Math.min(yHi, yAtMost(options.after));
-  while (yLo <= yHi) {
-    const picked = pass(store, yLo, yHi, dir, batch);
-    for (const [y, index] of picked) {
-      if (dir === 1) yLo = y + 1;
-      else yHi = y - 1;
-      const v = store.current(index);
-      if (options.after !== undefined && (dir === 1 ? v.id <= options.after : v.id >= options.after)) continue;
+  let after = startAfter(options);
+  // In id order a cursor is an id bound (it need not be an id the store issued).
+  const afterId = !created ? options.after?.id : undefined;
+  if (afterId !== undefined && dir === 1) yLo = Math.max(yLo, yAtLeast(afterId));
+  if (afterId !== undefined && dir === -1) yHi = Math.min(yHi, yAtMost(afterId));
+  if (yLo > yHi) return;
+  const keyOf = created ? (i: number) => store.createdOf(i) : () => 0;
+  for (;;) {
+    const picked = pass(store, { keyOf, dir, yDir, after, yLo, yHi, batch });
+    for (const entry of picked) {
+      after = entry;
+      const v = store.current(entry[2]);
+      if (afterId !== undefined && (dir === 1 ? v.id <= afterId : v.id >= afterId)) continue;
       yield v;
     }
     if (picked.length < batch) return;
   }
 }
 
-/** One walk over every index: the `batch` live (y, index) pairs nearest the start of [yLo, yHi] in `dir`. */
-function pass(store: CollectionStore, yLo: number, yHi: number, dir: 1 | -1, batch: number): Array<[number, number]> {
+/** The created-order cursor as an entry; id-order cursors are handled as id bounds. */
+function startAfter(options: OrderScanOptions): Entry | null {
+  if (options.kind !== 'created' || !options.after) return null;
+  const m = /^doc_([0-9a-f]{8})/.exec(options.after.id);
+  if (!m || typeof options.after.key !== 'number') throw new RangeError('cursor position is not one this order issued');
+  return [options.after.key, parseInt(m[1] as string, 16), -1];
+}
+
+interface Pass {
+  keyOf: (index: number) => number;
+  /** Direction of the key and of y (the tie-break). */
+  dir: 1 | -1;
+  yDir: 1 | -1;
+  after: Entry | null;
+  yLo: number;
+  yHi: number;
+  batch: number;
+}
+
+/** One walk over every index: the `batch` live entries that come first after `after`, in order. */
+function pass(store: CollectionStore, p: Pass): Entry[] {
   const salt = store.idSalt;
   const total = store.total;
   const checkDeleted = store.liveCount < total;
-  const buf: Array<[number, number]> = [];
+  const { dir, yDir, after } = p;
+  /** Sign of (k, y) against an entry in the order; scalars, so rejected indices allocate nothing. */
+  const vs = (k: number, y: number, e: Entry) => dir * (k - e[0]) || yDir * (y - e[1]);
+  const buf: Entry[] = [];
+  let cut: Entry | null = null;
   const keep = () => {
-    buf.sort((a, b) => dir * (a[0] - b[0]));
-    buf.length = Math.min(buf.length, batch);
-    // Nothing beyond the batch-th candidate can make this pass's cut any more.
-    if (buf.length === batch) [yLo, yHi] = dir === 1 ? [yLo, (buf[batch - 1] as [number, number])[0]] : [(buf[batch - 1] as [number, number])[0], yHi];
+    buf.sort((a, b) => vs(a[0], a[1], b));
+    buf.length = Math.min(buf.length, p.batch);
+    // Nothing after the batch-th entry can make this pass's cut any more.
+    if (buf.length === p.batch) cut = buf[p.batch - 1] as Entry;
   };
   for (let i = 0; i < total; i++) {
     const y = mix32((i ^ salt) >>> 0);
-    if (y < yLo || y > yHi) continue;
+    if (y < p.yLo || y > p.yHi) continue;
     if (checkDeleted && store.isDeleted(i)) continue;
-    buf.push([y, i]);
-    if (buf.length >= 2 * batch) keep();
+    const k = p.keyOf(i);
+    if (after && vs(k, y, after) <= 0) continue;
+    if (cut && vs(k, y, cut) > 0) continue;
+    buf.push([k, y, i]);
+    if (buf.length >= 2 * p.batch) keep();
   }
   keep();
   return buf;

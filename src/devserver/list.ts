@@ -3,8 +3,8 @@
  *
  * Fast path (sort on updated_at, the default): the store merges the binary-searched base
  * timeline with the few mutated documents, so a page costs O(limit) whatever the collection
- * size. Sort on document_id walks the id order without sorting (see id-order.ts): O(limit)
- * memory, one pass over the index space per page. Any other sort (or document_id with
+ * size. Sort on document_id or created_at walks that order without sorting (id-order.ts):
+ * O(limit) memory, one pass over the index space per page. Any other sort (or those two with
  * injected documents) scans and sorts every matching document: correct, but slow at 1M.
  */
 import { decodeCursor, encodeCursor, queryHash, type CursorPosition } from './cursor.js';
@@ -14,7 +14,7 @@ import { valuesAt, type DocView } from './filters.js';
 import { badRequest } from './http.js';
 import { isInjected, isUnplaced, type Listing } from './inject.js';
 import type { ListRequest, SortSpec } from './list-request.js';
-import { scanById } from './id-order.js';
+import { scanOrdered } from './id-order.js';
 import type { DocVersion } from './store.js';
 
 /** The page as JSON pieces (text or UTF-8 bytes, written in order) and their total byte length. */
@@ -63,13 +63,15 @@ function timelineHits(store: Listing, factory: DocumentFactory, req: ListRequest
   return hits;
 }
 
-/** document_id path: the store's id order from the cursor, filtered lazily, stop at limit + 1. */
-function idHits(store: Listing, factory: DocumentFactory, req: ListRequest, after: CursorPosition | null): Hit[] {
-  if (after && typeof after.key !== 'string') throw badRequest('Invalid cursor: not a cursor issued by this endpoint');
+/** document_id and created_at paths: the store's order from the cursor, filtered lazily, stop at limit + 1. */
+function orderedHits(store: Listing, factory: DocumentFactory, req: ListRequest, after: CursorPosition | null): Hit[] {
+  const kind = req.sort.kind === 'id' ? 'id' : 'created';
+  const valid = kind === 'id' ? typeof after?.key === 'string' : typeof after?.key === 'number' && /^doc_[0-9a-f]{8}/.test(after.id);
+  if (after && !valid) throw badRequest('Invalid cursor: not a cursor issued by this endpoint');
   const hits: Hit[] = [];
   let skip = after ? 0 : req.offset;
-  const scan = scanById(store.store, {
-    direction: req.sort.direction, after: after?.id, lo: req.filter.idLo, hi: req.filter.idHi, batch: req.limit + 1,
+  const scan = scanOrdered(store.store, {
+    kind, direction: req.sort.direction, after: after ?? undefined, lo: req.filter.idLo, hi: req.filter.idHi, batch: req.limit + 1,
   });
   for (const version of scan) {
     const view = viewOf(factory, version);
@@ -78,7 +80,7 @@ function idHits(store: Listing, factory: DocumentFactory, req: ListRequest, afte
       skip--;
       continue;
     }
-    hits.push({ view, key: version.id });
+    hits.push({ view, key: kind === 'id' ? version.id : version.createdMicros });
     if (hits.length > req.limit) break;
   }
   return hits;
@@ -140,8 +142,8 @@ export function listPage(store: Listing, factory: DocumentFactory, req: ListRequ
   if (req.sort.kind === 'updated') {
     hits = timelineHits(store, factory, req, after);
     if (req.includeTotal) total = countMatching(store, factory, req);
-  } else if (req.sort.kind === 'id' && !store.hasInjected) {
-    hits = idHits(store, factory, req, after);
+  } else if ((req.sort.kind === 'id' || req.sort.kind === 'created') && !store.hasInjected) {
+    hits = orderedHits(store, factory, req, after);
     if (req.includeTotal) total = countMatching(store, factory, req);
   } else {
     ({ hits, total } = sortedHits(store, factory, req, after));

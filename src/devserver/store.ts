@@ -38,26 +38,18 @@ export class CollectionStore {
   }
 
   /** Number of base (seeded) documents. */
-  get count(): number {
-    return this.timeline.docCount;
-  }
+  get count(): number { return this.timeline.docCount; }
 
   /** Every index ever used: base documents plus created ones (deleted ones included). */
-  get total(): number {
-    return this.timeline.docCount + this.created;
-  }
+  get total(): number { return this.timeline.docCount + this.created; }
 
   /** Number of documents that exist now. */
-  get liveCount(): number {
-    return this.total - this.deletedByIndex.size;
-  }
+  get liveCount(): number { return this.total - this.deletedByIndex.size; }
 
   /** The collection's salt: ids of index i start with `doc_` + hex8(mix32(i ^ salt)). */
   get idSalt(): number { return this.salt; }
 
-  isDeleted(index: number): boolean {
-    return this.deletedByIndex.has(index);
-  }
+  isDeleted(index: number): boolean { return this.deletedByIndex.has(index); }
 
   /** The index of a document id ever issued (live or deleted), or null for any other string. */
   indexOf(id: string): number | null {
@@ -75,17 +67,25 @@ export class CollectionStore {
   /** The base (version 1) identity of document i. */
   baseVersion(index: number): DocVersion {
     const group = this.groupInfo(Math.floor(index / this.timeline.groupSize));
-    const updatedMicros = group.micros;
-    // created_at lies up to a week before updated_at; 30% of documents were never updated.
-    const h = seedOf(this.salt, index, 3);
-    let createdMicros = updatedMicros;
-    if (h % 10 >= 3) createdMicros -= (h % 7) * DAY_MICROS + (h % 86_400_000) * 1000 + (h % 997);
-    if (group.format === 'ms') createdMicros = Math.floor(createdMicros / 1000) * 1000;
     return {
       index, version: 1, id: this.documentId(index),
-      updatedMicros, updated: group.text,
-      createdMicros, createdFormat: group.format,
+      updatedMicros: group.micros, updated: group.text,
+      createdMicros: this.baseCreated(index), createdFormat: group.format,
     };
+  }
+
+  /** `created_at` micros of live document i, without building its version (order scans call it per index). */
+  createdOf(index: number): number {
+    return this.mutatedByIndex.get(index)?.createdMicros ?? this.baseCreated(index);
+  }
+
+  private baseCreated(index: number): number {
+    const group = this.groupInfo(Math.floor(index / this.timeline.groupSize));
+    // created_at lies up to a week before updated_at; 30% of documents were never updated.
+    const h = seedOf(this.salt, index, 3);
+    let createdMicros = group.micros;
+    if (h % 10 >= 3) createdMicros -= (h % 7) * DAY_MICROS + (h % 86_400_000) * 1000 + (h % 997);
+    return group.format === 'ms' ? Math.floor(createdMicros / 1000) * 1000 : createdMicros;
   }
 
   /** Instant, format and text of a group; consecutive documents share a group, so cache one. */
@@ -283,9 +283,7 @@ export class CollectionStore {
   }
 
   /** Every current version in ascending list order (streams; base documents are not stored). */
-  *versions(): Generator<DocVersion> {
-    yield* this.scan({ direction: 1 });
-  }
+  *versions(): Generator<DocVersion> { yield* this.scan({ direction: 1 }); }
 
   /** Every version that was ever current and has since been replaced by a mutation or removed by a deletion, oldest first. */
   *supersededVersions(): Generator<{ id: string; updated: string }> {

@@ -52,6 +52,13 @@ async function pageAll(server: DevServer, body: object, between: (page: number) 
   return docs;
 }
 
+/** Microseconds since the epoch of an API timestamp (`Z` or zone-less = UTC), independent of the server's parser. */
+function micros(ts: string): number {
+  const m = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,6}))?(Z)?$/.exec(ts);
+  if (!m) throw new Error(`unexpected timestamp form ${ts}`);
+  return Date.parse(`${m[1]}Z`) * 1000 + Number(((m[2] ?? '') + '000000').slice(0, 6));
+}
+
 function liveIds(server: DevServer, collection = COL): string[] {
   return [...server.currentVersions(collection)].map((v) => v.document_id).sort();
 }
@@ -201,10 +208,38 @@ describe('dev server select projection and document_id order', () => {
     expect(generic.map((d) => d.document_id)).toEqual(expected.filter((id) => id.startsWith('doc_a')));
   });
 
-  it('sorts by _internal.created_at and by created_at with cursor paging as well', async () => {
-    for (const field of ['_internal.created_at', 'created_at']) {
-      const docs = await pageAll(server, { limit: 400, sort: { field, direction: 'asc' }, select: ['_internal.created_at'] });
+  it('sorts by _internal.created_at and by created_at with cursor paging as well, ties by document_id ascending', async () => {
+    for (const [field, direction] of [['_internal.created_at', 'asc'], ['created_at', 'desc']] as const) {
+      const docs = await pageAll(server, { limit: 400, sort: { field, direction }, select: ['_internal.created_at'] });
       expect(docs.map((d) => d.document_id).sort()).toEqual(liveIds(server));
+      const keys = docs.map((d) => ({ at: micros((d['_internal'] as { created_at: string }).created_at), id: d.document_id }));
+      for (let i = 1; i < keys.length; i++) {
+        const [a, b] = [keys[i - 1], keys[i]] as [{ at: number; id: string }, { at: number; id: string }];
+        const dt = direction === 'asc' ? b.at - a.at : a.at - b.at;
+        expect(dt > 0 || (dt === 0 && a.id < b.id), `order at ${i}`).toBe(true);
+      }
+    }
+  });
+
+  it('lists the created_at order exactly as the full sort of the same documents does', async () => {
+    // Injected documents send the list endpoint down its scan-and-sort path: the reference.
+    const late = { document_id: 'zz_injected', _internal: { updated_at: '2100-01-01T00:00:00Z' } };
+    const plain = await startDevServer({ documentsPerCollection: 3000, seed: 9 });
+    const sorted = await startDevServer({ documentsPerCollection: 3000, seed: 9, injectDocuments: { [COL]: [late] } });
+    try {
+      for (const s of [plain, sorted]) {
+        s.delete(COL, 50);
+        s.mutate(COL, 60);
+      }
+      for (const direction of ['asc', 'desc']) {
+        const body = { limit: 250, select: ['document_id'], sort: { field: '_internal.created_at', direction } };
+        const fast = (await pageAll(plain, body)).map((d) => d.document_id);
+        const reference = (await pageAll(sorted, body)).map((d) => d.document_id).filter((id) => id !== late.document_id);
+        expect(fast).toHaveLength(2950);
+        expect(fast).toEqual(reference);
+      }
+    } finally {
+      await Promise.all([plain.close(), sorted.close()]);
     }
   });
 
