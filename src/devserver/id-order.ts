@@ -65,20 +65,18 @@ export function* scanOrdered(store: CollectionStore, options: OrderScanOptions):
   const dir = options.direction;
   const batch = Math.max(1, options.batch ?? 1024);
   const created = options.kind === 'created';
-  const yDir = created ? 1 : dir;
-  let yLo = options.lo !== undefined ? yAtLeast(options.lo) : 0;
-  let yHi = options.hi !== undefined ? yAtMost(options.hi) : Y_END - 1;
+  const range = { lo: options.lo !== undefined ? yAtLeast(options.lo) : 0, hi: options.hi !== undefined ? yAtMost(options.hi) : Y_END - 1 };
   let after = startAfter(options);
   // In id order a cursor is an id bound (it need not be an id the store issued).
   const afterId = !created ? options.after?.id : undefined;
-  if (afterId !== undefined && dir === 1) yLo = Math.max(yLo, yAtLeast(afterId));
-  if (afterId !== undefined && dir === -1) yHi = Math.min(yHi, yAtMost(afterId));
-  if (yLo > yHi) return;
-  const keyOf = created ? (i: number) => store.createdOf(i) : () => 0;
-  for (;;) {
-    const picked = pass(store, { keyOf, dir, yDir, after, yLo, yHi, batch });
+  if (afterId !== undefined && dir === 1) range.lo = Math.max(range.lo, yAtLeast(afterId));
+  if (afterId !== undefined && dir === -1) range.hi = Math.min(range.hi, yAtMost(afterId));
+  while (range.lo <= range.hi) {
+    const picked = created ? passByCreated(store, dir, after, range, batch) : passById(store, dir, range, batch);
     for (const entry of picked) {
       after = entry;
+      if (!created && dir === 1) range.lo = entry[1] + 1;
+      if (!created && dir === -1) range.hi = entry[1] - 1;
       const v = store.current(entry[2]);
       if (afterId !== undefined && (dir === 1 ? v.id <= afterId : v.id >= afterId)) continue;
       yield v;
@@ -95,42 +93,55 @@ function startAfter(options: OrderScanOptions): Entry | null {
   return [options.after.key, parseInt(m[1] as string, 16), -1];
 }
 
-interface Pass {
-  keyOf: (index: number) => number;
-  /** Direction of the key and of y (the tie-break). */
-  dir: 1 | -1;
-  yDir: 1 | -1;
-  after: Entry | null;
-  yLo: number;
-  yHi: number;
-  batch: number;
+/** Inclusive y range still to walk. */
+interface Range { lo: number; hi: number }
+
+/** One walk over every index: the `batch` live entries nearest the start of the y range in `dir`. */
+function passById(store: CollectionStore, dir: 1 | -1, range: Range, batch: number): Entry[] {
+  const { idSalt: salt, total } = store;
+  const checkDeleted = store.liveCount < total;
+  let { lo, hi } = range;
+  const buf: Entry[] = [];
+  const keep = () => {
+    buf.sort((a, b) => dir * (a[1] - b[1]));
+    buf.length = Math.min(buf.length, batch);
+    // Nothing beyond the batch-th candidate can make this pass's cut any more.
+    if (buf.length === batch && dir === 1) hi = (buf[batch - 1] as Entry)[1];
+    if (buf.length === batch && dir === -1) lo = (buf[batch - 1] as Entry)[1];
+  };
+  for (let i = 0; i < total; i++) {
+    const y = mix32((i ^ salt) >>> 0);
+    if (y < lo || y > hi) continue;
+    if (checkDeleted && store.isDeleted(i)) continue;
+    buf.push([0, y, i]);
+    if (buf.length >= 2 * batch) keep();
+  }
+  keep();
+  return buf;
 }
 
-/** One walk over every index: the `batch` live entries that come first after `after`, in order. */
-function pass(store: CollectionStore, p: Pass): Entry[] {
-  const salt = store.idSalt;
-  const total = store.total;
+/** One walk over every index: the `batch` live entries that come first after `after` in (created, y ascending) order. */
+function passByCreated(store: CollectionStore, dir: 1 | -1, after: Entry | null, range: Range, batch: number): Entry[] {
+  const { idSalt: salt, total } = store;
   const checkDeleted = store.liveCount < total;
-  const { dir, yDir, after } = p;
   /** Sign of (k, y) against an entry in the order; scalars, so rejected indices allocate nothing. */
-  const vs = (k: number, y: number, e: Entry) => dir * (k - e[0]) || yDir * (y - e[1]);
+  const vs = (k: number, y: number, e: Entry) => dir * (k - e[0]) || y - e[1];
   const buf: Entry[] = [];
   let cut: Entry | null = null;
   const keep = () => {
     buf.sort((a, b) => vs(a[0], a[1], b));
-    buf.length = Math.min(buf.length, p.batch);
-    // Nothing after the batch-th entry can make this pass's cut any more.
-    if (buf.length === p.batch) cut = buf[p.batch - 1] as Entry;
+    buf.length = Math.min(buf.length, batch);
+    if (buf.length === batch) cut = buf[batch - 1] as Entry;
   };
   for (let i = 0; i < total; i++) {
     const y = mix32((i ^ salt) >>> 0);
-    if (y < p.yLo || y > p.yHi) continue;
+    if (y < range.lo || y > range.hi) continue;
     if (checkDeleted && store.isDeleted(i)) continue;
-    const k = p.keyOf(i);
+    const k = store.createdOf(i);
     if (after && vs(k, y, after) <= 0) continue;
     if (cut && vs(k, y, cut) > 0) continue;
     buf.push([k, y, i]);
-    if (buf.length >= 2 * p.batch) keep();
+    if (buf.length >= 2 * batch) keep();
   }
   keep();
   return buf;
