@@ -3,7 +3,7 @@
  *
  * Fast path (sort on updated_at, the default): the store merges the binary-searched base
  * timeline with the few mutated documents, so a page costs O(limit) whatever the collection
- * size. Sort on document_id or created_at walks that order without sorting (id-order.ts):
+ * size. Sort on document_id or created_at walks that order without sorting (order-scan.ts):
  * O(limit) memory, one pass over the index space per page. Any other sort (or those two with
  * injected documents) scans and sorts every matching document: correct, but slow at 1M.
  */
@@ -14,7 +14,7 @@ import { valuesAt, type DocView } from './filters.js';
 import { badRequest } from './http.js';
 import { isInjected, isUnplaced, type Listing } from './inject.js';
 import type { ListRequest, SortSpec } from './list-request.js';
-import { scanOrdered } from './id-order.js';
+import { scanOrdered } from './order-scan.js';
 import type { DocVersion } from './store.js';
 
 /** The page as JSON pieces (text or UTF-8 bytes, written in order) and their total byte length. */

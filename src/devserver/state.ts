@@ -1,6 +1,7 @@
 /**
  * The dev server's whole state: resolved options, the four collections (stores and
- * document factories) and the counters. Only mutated documents take memory.
+ * document factories) and the counters. Only changed (mutated, created, deleted) documents
+ * take memory.
  */
 import { COLLECTIONS, type CollectionSpec } from './catalog.js';
 import { DocumentFactory } from './documents.js';
