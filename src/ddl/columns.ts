@@ -11,6 +11,7 @@
  * | timestamp   | INT64 TIMESTAMP(MICROS, UTC)| ISO-8601 string, Z | TIMESTAMP_LTZ / TIMESTAMP_LTZ     | TIMESTAMP_LTZ            | TIMESTAMP         |
  * | json        | UTF8 holding JSON text     | nested object     | VARCHAR / VARIANT                  | VARIANT                  | STRING            |
  * | vector      | LIST<FLOAT>                | array of numbers  | ARRAY / ARRAY                      | VECTOR(FLOAT, n) or ARRAY| ARRAY<FLOAT>      |
+ * | boolean     | BOOLEAN                    | true / false      | BOOLEAN / BOOLEAN                  | BOOLEAN                  | BOOLEAN           |
  */
 import type { Format } from '../encode/types.js';
 import { columnsFor, type ColumnSpec, type ColumnType, VECTOR_PREFIX } from '../rows/columns.js';
@@ -45,6 +46,7 @@ export function snowflakeType(type: ColumnType, format: Format): string {
     timestamp: 'TIMESTAMP_LTZ',
     json: format === 'parquet' ? 'VARCHAR' : 'VARIANT',
     vector: 'ARRAY',
+    boolean: 'BOOLEAN',
   };
   return types[type];
 }
@@ -64,6 +66,7 @@ export function sparkType(type: ColumnType): string {
     timestamp: 'TIMESTAMP',
     json: 'STRING',
     vector: 'ARRAY<FLOAT>',
+    boolean: 'BOOLEAN',
   };
   return types[type];
 }

@@ -3,7 +3,8 @@
  * table. A. a PySpark job: Auto Loader (`cloudFiles`, `trigger(availableNow=True)`) appends
  * every row to `<table>`, then a second stream MERGEs the newest version of each document into
  * `<table>_latest`. B. pipeline SQL (Lakeflow Declarative Pipelines): a streaming table over
- * `read_files` plus an AUTO CDC flow into `<table>_latest`.
+ * `read_files` plus an AUTO CDC flow into `<table>_latest`. Both apply tombstones: the MERGE
+ * deletes on `s._deleted`, the flow has `APPLY AS DELETE WHEN _deleted`.
  *
  * Databricks references: Auto Loader options (cloudFiles.format, schemaLocation, schemaHints),
  * file metadata column (`_metadata.file_path`), read_files, AUTO CDC INTO (pipelines).
@@ -44,6 +45,8 @@ export function databricksDdl(req: DdlRequest, loc: ConsumerLocation): string {
     '#   A. a scheduled job (PySpark, first): Auto Loader with trigger(availableNow=True), then MERGE into <table>_latest;',
     '#      schedule it after each export.',
     '#   B. a pipeline (SQL, second): a streaming table over read_files plus AUTO CDC into <table>_latest.',
+    '# Both apply tombstones (rows with _deleted = true): <table> keeps every version and tombstone,',
+    '# <table>_latest only the live documents.',
     ...formatNote(req),
     ...vectorNote(req, 'databricks', '#'),
     '',
@@ -111,18 +114,24 @@ function autoLoaderPy(req: DdlRequest, extension: string): string[] {
 }
 
 function mergePy(): string[] {
+  const newer = 's.updated_at > t.updated_at OR t.updated_at IS NULL OR (s.updated_at = t.updated_at AND s._exported_at > t._exported_at)';
   return [
     'def merge_latest(batch, latest):',
-    '    """Newest version per document_id: later updated_at wins; a re-export of the same version, the later export."""',
+    '    """Live documents: per document_id the newest row (later updated_at; a re-export of the same version, the',
+    '    later export) replaces an older one; a newest row that is a tombstone (_deleted) deletes the document."""',
     '    order = [F.col("updated_at").desc_nulls_last(), F.col("_exported_at").desc(), F.col("_file_name").desc()]',
     '    newest = (batch.withColumn("_rank", F.row_number().over(Window.partitionBy("document_id").orderBy(*order)))',
-    '              .where("_rank = 1").drop("_rank"))',
-    '    (DeltaTable.forName(spark, latest).alias("t")',
-    '        .merge(newest.alias("s"), "t.document_id = s.document_id")',
-    '        .whenMatchedUpdateAll(condition="s.updated_at > t.updated_at OR t.updated_at IS NULL"',
-    '                                        " OR (s.updated_at = t.updated_at AND s._exported_at > t._exported_at)")',
-    '        .whenNotMatchedInsertAll()',
-    '        .execute())',
+    '              .where("_rank = 1").drop("_rank")',
+    '              # rows staged before tombstones existed have no _deleted: live versions',
+    '              .withColumn("_deleted", F.coalesce(F.col("_deleted"), F.lit(False))))',
+    '    newest.createOrReplaceTempView("mixpeek_newest")',
+    '    newest.sparkSession.sql(f"""',
+    '        MERGE INTO {latest} t',
+    '        USING mixpeek_newest s',
+    '        ON t.document_id = s.document_id',
+    `        WHEN MATCHED AND s._deleted AND (${newer}) THEN DELETE`,
+    `        WHEN MATCHED AND NOT s._deleted AND (${newer}) THEN UPDATE SET *`,
+    '        WHEN NOT MATCHED AND NOT s._deleted THEN INSERT *""")',
     '',
     'def update_latest(table, state):',
     '    """Streams the rows `load_versions` appended into `<table>_latest`, one row per document_id."""',
@@ -151,17 +160,19 @@ function pipelineSql(req: DdlRequest, source: string, collectionId: string, tabl
   return [
     '',
     `CREATE OR REFRESH STREAMING TABLE ${table}`,
-    `  COMMENT ${sql(`Mixpeek collection ${collectionId}: one row per exported document version`)}`,
+    `  COMMENT ${sql(`Mixpeek collection ${collectionId}: one row per exported document version or tombstone`)}`,
     `AS SELECT *, _metadata.file_path AS ${FILE_NAME_COLUMN}`,
     'FROM STREAM read_files(',
     options.join(',\n'),
     ');',
     '',
-    ...statement([`CREATE OR REFRESH STREAMING TABLE ${table}_latest`, `  COMMENT ${sql(`Mixpeek collection ${collectionId}: the latest version of each document`)}`]),
+    ...statement([`CREATE OR REFRESH STREAMING TABLE ${table}_latest`, `  COMMENT ${sql(`Mixpeek collection ${collectionId}: the latest version of each live document`)}`]),
     '-- Older runtimes spell the flow APPLY CHANGES INTO, with the same clauses.',
     `CREATE FLOW ${flow} AS AUTO CDC INTO ${table}_latest`,
     `FROM STREAM(${table})`,
     'KEYS (document_id)',
+    '-- A tombstone (_deleted) deletes the document; a NULL _deleted (a file staged before tombstones) is a version.',
+    'APPLY AS DELETE WHEN _deleted',
     'SEQUENCE BY STRUCT(updated_at, _exported_at)',
     'STORED AS SCD TYPE 1;',
   ];

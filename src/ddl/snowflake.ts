@@ -1,6 +1,6 @@
 /**
  * `ddl --target snowflake`: file format, stage, table, load (Snowpipe or bulk COPY) and a
- * latest-version view per collection, as one SQL script that can be re-run (IF NOT EXISTS
+ * latest-version view per collection that applies tombstones, as one SQL script that can be re-run (IF NOT EXISTS
  * everywhere; the view is OR REPLACE; the table and the pipe are never replaced, since a
  * recreated pipe forgets which files it loaded).
  *
@@ -137,7 +137,7 @@ function collectionSql(req: DdlRequest, loc: ConsumerLocation, collectionId: str
   const usePipe = req.snowflake.load === 'pipe';
   const commented = (lines: string[]) => lines.map((line) => `-- ${line}`);
   const rowDefs = [
-    ...columns.map((spec) => `  ${spec.name} ${snowflakeType(spec.type, req.format)}${spec.nullable ? '' : ' NOT NULL'} COMMENT ${lit(columnDoc(spec, req.format))}`),
+    ...columns.map((spec) => `  ${spec.name} ${snowflakeType(spec.type, req.format)}${tableNullable(spec) ? '' : ' NOT NULL'} COMMENT ${lit(columnDoc(spec, req.format))}`),
     `  ${FILE_NAME_COLUMN} VARCHAR COMMENT 'data file the row was loaded from (METADATA$FILENAME)'`,
   ];
   return [
@@ -150,7 +150,11 @@ function collectionSql(req: DdlRequest, loc: ConsumerLocation, collectionId: str
     '-- Every exported version of every document, append-only.',
     `CREATE TABLE IF NOT EXISTS ${table} (`,
     rowDefs.join(',\n'),
-    `) COMMENT = ${lit(`Mixpeek collection ${collectionId}: one row per exported document version (see ${table}_latest)`)};`,
+    `) COMMENT = ${lit(`Mixpeek collection ${collectionId}: one row per exported document version or tombstone (see ${table}_latest)`)};`,
+    '-- A table created before tombstones existed: add _deleted (its older rows hold NULL, read as FALSE) and let',
+    '-- fields hold the NULL of a tombstone (both are no-ops on a table created above).',
+    `ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS ${DELETED} ${snowflakeType('boolean', req.format)} COMMENT ${lit(columnDoc(deletedSpec(columns), req.format))};`,
+    `ALTER TABLE ${table} ALTER COLUMN fields DROP NOT NULL;`,
     '',
     usePipe
       ? '-- Continuous load (the default): Snowpipe. Bulk COPY (--load copy) is below, commented out: use one, never both.'
@@ -160,12 +164,44 @@ function collectionSql(req: DdlRequest, loc: ConsumerLocation, collectionId: str
     usePipe ? '-- Bulk COPY instead of the pipe (--load copy):' : '-- Snowpipe instead of COPY (--load pipe):',
     ...commented(statement(usePipe ? copy : pipeSql)),
     '',
-    '-- The latest version of each document: newest updated_at wins; a re-export of the same version, the later export.',
+    ...latestView(req, table, columns),
+  ];
+}
+
+const DELETED = '_deleted';
+
+/** The `_deleted` spec of the column list (it is always there: rows/columns.ts). */
+function deletedSpec(columns: readonly ColumnSpec[]): ColumnSpec {
+  return columns.find((spec) => spec.name === DELETED)!;
+}
+
+/**
+ * NOT NULL as in the files, except `_deleted`: files staged before tombstones existed have no
+ * such column, and MATCH_BY_COLUMN_NAME loads NULL for it, which NOT NULL would refuse.
+ */
+function tableNullable(spec: ColumnSpec): boolean {
+  return spec.nullable || spec.name === DELETED;
+}
+
+/**
+ * The live documents: per document_id the newest row by (updated_at, _exported_at), then
+ * dropped when that row is a tombstone. The filter runs after the choice (a WHERE in the same
+ * SELECT would run before QUALIFY and let an older version show through a deletion).
+ */
+function latestView(req: DdlRequest, table: string, columns: readonly ColumnSpec[]): string[] {
+  const shown = columns.filter((spec) => spec.name !== DELETED); // always FALSE in the view
+  return [
+    '-- The live documents: per document_id the newest row (newest updated_at; a re-export of the same version,',
+    '-- the later export); a document whose newest row is a tombstone (_deleted) is left out. Rows staged before',
+    '-- tombstones existed have _deleted NULL: live.',
     `CREATE OR REPLACE VIEW ${table}_latest AS`,
     'SELECT',
-    [...columns.map((spec) => '  ' + snowflakeViewExpr(spec, req.format, req.vectors)), `  ${FILE_NAME_COLUMN}`].join(',\n'),
-    `FROM ${table}`,
-    'QUALIFY ROW_NUMBER() OVER (PARTITION BY document_id ORDER BY updated_at DESC NULLS LAST, _exported_at DESC, _file_name DESC) = 1;',
+    [...shown.map((spec) => '  ' + snowflakeViewExpr(spec, req.format, req.vectors)), `  ${FILE_NAME_COLUMN}`].join(',\n'),
+    'FROM (',
+    `  SELECT * FROM ${table}`,
+    '  QUALIFY ROW_NUMBER() OVER (PARTITION BY document_id ORDER BY updated_at DESC NULLS LAST, _exported_at DESC, _file_name DESC) = 1',
+    ')',
+    `WHERE NOT COALESCE(${DELETED}, FALSE);`,
   ];
 }
 
@@ -173,6 +209,7 @@ function collectionSql(req: DdlRequest, loc: ConsumerLocation, collectionId: str
 function columnDoc(spec: ColumnSpec, format: DdlRequest['format']): string {
   if (spec.type === 'json' && format === 'parquet') return `${spec.doc} (JSON text; VARIANT in the _latest view)`;
   if (spec.type === 'vector') return `${spec.doc} (ARRAY; VECTOR in the _latest view when its length is known)`;
+  if (spec.name === DELETED) return `${spec.doc}; NULL in rows of files staged before tombstones existed (versions)`;
   return spec.doc;
 }
 

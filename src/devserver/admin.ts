@@ -5,11 +5,15 @@
  * - `GET  /_dev/versions/{collectionId}` → NDJSON `{"document_id":…,"updated_at":…}` per current version
  * - `GET  /_dev/versions/{collectionId}?superseded=1` → the same for every version replaced by a mutation
  * - `POST /_dev/mutate` body `{collection_id, count}` → `{mutated: [ids]}`
- * - `GET  /_dev/stats` → the counters of `DevServer.stats()`
+ * - `POST /_dev/delete` body `{collection_id, count}` or `{collection_id, document_ids}` → `{deleted: [ids]}`
+ * - `POST /_dev/create` body `{collection_id, count}` → `{created: [ids]}`
+ * - `POST /_dev/recreate` body `{collection_id, document_id}` → `{document_id, updated_at}`
+ * - `GET  /_dev/deleted/{collectionId}` → `{deleted: [ids]}`, deleted and not re-created, ascending
+ * - `GET  /_dev/stats` → the counters of `DevServer.stats()` (deletions, creations and re-creations included)
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ApiError, drained, notFound, readJsonBody, sendError, sendJson, validationError } from './http.js';
-import { mutateNow, type ServerState } from './state.js';
+import { createNow, deleteNow, liveIndices, mutateNow, recreateNow, type ServerState } from './state.js';
 
 /** Lines per write of the versions stream. */
 const LINES_PER_WRITE = 2000;
@@ -19,6 +23,11 @@ export async function handleAdmin(state: ServerState, req: IncomingMessage, res:
     const versions = /^\/_dev\/versions\/([^/]+)$/.exec(url.pathname);
     if (req.method === 'GET' && versions) return await streamVersions(state, decodeURIComponent(versions[1] as string), url.searchParams.get('superseded') === '1', res);
     if (req.method === 'POST' && url.pathname === '/_dev/mutate') return await mutateRoute(state, req, res);
+    if (req.method === 'POST' && url.pathname === '/_dev/delete') return await deleteRoute(state, req, res);
+    if (req.method === 'POST' && url.pathname === '/_dev/create') return await createRoute(state, req, res);
+    if (req.method === 'POST' && url.pathname === '/_dev/recreate') return await recreateRoute(state, req, res);
+    const deleted = /^\/_dev\/deleted\/([^/]+)$/.exec(url.pathname);
+    if (req.method === 'GET' && deleted) return sendJson(res, 200, { deleted: collectionOf(state, decodeURIComponent(deleted[1] as string)).store.deletedIds() });
     if (req.method === 'GET' && url.pathname === '/_dev/stats') return sendJson(res, 200, structuredClone(state.stats));
     throw notFound(`No route for ${req.method} ${url.pathname}`);
   } catch (err) {
@@ -47,12 +56,49 @@ async function streamVersions(state: ServerState, id: string, superseded: boolea
   res.end(lines.join(''));
 }
 
-async function mutateRoute(state: ServerState, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const body = await readJsonBody(req);
-  const c = collectionOf(state, body['collection_id']);
+function countOf(body: Record<string, unknown>): number {
   const count = body['count'] ?? 1;
   if (typeof count !== 'number' || !Number.isInteger(count) || count < 0) {
     throw validationError(['body', 'count'], 'count must be a non-negative integer');
   }
-  sendJson(res, 200, { mutated: mutateNow(state, c, count) });
+  return count;
+}
+
+async function mutateRoute(state: ServerState, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const body = await readJsonBody(req);
+  const c = collectionOf(state, body['collection_id']);
+  sendJson(res, 200, { mutated: mutateNow(state, c, countOf(body)) });
+}
+
+async function deleteRoute(state: ServerState, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const body = await readJsonBody(req);
+  const c = collectionOf(state, body['collection_id']);
+  const ids = body['document_ids'];
+  if (ids === undefined) return sendJson(res, 200, { deleted: deleteNow(state, c, countOf(body)) });
+  if (!Array.isArray(ids) || ids.some((id) => typeof id !== 'string')) throw validationError(['body', 'document_ids'], 'document_ids must be a list of strings');
+  sendJson(res, 200, { deleted: deleteNow(state, c, asApi(() => liveIndices(c, ids as string[]))) });
+}
+
+async function createRoute(state: ServerState, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const body = await readJsonBody(req);
+  sendJson(res, 200, { created: createNow(state, collectionOf(state, body['collection_id']), countOf(body)) });
+}
+
+async function recreateRoute(state: ServerState, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const body = await readJsonBody(req);
+  const c = collectionOf(state, body['collection_id']);
+  const id = body['document_id'];
+  if (typeof id !== 'string') throw validationError(['body', 'document_id'], 'document_id must be a string');
+  const v = asApi(() => recreateNow(state, c, id));
+  sendJson(res, 200, { document_id: v.id, updated_at: v.updated });
+}
+
+/** A RangeError from the state (an id that is not live, or not deleted) is the caller's mistake: 404. */
+function asApi<T>(run: () => T): T {
+  try {
+    return run();
+  } catch (err) {
+    if (err instanceof RangeError) throw notFound(err.message);
+    throw err;
+  }
 }

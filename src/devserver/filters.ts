@@ -26,6 +26,9 @@ export interface CompiledFilter {
   hiMicros: number;
   /** True when the window is the whole filter, so counts need no scan. */
   windowOnly: boolean;
+  /** Inclusive document_id bounds implied by top-level AND conditions (pruning only: `test` is exact). */
+  idLo?: string;
+  idHi?: string;
 }
 
 type Test = (view: DocView) => boolean;
@@ -36,7 +39,7 @@ const LOGICAL_KEYS = new Set(['AND', 'OR', 'NOT', 'case_sensitive']);
 /** The docs say nesting has "a defined depth limit" without the number. */
 const MAX_DEPTH = 8;
 
-interface Window { lo: number; hi: number; windowOnly: boolean }
+interface Window { lo: number; hi: number; windowOnly: boolean; idLo?: string; idHi?: string }
 
 /** Compile `filters` (null/undefined = match everything). Throws a 400 ApiError when malformed. */
 export function compileFilter(raw: unknown): CompiledFilter {
@@ -44,7 +47,7 @@ export function compileFilter(raw: unknown): CompiledFilter {
   if (raw === null || raw === undefined) return { test: () => true, loMicros: -Infinity, hiMicros: Infinity, windowOnly: true };
   if (typeof raw !== 'object' || Array.isArray(raw)) throw badRequest('filters must be an object (LogicalOperator)');
   const test = compileNode(raw as Record<string, unknown>, 0, false, window);
-  return { test, loMicros: window.lo, hiMicros: window.hi, windowOnly: window.windowOnly };
+  return { test, loMicros: window.lo, hiMicros: window.hi, windowOnly: window.windowOnly, idLo: window.idLo, idHi: window.idHi };
 }
 
 /** A node is a condition (`field` key) or a LogicalOperator. `window` is set only on the pure-AND spine. */
@@ -103,6 +106,7 @@ function compileCondition(cond: Record<string, unknown>, cs: boolean, window: Wi
     return test;
   }
   if (window) window.windowOnly = false;
+  if (window && kind === 'id') narrowIds(window, op, cond['value']);
   const read = kind === 'id' ? (v: DocView) => [v.version.id] : (v: DocView) => valuesAt(v.doc(), field);
   return valueCondition(read, field, op, cond['value'], cs);
 }
@@ -145,6 +149,16 @@ function narrowWindow(window: Window, kind: 'updated' | 'created', op: string, v
   if (op === 'gt') window.lo = Math.max(window.lo, t + 1);
   if (op === 'eq' || op === 'lte') window.hi = Math.min(window.hi, t);
   if (op === 'lt') window.hi = Math.min(window.hi, t - 1);
+}
+
+/** Tighten the inclusive document_id bounds with a string comparison (gt x still needs x as a bound). */
+function narrowIds(window: Window, op: string, value: unknown): void {
+  const values = op === 'in' && Array.isArray(value) ? value : [value];
+  if (!['eq', 'gt', 'gte', 'lt', 'lte', 'in'].includes(op) || values.length === 0 || values.some((v) => typeof v !== 'string')) return;
+  const sorted = (values as string[]).slice().sort();
+  const [min, max] = [sorted[0] as string, sorted[sorted.length - 1] as string];
+  if (op !== 'lt' && op !== 'lte' && (window.idLo === undefined || min > window.idLo)) window.idLo = min;
+  if (op !== 'gt' && op !== 'gte' && (window.idHi === undefined || max < window.idHi)) window.idHi = max;
 }
 
 /** Every value at a dot path, flattening arrays on the way (Qdrant "any element" semantics). */

@@ -2,7 +2,8 @@
  * A Mixpeek-compatible dev server: `POST /v1/collections/{id}/documents/list` with the
  * Mar 2026 request and response shapes (reference/mixpeek-api.md §1–4), four multimodal
  * collections of up to millions of generated documents, and knobs for latency, rate limits,
- * faults and concurrent writes. Memory is O(mutations): documents are made on demand.
+ * faults and concurrent writes, and the document deletes (§7). Memory is O(mutations +
+ * creations + deletions): documents are made on demand.
  *
  * @example
  * const server = await startDevServer({ documentsPerCollection: 10_000, seed: 7 });
@@ -20,7 +21,10 @@ import type { FaultOptions } from './faults.js';
 import type { InjectedDocument } from './inject.js';
 import { TokenBucket, type RateLimitOptions } from './ratelimit.js';
 import { handleApi } from './routes.js';
-import { createState, defaultTimeline, mutateNow, type ResolvedOptions, type ServerState, type Stats } from './state.js';
+import {
+  createNow, createState, defaultTimeline, deleteNow, liveIndices, mutateNow, recreateNow,
+  type ResolvedOptions, type ServerState, type Stats,
+} from './state.js';
 
 export type { FaultOptions } from './faults.js';
 export type { InjectedDocument } from './inject.js';
@@ -59,6 +63,24 @@ export interface DevServerOptions {
    */
   mutateWhilePaging?: { everyNPages: number; count: number } | null;
   /**
+   * After every N list pages served (200s), delete `count` seeded-random live documents of
+   * the collection just paged, as a concurrent deleter would. Default null (off).
+   * @example { everyNPages: 2, count: 5 }
+   */
+  deleteWhilePaging?: { everyNPages: number; count: number } | null;
+  /**
+   * After every N list pages served (200s), create `count` new documents (new ids,
+   * created_at = updated_at = now) in the collection just paged. Default null (off).
+   */
+  createWhilePaging?: { everyNPages: number; count: number } | null;
+  /**
+   * Sort fields the list endpoint refuses with 400 `BadRequestError` (details `{field}`), as
+   * given in the request (`document_id`, `_internal.created_at`, ...), to test a client's
+   * fallback. Default none.
+   * @example ['document_id']
+   */
+  refuseSortFields?: readonly string[];
+  /**
    * Hostile documents spliced into a collection's listing, per collection id: objects, or raw
    * JSON text for what JSON.stringify cannot write (any JSON value). Served verbatim, placed
    * by their own `_internal.updated_at` (else root `updated_at`); one without a readable
@@ -82,15 +104,31 @@ export interface DevServer {
   /** Stop listening and drop open connections. */
   close(): Promise<void>;
   /** Change behaviour on the fly; a new `rateLimit` starts with a full bucket. */
-  setOptions(patch: Partial<Pick<DevServerOptions, 'latencyMs' | 'rateLimit' | 'faults' | 'mutateWhilePaging'>>): void;
+  setOptions(patch: Partial<Pick<DevServerOptions, 'latencyMs' | 'rateLimit' | 'faults' | 'mutateWhilePaging' | 'deleteWhilePaging' | 'createWhilePaging' | 'refuseSortFields'>>): void;
   /** Mutate n seeded-random documents now: new version, updated_at = now (strictly increasing across calls), a changed field. Returns their ids. */
   mutate(collectionId: string, n: number): string[];
   /**
-   * Every current (document_id, updated_at) of a collection in list order; streams, nothing is
-   * materialised. Includes injected documents that have a non-empty string id and a readable instant.
+   * Delete documents now: `n` seeded-random live ones, or exactly the given ids (all must be
+   * live documents of the collection, else a RangeError naming the first that is not, and
+   * nothing is deleted). Returns the deleted ids.
+   */
+  delete(collectionId: string, which: number | readonly string[]): string[];
+  /** Ids deleted and not re-created since start, ascending: the live set is currentVersions. */
+  deletedIds(collectionId: string): string[];
+  /**
+   * Re-create a deleted document under its id: a new version with created_at = updated_at =
+   * now. Throws a RangeError when the id is not a deleted document of the collection.
+   */
+  recreate(collectionId: string, documentId: string): { document_id: string; updated_at: string };
+  /** Create n new documents now (new ids, created_at = updated_at = now). Returns their ids. */
+  create(collectionId: string, n: number): string[];
+  /**
+   * Every current (document_id, updated_at) of a collection in list order (deleted documents
+   * left out); streams, nothing is materialised. Includes injected documents that have a
+   * non-empty string id and a readable instant.
    */
   currentVersions(collectionId: string): Iterable<{ document_id: string; updated_at: string }>;
-  /** Every version ever replaced by a mutation, oldest first: with currentVersions, all versions the API ever listed. */
+  /** Every version ever replaced by a mutation or removed by a deletion, oldest first: with currentVersions, all versions the API ever listed. */
   supersededVersions(collectionId: string): Iterable<{ document_id: string; updated_at: string }>;
   stats(): DevServerStats;
 }
@@ -107,6 +145,9 @@ function resolveOptions(o: DevServerOptions): ResolvedOptions {
     rateLimit: o.rateLimit ?? null,
     faults: o.faults ?? {},
     mutateWhilePaging: o.mutateWhilePaging ?? null,
+    deleteWhilePaging: o.deleteWhilePaging ?? null,
+    createWhilePaging: o.createWhilePaging ?? null,
+    refuseSortFields: o.refuseSortFields ?? [],
     injectDocuments: o.injectDocuments ?? {},
   };
 }
@@ -133,6 +174,9 @@ function applyPatch(state: ServerState, patch: Parameters<DevServer['setOptions'
   const o = state.options;
   if (patch.latencyMs !== undefined) o.latencyMs = patch.latencyMs;
   if (patch.mutateWhilePaging !== undefined) o.mutateWhilePaging = patch.mutateWhilePaging;
+  if (patch.deleteWhilePaging !== undefined) o.deleteWhilePaging = patch.deleteWhilePaging;
+  if (patch.createWhilePaging !== undefined) o.createWhilePaging = patch.createWhilePaging;
+  if (patch.refuseSortFields !== undefined) o.refuseSortFields = patch.refuseSortFields;
   if (patch.faults !== undefined) {
     o.faults = patch.faults;
     state.faults.update(patch.faults, o.seed);
@@ -162,6 +206,16 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     }),
     setOptions: (patch) => applyPatch(state, patch),
     mutate: (collectionId, n) => mutateNow(state, collectionOf(state, collectionId), n),
+    delete: (collectionId, which) => {
+      const c = collectionOf(state, collectionId);
+      return deleteNow(state, c, typeof which === 'number' ? which : liveIndices(c, which));
+    },
+    deletedIds: (collectionId) => collectionOf(state, collectionId).store.deletedIds(),
+    recreate: (collectionId, documentId) => {
+      const v = recreateNow(state, collectionOf(state, collectionId), documentId);
+      return { document_id: v.id, updated_at: v.updated };
+    },
+    create: (collectionId, n) => createNow(state, collectionOf(state, collectionId), n),
     currentVersions: (collectionId) => {
       const listing = collectionOf(state, collectionId).listing;
       return { *[Symbol.iterator]() { for (const v of listing.versions()) yield { document_id: v.id, updated_at: v.updated }; } };

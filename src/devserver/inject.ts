@@ -10,7 +10,8 @@
  * value might do. Vectors, `select` and presigned URLs are not applied to injected documents.
  * Memory is O(injected): their text and parsed form are kept.
  */
-import { compareVersions, mergeSorted, type CollectionStore, type DocVersion, type ScanOptions } from './store.js';
+import { compareVersions, mergeSorted, type DocVersion, type ScanOptions } from './order.js';
+import type { CollectionStore } from './store.js';
 import { formatMicros, parseInstant } from './time.js';
 
 /** A document as an object, or its raw JSON text (any JSON value). */
@@ -102,6 +103,11 @@ export class Listing {
 
   get collectionId(): string {
     return this.store.collectionId;
+  }
+
+  /** True when injected documents are spliced in (they are not in the store's id order). */
+  get hasInjected(): boolean {
+    return this.injected !== null;
   }
 
   scan(options: ScanOptions): Iterable<DocVersion> {

@@ -3,7 +3,9 @@
  *
  * Fast path (sort on updated_at, the default): the store merges the binary-searched base
  * timeline with the few mutated documents, so a page costs O(limit) whatever the collection
- * size. Any other sort scans and sorts every matching document: correct, but slow at 1M.
+ * size. Sort on document_id or created_at walks that order without sorting (order-scan.ts):
+ * O(limit) memory, one pass over the index space per page. Any other sort (or those two with
+ * injected documents) scans and sorts every matching document: correct, but slow at 1M.
  */
 import { decodeCursor, encodeCursor, queryHash, type CursorPosition } from './cursor.js';
 import type { DocumentFactory } from './documents.js';
@@ -12,6 +14,7 @@ import { valuesAt, type DocView } from './filters.js';
 import { badRequest } from './http.js';
 import { isInjected, isUnplaced, type Listing } from './inject.js';
 import type { ListRequest, SortSpec } from './list-request.js';
+import { scanOrdered } from './order-scan.js';
 import type { DocVersion } from './store.js';
 
 /** The page as JSON pieces (text or UTF-8 bytes, written in order) and their total byte length. */
@@ -55,6 +58,29 @@ function timelineHits(store: Listing, factory: DocumentFactory, req: ListRequest
       continue;
     }
     hits.push({ view, key: version.updatedMicros });
+    if (hits.length > req.limit) break;
+  }
+  return hits;
+}
+
+/** document_id and created_at paths: the store's order from the cursor, filtered lazily, stop at limit + 1. */
+function orderedHits(store: Listing, factory: DocumentFactory, req: ListRequest, after: CursorPosition | null): Hit[] {
+  const kind = req.sort.kind === 'id' ? 'id' : 'created';
+  const valid = kind === 'id' ? typeof after?.key === 'string' : typeof after?.key === 'number' && /^doc_[0-9a-f]{8}/.test(after.id);
+  if (after && !valid) throw badRequest('Invalid cursor: not a cursor issued by this endpoint');
+  const hits: Hit[] = [];
+  let skip = after ? 0 : req.offset;
+  const scan = scanOrdered(store.store, {
+    kind, direction: req.sort.direction, after: after ?? undefined, lo: req.filter.idLo, hi: req.filter.idHi, batch: req.limit + 1,
+  });
+  for (const version of scan) {
+    const view = viewOf(factory, version);
+    if (!req.filter.test(view)) continue;
+    if (skip > 0) {
+      skip--;
+      continue;
+    }
+    hits.push({ view, key: kind === 'id' ? version.id : version.createdMicros });
     if (hits.length > req.limit) break;
   }
   return hits;
@@ -115,6 +141,9 @@ export function listPage(store: Listing, factory: DocumentFactory, req: ListRequ
   let total: number | null = null;
   if (req.sort.kind === 'updated') {
     hits = timelineHits(store, factory, req, after);
+    if (req.includeTotal) total = countMatching(store, factory, req);
+  } else if ((req.sort.kind === 'id' || req.sort.kind === 'created') && !store.hasInjected) {
+    hits = orderedHits(store, factory, req, after);
     if (req.includeTotal) total = countMatching(store, factory, req);
   } else {
     ({ hits, total } = sortedHits(store, factory, req, after));

@@ -26,7 +26,11 @@ const USAGE = `usage: devserver [options]
   --slow-rate P        probability of a slow list response
   --slow-ms N          delay of a slow response (default 2000)
   --mutate-every N     mutate documents after every N list pages (with --mutate-count)
-  --mutate-count N     documents per such mutation (default 10)`;
+  --mutate-count N     documents per such mutation (default 10)
+  --delete-every N     delete documents after every N list pages (with --delete-count)
+  --delete-count N     documents per such deletion (default 10)
+  --create-every N     create documents after every N list pages (with --create-count)
+  --create-count N     documents per such creation (default 10)`;
 
 function num(values: Record<string, string | boolean | undefined>, name: string): number | undefined {
   const raw = values[name];
@@ -39,6 +43,8 @@ function num(values: Record<string, string | boolean | undefined>, name: string)
 function toOptions(values: Record<string, string | boolean | undefined>): DevServerOptions {
   const rpm = num(values, 'rpm');
   const every = num(values, 'mutate-every');
+  const deleteEvery = num(values, 'delete-every');
+  const createEvery = num(values, 'create-every');
   return {
     port: num(values, 'port'),
     seed: num(values, 'seed'),
@@ -53,11 +59,14 @@ function toOptions(values: Record<string, string | boolean | undefined>): DevSer
       notJsonRate: num(values, 'not-json-rate'), repeatCursorRate: num(values, 'repeat-cursor-rate'),
     },
     mutateWhilePaging: every ? { everyNPages: every, count: num(values, 'mutate-count') ?? 10 } : null,
+    deleteWhilePaging: deleteEvery ? { everyNPages: deleteEvery, count: num(values, 'delete-count') ?? 10 } : null,
+    createWhilePaging: createEvery ? { everyNPages: createEvery, count: num(values, 'create-count') ?? 10 } : null,
   };
 }
 
 const STRING_FLAGS = ['port', 'seed', 'docs', 'api-key', 'namespace', 'latency-ms', 'rpm', 'burst', 'error-rate', 'reset-rate',
-  'truncate-rate', 'not-json-rate', 'repeat-cursor-rate', 'slow-rate', 'slow-ms', 'mutate-every', 'mutate-count'] as const;
+  'truncate-rate', 'not-json-rate', 'repeat-cursor-rate', 'slow-rate', 'slow-ms', 'mutate-every', 'mutate-count',
+  'delete-every', 'delete-count', 'create-every', 'create-count'] as const;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({

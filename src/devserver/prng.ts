@@ -28,6 +28,16 @@ export function mix32(x: number): number {
   return x >>> 0;
 }
 
+/** The inverse of {@link mix32}: `unmix32(mix32(x)) === x >>> 0`. Lets a document id be mapped back to its index. */
+export function unmix32(x: number): number {
+  x ^= x >>> 16;
+  x = Math.imul(x, 0x7ed1b41d);
+  x ^= (x >>> 13) ^ (x >>> 26);
+  x = Math.imul(x, 0xa5cb9243);
+  x ^= x >>> 16;
+  return x >>> 0;
+}
+
 /** Combine several integers into one well-mixed 32-bit seed. */
 export function seedOf(...parts: number[]): number {
   let h = 0x9e3779b9;

@@ -1,19 +1,23 @@
 /**
- * The `/v1` API routes: rate limit, latency, auth and namespace checks, then the handler.
+ * The `/v1` API routes: rate limit, latency, auth and namespace checks, then the handler
+ * (list, collections, and the document deletes of deletes.ts).
  * Only the document list endpoint gets injected faults; it is the one a client pages through.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { collectionList, collectionResponse } from './collections.js';
+import { deleteBatch, deleteOne } from './deletes.js';
 import { ApiError, drained, notFound, readJsonBody, sendError, sendJson } from './http.js';
 import { listPage, type ListPage } from './list.js';
 import { parseListRequest } from './list-request.js';
-import { findCollection, mutateNow, type Collection, type ServerState } from './state.js';
+import { createNow, deleteNow, findCollection, mutateNow, type Collection, type ServerState } from './state.js';
 
 type Headers = Record<string, string>;
 
 const LIST_RE = /^\/v1\/collections\/([^/]+)\/documents\/list\/?$/;
 const GET_RE = /^\/v1\/collections\/([^/]+)\/?$/;
+const DELETE_BATCH_RE = /^\/v1\/collections\/([^/]+)\/documents\/batch\/?$/;
+const DELETE_ONE_RE = /^\/v1\/collections\/([^/]+)\/documents\/([^/]+)\/?$/;
 
 /** Handle one `/v1` request; never throws (errors become envelopes). */
 export async function handleApi(state: ServerState, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
@@ -41,8 +45,10 @@ async function route(state: ServerState, req: IncomingMessage, res: ServerRespon
   const list = req.method === 'POST' ? LIST_RE.exec(path) : null;
   const collections = req.method === 'POST' && /^\/v1\/collections\/list\/?$/.test(path);
   const get = req.method === 'GET' ? GET_RE.exec(path) : null;
-  if (!list && !collections && !get) throw notFound(`No route for ${req.method} ${path}`);
+  const del = req.method === 'DELETE' ? (DELETE_BATCH_RE.exec(path) ?? DELETE_ONE_RE.exec(path)) : null;
+  if (!list && !collections && !get && !del) throw notFound(`No route for ${req.method} ${path}`);
   authorize(state, req);
+  if (del) return deleteRoute(state, req, res, del, headers);
   if (collections) {
     const body = await readJsonBody(req);
     return sendJson(res, 200, collectionList([...state.collections.values()], state.options.namespace, url.searchParams, body), headers);
@@ -67,6 +73,13 @@ function lookup(state: ServerState, identifier: string): Collection {
   const c = findCollection(state, identifier);
   if (!c) throw notFound('Collection not found', { resource: 'collection', id: identifier });
   return c;
+}
+
+async function deleteRoute(state: ServerState, req: IncomingMessage, res: ServerResponse, match: RegExpExecArray, headers: Headers): Promise<void> {
+  const body = await readJsonBody(req);
+  const collection = lookup(state, decodeURIComponent(match[1] as string));
+  const result = match[2] === undefined ? deleteBatch(state, collection, body) : deleteOne(state, collection, decodeURIComponent(match[2]));
+  sendJson(res, 200, result, headers);
 }
 
 async function listRoute(state: ServerState, c: Collection, req: IncomingMessage, res: ServerResponse, url: URL, headers: Headers): Promise<void> {
@@ -97,7 +110,9 @@ async function listRoute(state: ServerState, c: Collection, req: IncomingMessage
     return sendHtml(res, headers);
   }
   if (fault?.kind === 'repeatCursor') state.stats.faults.repeatCursor = (state.stats.faults.repeatCursor ?? 0) + 1;
-  const page = listPage(c.listing, c.factory, parseListRequest(c.spec, url.searchParams, body), fault?.kind === 'repeatCursor');
+  const request = parseListRequest(c.spec, url.searchParams, body);
+  refuseSort(state, request.sort.field);
+  const page = listPage(c.listing, c.factory, request, fault?.kind === 'repeatCursor');
   const pageHeaders = { ...headers, 'Content-Type': 'application/json', 'Content-Length': String(page.byteLength) };
   if (fault?.kind === 'truncate') {
     state.stats.faults.truncate++;
@@ -106,11 +121,23 @@ async function listRoute(state: ServerState, c: Collection, req: IncomingMessage
   if (await sendPage(res, page, pageHeaders)) afterPage(state, c);
 }
 
-/** Count the page and, every N pages, mutate documents as if writers were busy meanwhile. */
+/**
+ * `refuseSortFields`: a sort the collection cannot serve, as a real one without a payload
+ * index on the field might answer (the exact error is undocumented; a 400 is assumed).
+ */
+function refuseSort(state: ServerState, field: string): void {
+  if (!state.options.refuseSortFields.includes(field)) return;
+  throw new ApiError(400, 'BadRequestError', `Cannot sort by ${field}: the field has no payload index`, { field });
+}
+
+/** Count the page and, every N pages, mutate, delete and create documents as if writers were busy meanwhile. */
 function afterPage(state: ServerState, c: Collection): void {
-  state.stats.listPages++;
-  const m = state.options.mutateWhilePaging;
-  if (m && m.everyNPages > 0 && state.stats.listPages % m.everyNPages === 0) mutateNow(state, c, m.count);
+  const n = ++state.stats.listPages;
+  const due = (o: { everyNPages: number; count: number } | null) => o !== null && o.everyNPages > 0 && n % o.everyNPages === 0;
+  const { mutateWhilePaging: m, deleteWhilePaging: d, createWhilePaging: cr } = state.options;
+  if (m && due(m)) mutateNow(state, c, m.count);
+  if (d && due(d)) deleteNow(state, c, d.count);
+  if (cr && due(cr)) createNow(state, c, cr.count);
 }
 
 /** Bytes per corked batch of writes: big enough to be cheap, small enough for backpressure. */

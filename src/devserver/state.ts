@@ -1,6 +1,7 @@
 /**
  * The dev server's whole state: resolved options, the four collections (stores and
- * document factories) and the counters. Only mutated documents take memory.
+ * document factories) and the counters. Only changed (mutated, created, deleted) documents
+ * take memory.
  */
 import { COLLECTIONS, type CollectionSpec } from './catalog.js';
 import { DocumentFactory } from './documents.js';
@@ -28,6 +29,9 @@ export interface ResolvedOptions {
   rateLimit: RateLimitOptions | null;
   faults: FaultOptions;
   mutateWhilePaging: { everyNPages: number; count: number } | null;
+  deleteWhilePaging: { everyNPages: number; count: number } | null;
+  createWhilePaging: { everyNPages: number; count: number } | null;
+  refuseSortFields: readonly string[];
   injectDocuments: Record<string, readonly InjectedDocument[]>;
 }
 
@@ -39,6 +43,8 @@ export interface Collection {
   listing: Listing;
   factory: DocumentFactory;
   mutationRng: Rng;
+  /** Picks the documents `deleteWhilePaging` and `delete(n)` remove; separate, so mutations replay unchanged. */
+  deletionRng: Rng;
 }
 
 export interface Stats {
@@ -50,6 +56,11 @@ export interface Stats {
     notJson?: number; repeatCursor?: number;
   };
   mutations: number;
+  /** Documents deleted (API routes, in-process calls and deleteWhilePaging). Optional only for older report literals. */
+  deletions?: number;
+  /** Documents created, and deleted ones re-created. Optional only for older report literals. */
+  creations?: number;
+  recreations?: number;
 }
 
 export interface ServerState {
@@ -92,6 +103,7 @@ function makeCollection(spec: CollectionSpec, o: ResolvedOptions): Collection {
     listing: new Listing(store, injected?.length ? new InjectedDocuments(injected) : null),
     factory: new DocumentFactory(spec, o.seed, tenant),
     mutationRng: new Rng(seedOf(o.seed, salt, 0x6d757461)),
+    deletionRng: new Rng(seedOf(o.seed, salt, 0x64656c65)),
   };
 }
 
@@ -114,7 +126,7 @@ export function createState(o: ResolvedOptions): ServerState {
     clock: new MonotonicClock(),
     faults: new FaultInjector(o.faults, o.seed),
     bucket: o.rateLimit ? new TokenBucket(o.rateLimit) : null,
-    stats: { requests: 0, listPages: 0, faults: { error: 0, reset: 0, truncate: 0, slow: 0, rateLimited: 0, throttled: 0, notJson: 0, repeatCursor: 0 }, mutations: 0 },
+    stats: { requests: 0, listPages: 0, faults: { error: 0, reset: 0, truncate: 0, slow: 0, rateLimited: 0, throttled: 0, notJson: 0, repeatCursor: 0 }, mutations: 0, deletions: 0, creations: 0, recreations: 0 },
   };
 }
 
@@ -131,4 +143,39 @@ export function mutateNow(state: ServerState, collection: Collection, n: number)
   const ids = collection.store.mutate(n, collection.mutationRng, state.clock.now());
   state.stats.mutations += ids.length;
   return ids;
+}
+
+/** Delete `n` seeded-random live documents, or the given live indices, now; counts them in stats. Returns the ids. */
+export function deleteNow(state: ServerState, collection: Collection, which: number | readonly number[]): string[] {
+  const ids = collection.store.delete(which, collection.deletionRng);
+  state.stats.deletions = (state.stats.deletions ?? 0) + ids.length;
+  return ids;
+}
+
+/** Create `n` new documents now (updated_at = created_at = now); counts them in stats. Returns their ids. */
+export function createNow(state: ServerState, collection: Collection, n: number): string[] {
+  const ids = collection.store.create(n, state.clock.now());
+  state.stats.creations = (state.stats.creations ?? 0) + ids.length;
+  return ids;
+}
+
+/**
+ * Re-create a deleted document under its id, now. Throws a RangeError naming the id when it
+ * is not a deleted document of the collection.
+ */
+export function recreateNow(state: ServerState, collection: Collection, documentId: string): { id: string; updated: string } {
+  const index = collection.store.indexOf(documentId);
+  const v = index === null ? null : collection.store.recreate(index, state.clock.now());
+  if (!v) throw new RangeError(`${documentId} is not a deleted document of ${collection.spec.collectionId}; only a deleted id can be re-created (see deletedIds)`);
+  state.stats.recreations = (state.stats.recreations ?? 0) + 1;
+  return v;
+}
+
+/** Indices of the given ids; throws a RangeError naming the first that is not a live document. */
+export function liveIndices(collection: Collection, ids: readonly string[]): number[] {
+  return ids.map((id) => {
+    const index = collection.store.indexOf(id);
+    if (index === null || collection.store.isDeleted(index)) throw new RangeError(`${id} is not a live document of ${collection.spec.collectionId}`);
+    return index;
+  });
 }

@@ -1,64 +1,20 @@
 /**
  * The state of one collection without holding its documents: base document i is a pure
- * function of (seed, collection, i); only mutated documents are remembered, in a map and a
- * small array sorted by (updated_at, document_id). Memory is O(mutations), whatever the size.
+ * function of (seed, collection, i); only changed documents are remembered: mutated, created
+ * and re-created ones in a map and a small array sorted by (updated_at, document_id), deleted
+ * ones in a map by index. Memory is O(mutations + creations + deletions), whatever the size.
+ *
+ * Indices below the base count are the seeded documents; created documents take the next
+ * indices, so every id (`doc_` + a bijection of the index) stays unique and maps back to
+ * its index ({@link CollectionStore.indexOf}).
  */
-import { hex8, mix32, seedOf, Rng } from './prng.js';
+import { hex8, mix32, seedOf, unmix32, Rng } from './prng.js';
+import { compareVersions, mergeSorted, type DocVersion, type KeysetPosition, type ScanOptions } from './order.js';
 import { BaseTimeline, formatMicros, type TimeFormat } from './time.js';
-
-/** The identity and timestamps of one current document version (no content). */
-export interface DocVersion {
-  index: number;
-  /** 1 for a base document, +1 per mutation. */
-  version: number;
-  id: string;
-  updatedMicros: number;
-  /** Exactly the string the API returns in `_internal.updated_at`. */
-  updated: string;
-  createdMicros: number;
-  /** Form of `_internal.created_at` (rendered only when the document is; scans skip it). */
-  createdFormat: TimeFormat;
-}
-
-/** A keyset position: the last (updated_at, document_id) a page returned. */
-export interface KeysetPosition {
-  updatedMicros: number;
-  id: string;
-}
-
-/** What to scan: order and an optional inclusive `updated_at` window used for pruning only. */
-export interface ScanOptions {
-  /** 1 = updated_at ascending, -1 = descending; ties are always document_id ascending. */
-  direction: 1 | -1;
-  after?: KeysetPosition;
-  loMicros?: number;
-  hiMicros?: number;
-}
 
 const DAY_MICROS = 86_400_000_000;
 
-/** Total order of the list endpoint for a direction. */
-export function compareVersions(direction: 1 | -1, a: KeysetPosition, b: KeysetPosition): number {
-  if (a.updatedMicros !== b.updatedMicros) return direction * (a.updatedMicros - b.updatedMicros);
-  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
-}
-
-/** Merge two sequences sorted by `cmp` (ties: `a` first), lazily. */
-export function* mergeSorted<T>(cmp: (x: T, y: T) => number, first: Iterable<T>, second: Iterable<T>): Generator<T> {
-  const a = first[Symbol.iterator]();
-  const b = second[Symbol.iterator]();
-  let x = a.next();
-  let y = b.next();
-  while (!x.done || !y.done) {
-    if (y.done || (!x.done && cmp(x.value, y.value) <= 0)) {
-      yield x.value as T;
-      x = a.next();
-    } else {
-      yield y.value;
-      y = b.next();
-    }
-  }
-}
+export { compareVersions, mergeSorted, type DocVersion, type KeysetPosition, type ScanOptions } from './order.js';
 
 export class CollectionStore {
   private readonly salt: number;
@@ -66,8 +22,13 @@ export class CollectionStore {
   /** Mutated versions sorted by (updatedMicros, id) ascending. */
   private readonly mutatedSorted: DocVersion[] = [];
   private lastGroup: { group: number; micros: number; format: TimeFormat; text: string } | null = null;
-  /** Versions replaced by a mutation (id and updated_at only), so tests can tell an old version from an unknown one. */
+  private createdGroup: { group: number; micros: number; format: TimeFormat } | null = null;
+  /** Versions replaced by a mutation or removed by a deletion (id and updated_at only), so tests can tell an old version from an unknown one. */
   private readonly superseded: Array<{ id: string; updated: string }> = [];
+  /** Deleted documents by index: the last version each had, so a re-creation gets the next. */
+  private readonly deletedByIndex = new Map<number, DocVersion>();
+  /** Documents created after start; they take indices from the base count upwards. */
+  private created = 0;
 
   constructor(
     readonly collectionId: string,
@@ -77,8 +38,26 @@ export class CollectionStore {
     this.salt = collectionSalt;
   }
 
-  get count(): number {
-    return this.timeline.docCount;
+  /** Number of base (seeded) documents. */
+  get count(): number { return this.timeline.docCount; }
+
+  /** Every index ever used: base documents plus created ones (deleted ones included). */
+  get total(): number { return this.timeline.docCount + this.created; }
+
+  /** Number of documents that exist now. */
+  get liveCount(): number { return this.total - this.deletedByIndex.size; }
+
+  /** The collection's salt: ids of index i start with `doc_` + hex8(mix32(i ^ salt)). */
+  get idSalt(): number { return this.salt; }
+
+  isDeleted(index: number): boolean { return this.deletedByIndex.has(index); }
+
+  /** The index of a document id ever issued (live or deleted), or null for any other string. */
+  indexOf(id: string): number | null {
+    const m = /^doc_([0-9a-f]{8})[0-9a-f]{16}$/.exec(id);
+    if (!m) return null;
+    const index = (unmix32(parseInt(m[1] as string, 16)) ^ this.salt) >>> 0;
+    return index < this.total && this.documentId(index) === id ? index : null;
   }
 
   /** `doc_` + 24 hex; the first 8 are a bijection of the index, so ids never collide. */
@@ -89,17 +68,28 @@ export class CollectionStore {
   /** The base (version 1) identity of document i. */
   baseVersion(index: number): DocVersion {
     const group = this.groupInfo(Math.floor(index / this.timeline.groupSize));
-    const updatedMicros = group.micros;
-    // created_at lies up to a week before updated_at; 30% of documents were never updated.
-    const h = seedOf(this.salt, index, 3);
-    let createdMicros = updatedMicros;
-    if (h % 10 >= 3) createdMicros -= (h % 7) * DAY_MICROS + (h % 86_400_000) * 1000 + (h % 997);
-    if (group.format === 'ms') createdMicros = Math.floor(createdMicros / 1000) * 1000;
     return {
       index, version: 1, id: this.documentId(index),
-      updatedMicros, updated: group.text,
-      createdMicros, createdFormat: group.format,
+      updatedMicros: group.micros, updated: group.text,
+      createdMicros: this.baseCreated(index), createdFormat: group.format,
     };
+  }
+
+  /** `created_at` micros of live document i, without building its version (order scans call it per index). */
+  createdOf(index: number): number {
+    return this.mutatedByIndex.get(index)?.createdMicros ?? this.baseCreated(index);
+  }
+
+  private baseCreated(index: number): number {
+    const g = Math.floor(index / this.timeline.groupSize);
+    // Not groupInfo: formatting the group's text was most of a created_at order scan's time.
+    if (this.createdGroup?.group !== g) this.createdGroup = { group: g, micros: this.timeline.micros(g), format: this.timeline.format(g) };
+    const group = this.createdGroup;
+    // created_at lies up to a week before updated_at; 30% of documents were never updated.
+    const h = seedOf(this.salt, index, 3);
+    let createdMicros = group.micros;
+    if (h % 10 >= 3) createdMicros -= (h % 7) * DAY_MICROS + (h % 86_400_000) * 1000 + (h % 997);
+    return group.format === 'ms' ? Math.floor(createdMicros / 1000) * 1000 : createdMicros;
   }
 
   /** Instant, format and text of a group; consecutive documents share a group, so cache one. */
@@ -112,9 +102,20 @@ export class CollectionStore {
     return this.lastGroup;
   }
 
-  /** The current identity of document i (mutated or base). */
+  /** The current identity of live document i (mutated, created or base). */
   current(index: number): DocVersion {
     return this.mutatedByIndex.get(index) ?? this.baseVersion(index);
+  }
+
+  /** Up to `n` distinct seeded-random live indices (fewer when fewer documents are live). */
+  private pickLive(n: number, rng: Rng): number[] {
+    const picked = new Set<number>();
+    const want = Math.min(Math.max(0, Math.floor(n)), this.liveCount);
+    while (picked.size < want) {
+      const i = rng.int(this.total);
+      if (!this.deletedByIndex.has(i)) picked.add(i);
+    }
+    return [...picked];
   }
 
   /**
@@ -122,14 +123,11 @@ export class CollectionStore {
    * (microsecond `Z` form, like a fresh write). Returns their ids.
    */
   mutate(n: number, rng: Rng, nowMicros: number): string[] {
-    const picked = new Set<number>();
-    const want = Math.min(Math.max(0, Math.floor(n)), this.count);
-    while (picked.size < want) picked.add(rng.int(this.count));
     const fresh: DocVersion[] = [];
-    for (const index of picked) {
+    for (const index of this.pickLive(n, rng)) {
       const prev = this.current(index);
       this.superseded.push({ id: prev.id, updated: prev.updated });
-      if (prev.version > 1) this.removeSorted(prev);
+      if (this.mutatedByIndex.has(index)) this.removeSorted(prev);
       const next: DocVersion = {
         ...prev, version: prev.version + 1,
         updatedMicros: nowMicros, updated: formatMicros(nowMicros, 'us'),
@@ -140,6 +138,57 @@ export class CollectionStore {
     for (const v of fresh) this.insertSorted(v);
     return fresh.map((v) => v.id);
   }
+
+  /**
+   * Delete documents: `n` seeded-random live ones, or the given live indices. A deleted
+   * document is gone from every scan and count; its last version joins the superseded list.
+   * Returns the deleted ids.
+   */
+  delete(which: number | readonly number[], rng: Rng): string[] {
+    const indices = typeof which === 'number' ? this.pickLive(which, rng) : which;
+    const ids: string[] = [];
+    for (const index of indices) {
+      if (this.deletedByIndex.has(index) || index < 0 || index >= this.total) continue;
+      const prev = this.current(index);
+      if (this.mutatedByIndex.delete(index)) this.removeSorted(prev);
+      this.superseded.push({ id: prev.id, updated: prev.updated });
+      this.deletedByIndex.set(index, prev);
+      ids.push(prev.id);
+    }
+    return ids;
+  }
+
+  /**
+   * Bring a deleted document back under its old id: the next version number, with
+   * `created_at` = `updated_at` = `nowMicros`. Returns the new version, or null when the
+   * index is not deleted.
+   */
+  recreate(index: number, nowMicros: number): DocVersion | null {
+    const prev = this.deletedByIndex.get(index);
+    if (!prev) return null;
+    this.deletedByIndex.delete(index);
+    return this.insertChanged({ ...prev, version: prev.version + 1, ...stamp(nowMicros) });
+  }
+
+  /** Create `n` new documents (new ids, version 1) stamped `nowMicros`. Returns their ids. */
+  create(n: number, nowMicros: number): string[] {
+    const ids: string[] = [];
+    for (let k = 0; k < Math.max(0, Math.floor(n)); k++) {
+      const index = this.total;
+      this.created++;
+      ids.push(this.insertChanged({ index, version: 1, id: this.documentId(index), ...stamp(nowMicros) }).id);
+    }
+    return ids;
+  }
+
+  private insertChanged(v: DocVersion): DocVersion {
+    this.mutatedByIndex.set(v.index, v);
+    this.insertSorted(v);
+    return v;
+  }
+
+  /** Ids deleted and not re-created, ascending. */
+  deletedIds(): string[] { return [...this.deletedByIndex.values()].map((v) => v.id).sort(); }
 
   /** Current versions in list order from a keyset position, pruned to an inclusive window. */
   scan(options: ScanOptions): Generator<DocVersion> {
@@ -152,11 +201,16 @@ export class CollectionStore {
     const g0 = t.firstAtOrAfter(loMicros);
     const g1 = t.lastAtOrBefore(hiMicros);
     let total = g1 < g0 ? 0 : t.members(g1)[1] - t.members(g0)[0];
+    const baseIn = (index: number) => {
+      if (index >= t.docCount) return false;
+      const baseMicros = t.micros(Math.floor(index / t.groupSize));
+      return baseMicros >= loMicros && baseMicros <= hiMicros;
+    };
     for (const v of this.mutatedByIndex.values()) {
-      const baseMicros = t.micros(Math.floor(v.index / t.groupSize));
-      if (baseMicros >= loMicros && baseMicros <= hiMicros) total--;
+      if (baseIn(v.index)) total--;
       if (v.updatedMicros >= loMicros && v.updatedMicros <= hiMicros) total++;
     }
+    for (const index of this.deletedByIndex.keys()) if (baseIn(index)) total--;
     return total;
   }
 
@@ -178,11 +232,11 @@ export class CollectionStore {
     }
   }
 
-  /** The unmutated members of a group, sorted by id (they share one instant). */
+  /** The unchanged, live members of a group, sorted by id (they share one instant). */
   private groupMembers(group: number): DocVersion[] {
     const [first, end] = this.timeline.members(group);
     const out: DocVersion[] = [];
-    for (let i = first; i < end; i++) if (!this.mutatedByIndex.has(i)) out.push(this.baseVersion(i));
+    for (let i = first; i < end; i++) if (!this.mutatedByIndex.has(i) && !this.deletedByIndex.has(i)) out.push(this.baseVersion(i));
     return out.sort((x, y) => (x.id < y.id ? -1 : 1));
   }
 
@@ -231,12 +285,15 @@ export class CollectionStore {
   }
 
   /** Every current version in ascending list order (streams; base documents are not stored). */
-  *versions(): Generator<DocVersion> {
-    yield* this.scan({ direction: 1 });
-  }
+  *versions(): Generator<DocVersion> { yield* this.scan({ direction: 1 }); }
 
-  /** Every version that was ever current and has since been replaced by a mutation, oldest first. */
+  /** Every version that was ever current and has since been replaced by a mutation or removed by a deletion, oldest first. */
   *supersededVersions(): Generator<{ id: string; updated: string }> {
     yield* this.superseded;
   }
+}
+
+/** The timestamps of a fresh write: `created_at` = `updated_at` = now, microsecond `Z` form. */
+function stamp(nowMicros: number): Pick<DocVersion, 'updatedMicros' | 'updated' | 'createdMicros' | 'createdFormat'> {
+  return { updatedMicros: nowMicros, updated: formatMicros(nowMicros, 'us'), createdMicros: nowMicros, createdFormat: 'us' };
 }

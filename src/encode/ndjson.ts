@@ -1,7 +1,7 @@
 /**
  * NDJSON encoder: one JSON object per line, UTF-8, keys in `columnsFor` order; timestamps as
- * canonical ISO strings, `fields`/`internal` as nested objects, vectors as `vec_<key>` arrays
- * of numbers (null when absent). Compressed with gzip, zstd or nothing.
+ * canonical ISO strings, `fields`/`internal` as nested objects (null in a tombstone), vectors as
+ * `vec_<key>` arrays of numbers (null when absent), `_deleted` as `true`/`false`. Compressed with gzip, zstd or nothing.
  *
  * Lines are joined into ~1 MiB chunks before they are written to the compressor (few stream
  * writes, few wasm calls for zstd). Memory bound per open encoder: one chunk being built plus
@@ -35,6 +35,8 @@ export function lineSerializer(vectorKeys: readonly string[]): (row: Row) => str
         if (!spec.nullable) throw new TypeError(`[ndjson] column ${name} is not nullable but the row has no value for it`);
         return key + 'null';
       }
+      // As strict as the Parquet builder: `_deleted: "false"` would read as a tombstone somewhere.
+      if (spec.type === 'boolean' && typeof value !== 'boolean') throw new TypeError(`[ndjson] column ${name} holds a ${typeof value}, not a boolean`);
       return key + JSON.stringify(value);
     };
   });

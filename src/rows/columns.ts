@@ -1,8 +1,13 @@
 /**
- * The column list: the single source of truth for the Parquet schema, the NDJSON keys and
- * the consumer DDL (src/ddl). A new column is added here and nowhere else.
+ * The column list: the single source of truth for the Parquet schema, the NDJSON keys, the
+ * manifest's `columns` and the consumer DDL (src/ddl). A new column is added here and nowhere
+ * else.
+ *
+ * A row is a document version (`_deleted = false`) or a tombstone (`_deleted = true`, see
+ * `tombstone.ts`): a tombstone carries only the identity columns, `updated_at` (when the
+ * deletion was observed) and the run columns, so every other column is nullable.
  */
-export type ColumnType = 'string' | 'timestamp' | 'json' | 'vector';
+export type ColumnType = 'string' | 'timestamp' | 'json' | 'vector' | 'boolean';
 
 export interface ColumnSpec {
   name: string;
@@ -17,16 +22,24 @@ export const ENVELOPE_COLUMNS: readonly ColumnSpec[] = [
   { name: 'collection_id', type: 'string', nullable: false, doc: 'Mixpeek collection id' },
   { name: 'namespace_id', type: 'string', nullable: true, doc: '_internal.namespace_id, else the namespace of the run' },
   { name: 'created_at', type: 'timestamp', nullable: true, doc: 'when the document was created (UTC, microseconds)' },
-  { name: 'updated_at', type: 'timestamp', nullable: true, doc: 'version time of the document (UTC, microseconds)' },
+  { name: 'updated_at', type: 'timestamp', nullable: true, doc: 'version time of the document; in a tombstone, when the deletion was observed (UTC, microseconds)' },
   { name: 'root_object_id', type: 'string', nullable: true, doc: '_internal.lineage.root_object_id' },
   { name: 'source_object_id', type: 'string', nullable: true, doc: '_internal.lineage.source_object_id' },
-  { name: 'fields', type: 'json', nullable: false, doc: 'every other root key: user and extractor fields' },
+  { name: 'fields', type: 'json', nullable: true, doc: 'every other root key: user and extractor fields; null in a tombstone' },
   { name: 'internal', type: 'json', nullable: true, doc: 'the document _internal object' },
 ] as const;
 
+/**
+ * The columns the exporter adds (underscore names), last in every file. `_deleted` comes after
+ * `_exported_at`: appended at the end, it leaves every earlier column where it was (NDJSON key
+ * order, Parquet column index), so consumers that bind by name or by position see one new
+ * column and nothing moved; and it sits with the other columns that describe the row rather
+ * than the document.
+ */
 export const RUN_COLUMNS: readonly ColumnSpec[] = [
   { name: '_run_id', type: 'string', nullable: false, doc: 'the export run that wrote the row' },
   { name: '_exported_at', type: 'timestamp', nullable: false, doc: 'when the run read the document (UTC)' },
+  { name: '_deleted', type: 'boolean', nullable: false, doc: 'true: a tombstone (the document was deleted); false: a document version' },
 ] as const;
 
 /** Prefix of the vector columns: `vec_<name>`. */
@@ -34,7 +47,7 @@ export const VECTOR_PREFIX = 'vec_';
 
 /**
  * The full ordered column list of a file: envelope, then one `vec_<key>` per vector key
- * (sorted, so the order is stable), then the run columns.
+ * (sorted, so the order is stable), then the run columns (`_run_id`, `_exported_at`, `_deleted`).
  */
 export function columnsFor(vectorKeys: readonly string[]): ColumnSpec[] {
   const vectors = [...vectorKeys].sort().map((key) => ({

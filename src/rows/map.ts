@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { VECTOR_PREFIX } from './columns.js';
-import type { Row } from './types.js';
+import type { VersionRow } from './types.js';
 import { canonicalTimestamp } from './time.js';
 
 /** What the mapper needs to know about the run. */
@@ -25,7 +25,7 @@ export interface RowContext {
 export type MapResult =
   | {
       ok: true;
-      row: Row;
+      row: VersionRow;
       /** Values that could not be typed and stayed in the JSON columns. */
       untyped: number;
       /** Why values that looked typed (vectors) stayed in `fields`; one line each, for the log. */
@@ -95,7 +95,9 @@ export function toRow(doc: unknown, ctx: RowContext): MapResult {
   claim('collection_id', rootCollection !== null);
   const notes: string[] = shape.illFormed ? ['unpaired UTF-16 surrogates in text were replaced by U+FFFD'] : [];
   const vectors = ctx.vectors ? extractVectors(root, used, ctx.vectorDims, notes) : {};
-  const row: Row = {
+  // Null prototype: a `__proto__` key of the document is an own field like any other.
+  const fields = Object.create(null) as Record<string, unknown>;
+  const row: VersionRow = {
     document_id: documentId,
     collection_id: rootCollection ?? stringOr(internal?.collection_id) ?? ctx.collectionId ?? '',
     namespace_id: pick('namespace_id', internal?.namespace_id) ?? ctx.namespace,
@@ -103,14 +105,14 @@ export function toRow(doc: unknown, ctx: RowContext): MapResult {
     updated_at: time('updated_at'),
     root_object_id: pick('root_object_id', lineage?.root_object_id),
     source_object_id: pick('source_object_id', lineage?.source_object_id),
-    // Null prototype: a `__proto__` key of the document is an own field like any other.
-    fields: Object.create(null) as Record<string, unknown>,
+    fields,
     internal: internal ?? null,
     vectors,
     _run_id: ctx.runId,
     _exported_at: ctx.exportedAt,
+    _deleted: false, // a document version; tombstones come from tombstoneRow (tombstone.ts)
   };
-  for (const [key, value] of Object.entries(root)) if (!used.has(key)) row.fields[key] = value;
+  for (const [key, value] of Object.entries(root)) if (!used.has(key)) fields[key] = value;
   return { ok: true, row, untyped: untyped + notes.length, notes };
 }
 

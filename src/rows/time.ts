@@ -48,6 +48,13 @@ export function fromEpochMicros(us: bigint): string | null {
   return `${iso.slice(0, 19)}.${String(sub).padStart(6, '0')}Z`;
 }
 
+const CANONICAL_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
+
+/** Is `value` already a canonical timestamp (`YYYY-MM-DDTHH:MM:SS.ffffffZ`)? The encoders take nothing else. */
+export function isCanonicalTimestamp(value: unknown): value is string {
+  return typeof value === 'string' && CANONICAL_RE.test(value);
+}
+
 /** Microseconds since the epoch of a canonical timestamp (for Parquet INT64 columns). */
 export function toEpochMicros(canonical: string): bigint {
   const ms = Date.parse(canonical.slice(0, 19) + 'Z');

@@ -13,8 +13,11 @@
  *   (`allowOverwrites=false`); a seen path whose ETag changed is recorded as overwritten.
  * - Both download only data files that were listed, straight from the store (never through
  *   a fault proxy), into a temp folder, then load them with DuckDB.
- * - `latest` is the view a consumer builds on top: the newest version per document_id by
- *   updated_at (a tie goes to the later file).
+ * - `latest` is the view a consumer builds on top, applying tombstones as docs/ddl.md says: per
+ *   document_id the newest row by (updated_at, _exported_at) (a tie goes to the later file),
+ *   left out when that row is a tombstone (`_deleted`). `liveSet` is the same rule on rows in
+ *   memory, for a test to hold against what the DuckDB view says.
+ * - Rows of files staged before tombstones existed have no `_deleted` column: read as false.
  */
 import { createHash } from 'node:crypto';
 import { copyFileSync, createWriteStream, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
@@ -181,13 +184,25 @@ export class Consumer {
     return loaded;
   }
 
-  /** (document_id, updated_at) of every row loaded, updated_at canonical. */
+  /** (document_id, updated_at) of every document version loaded (tombstones left out), updated_at canonical. */
   async rows(): Promise<Version[]> {
     await (this.ready ??= this.createTable());
-    return (await query(`SELECT document_id, updated_at FROM ${this.table}`)) as unknown as Version[];
+    return (await query(`SELECT document_id, updated_at FROM ${this.table} WHERE NOT _deleted`)) as unknown as Version[];
   }
 
-  /** The consumer's latest-version-per-document view. */
+  /** (document_id, updated_at = when the deletion was observed) of every tombstone loaded. */
+  async tombstones(): Promise<Version[]> {
+    await (this.ready ??= this.createTable());
+    return (await query(`SELECT document_id, updated_at FROM ${this.table} WHERE _deleted`)) as unknown as Version[];
+  }
+
+  /** Every row loaded, tombstones included, in load order. */
+  async allRows(): Promise<StagedRow[]> {
+    await (this.ready ??= this.createTable());
+    return (await query(`SELECT document_id, updated_at, _exported_at, _deleted FROM ${this.table}`)) as unknown as StagedRow[];
+  }
+
+  /** The consumer's view of the live documents: the newest row per document, unless it is a tombstone. */
   async latest(): Promise<Version[]> {
     await (this.ready ??= this.createTable());
     return (await query(`SELECT document_id, updated_at FROM ${this.table}_latest`)) as unknown as Version[];
@@ -198,10 +213,11 @@ export class Consumer {
   }
 
   private async createTable(): Promise<void> {
-    await query(`CREATE TABLE ${this.table} (document_id VARCHAR, updated_at VARCHAR, _file VARCHAR)`);
-    // Canonical timestamps (fixed-width, UTC, micros) sort in time order as strings.
+    await query(`CREATE TABLE ${this.table} (document_id VARCHAR, updated_at VARCHAR, _exported_at VARCHAR, _deleted BOOLEAN, _file VARCHAR)`);
+    // Canonical timestamps (fixed-width, UTC, micros) sort in time order as strings. The
+    // tombstone filter runs after the newest row is chosen, never before.
     await query(`CREATE VIEW ${this.table}_latest AS SELECT document_id, updated_at, _file FROM (
-      SELECT *, row_number() OVER (PARTITION BY document_id ORDER BY updated_at DESC, _file DESC) AS rn FROM ${this.table}) WHERE rn = 1`);
+      SELECT *, row_number() OVER (PARTITION BY document_id ORDER BY updated_at DESC, _exported_at DESC, _file DESC) AS rn FROM ${this.table}) WHERE rn = 1 AND NOT _deleted`);
   }
 }
 
@@ -210,30 +226,76 @@ export interface Version {
   updated_at: string;
 }
 
+/** One staged row as the consumers see it: a version (`_deleted` false) or a tombstone. Times canonical. */
+export interface StagedRow extends Version {
+  _exported_at: string;
+  _deleted: boolean;
+}
+
+/**
+ * The live documents, as a consumer that applies tombstones holds them: per document_id the row
+ * with the greatest (updated_at, _exported_at) (a full tie: the later row in `rows`, i.e. the
+ * later file), dropped when it is a tombstone. Sorted by document_id. In memory: for tests.
+ */
+export function liveSet(rows: Iterable<StagedRow>): Version[] {
+  const newest = new Map<string, StagedRow>();
+  for (const row of rows) {
+    const held = newest.get(row.document_id);
+    if (!held || compareRows(row, held) >= 0) newest.set(row.document_id, row);
+  }
+  return [...newest.values()]
+    .filter((row) => !row._deleted)
+    .map(({ document_id, updated_at }) => ({ document_id, updated_at }))
+    .sort((a, b) => (a.document_id < b.document_id ? -1 : a.document_id > b.document_id ? 1 : 0));
+}
+
+/** Order of two rows of one document by (updated_at, _exported_at); canonical times compare as strings. */
+function compareRows(a: StagedRow, b: StagedRow): number {
+  const at = (x: StagedRow) => canonicalTimestamp(x.updated_at) ?? x.updated_at;
+  const ex = (x: StagedRow) => canonicalTimestamp(x._exported_at) ?? x._exported_at;
+  if (at(a) !== at(b)) return at(a) < at(b) ? -1 : 1;
+  if (ex(a) !== ex(b)) return ex(a) < ex(b) ? -1 : 1;
+  return 0;
+}
+
 const sqlString = (text: string) => `'${text.replaceAll("'", "''")}'`;
 
-/** `SELECT document_id, updated_at` (canonical UTC micros) of one local data file, by its extension. */
-export function fileVersionsSql(file: string): string {
+const CANONICAL = `'%Y-%m-%dT%H:%M:%S.%fZ'`;
+
+/**
+ * `SELECT document_id, updated_at, _exported_at, _deleted` of one local data file, by its
+ * extension: every row, tombstones included; times canonical UTC micros; `_deleted` false for
+ * a file staged before tombstones existed (it has no such column).
+ */
+export function fileRowsSql(file: string): string {
   const at = sqlString(file);
+  const utc = (column: string, from = column) => `strftime(${from} AT TIME ZONE 'UTC', ${CANONICAL}) AS ${column}`;
   if (file.endsWith('.parquet')) {
-    return `SELECT document_id, strftime(updated_at AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%fZ') AS updated_at FROM read_parquet(${at})`;
+    // UNION BY NAME with a typed empty row adds `_deleted` (NULL) to a file that has none.
+    return `SELECT document_id, ${utc('updated_at')}, ${utc('_exported_at')}, coalesce(_deleted, false) AS _deleted
+      FROM (SELECT * FROM read_parquet(${at}) UNION ALL BY NAME SELECT NULL::BOOLEAN AS _deleted WHERE false)`;
   }
   if (/\.json(\.gz|\.zst)?$/.test(file)) {
-    return `SELECT document_id, strftime(CAST(updated_at AS TIMESTAMPTZ) AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%fZ') AS updated_at
-      FROM read_json(${at}, format='newline_delimited', columns={document_id:'VARCHAR', updated_at:'VARCHAR'})`;
+    return `SELECT document_id, ${utc('updated_at', 'CAST(updated_at AS TIMESTAMPTZ)')}, ${utc('_exported_at', 'CAST(_exported_at AS TIMESTAMPTZ)')}, coalesce(_deleted, false) AS _deleted
+      FROM read_json(${at}, format='newline_delimited', columns={document_id:'VARCHAR', updated_at:'VARCHAR', _exported_at:'VARCHAR', _deleted:'BOOLEAN'})`;
   }
   throw new Error(`not a data file: ${file}`);
 }
 
-/** Loads one file's rows into `table`; returns how many. */
+/** `SELECT document_id, updated_at` of the document versions (tombstones left out) of one local data file. */
+export function fileVersionsSql(file: string): string {
+  return `SELECT document_id, updated_at FROM (${fileRowsSql(file)}) WHERE NOT _deleted`;
+}
+
+/** Loads one file's rows (versions and tombstones) into `table`; returns how many. */
 async function insertFile(table: string, file: string, key: string): Promise<number> {
-  const [result] = await query(`INSERT INTO ${table} SELECT document_id, updated_at, ${sqlString(key)} FROM (${fileVersionsSql(file)})`);
+  const [result] = await query(`INSERT INTO ${table} SELECT document_id, updated_at, _exported_at, _deleted, ${sqlString(key)} FROM (${fileRowsSql(file)})`);
   return Number(Object.values(result ?? {})[0] ?? 0);
 }
 
-/** Counts rows of one local data file. */
+/** Counts the rows of one local data file, tombstones included (what a manifest's `rows` counts). */
 export async function countRows(file: string): Promise<number> {
-  const [row] = await query(`SELECT count(*) AS n FROM (${fileVersionsSql(file)})`);
+  const [row] = await query(`SELECT count(*) AS n FROM (${fileRowsSql(file)})`);
   return Number(row?.n ?? 0);
 }
 

@@ -149,20 +149,49 @@ export function dataFiles(root: string, collectionId: string): string[] {
   return out.sort();
 }
 
-/** (document_id, updated_at) of every staged row, read back with DuckDB. */
-export async function stagedVersions(root: string, collectionId: string): Promise<{ document_id: string; updated_at: string }[]> {
+/** One staged row read back: a document version (`_deleted` false) or a tombstone. Times canonical UTC micros. */
+export interface StagedRowRead {
+  document_id: string;
+  updated_at: string;
+  _exported_at: string;
+  _deleted: boolean;
+}
+
+/**
+ * Every staged row (versions and tombstones), read back with DuckDB. A file staged before
+ * tombstones existed has no `_deleted` column: its rows read as versions (`_deleted` false).
+ */
+export async function stagedRows(root: string, collectionId: string): Promise<StagedRowRead[]> {
   const files = dataFiles(root, collectionId);
   const parquet = files.filter((f) => f.endsWith('.parquet'));
   const json = files.filter((f) => /\.json(\.gz|\.zst)?$/.test(f));
-  const rows: { document_id: string; updated_at: string }[] = [];
+  const rows: StagedRowRead[] = [];
   const list = (fs: string[]) => `[${fs.map((f) => `'${f}'`).join(',')}]`;
+  const utc = (column: string, from = column) => `strftime(${from} AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%fZ') AS ${column}`;
+  const picked = (from: string) => `SELECT document_id, ${from}, coalesce(_deleted, false) AS _deleted`;
   if (parquet.length) {
-    rows.push(...((await query(`SELECT document_id, strftime(updated_at AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%fZ') AS updated_at FROM read_parquet(${list(parquet)})`)) as never[]));
+    // UNION BY NAME with a typed empty row: `_deleted` exists even if no file has it.
+    const source = `(SELECT * FROM read_parquet(${list(parquet)}, union_by_name=true) UNION ALL BY NAME SELECT NULL::BOOLEAN AS _deleted WHERE false)`;
+    rows.push(...((await query(`${picked(`${utc('updated_at')}, ${utc('_exported_at')}`)} FROM ${source}`)) as never[]));
   }
   if (json.length) {
-    rows.push(...((await query(`SELECT document_id, updated_at FROM read_json(${list(json)}, format='newline_delimited', columns={document_id:'VARCHAR', updated_at:'VARCHAR'})`)) as never[]));
+    const source = `read_json(${list(json)}, format='newline_delimited', columns={document_id:'VARCHAR', updated_at:'VARCHAR', _exported_at:'VARCHAR', _deleted:'BOOLEAN'})`;
+    rows.push(...((await query(`${picked('updated_at, _exported_at')} FROM ${source}`)) as never[]));
   }
   return rows;
+}
+
+/**
+ * (document_id, updated_at) of every staged document version, read back with DuckDB.
+ * Tombstones are left out: the exactly-once checks count versions (see {@link stagedTombstones}).
+ */
+export async function stagedVersions(root: string, collectionId: string): Promise<{ document_id: string; updated_at: string }[]> {
+  return (await stagedRows(root, collectionId)).filter((r) => !r._deleted).map(({ document_id, updated_at }) => ({ document_id, updated_at }));
+}
+
+/** (document_id, updated_at = when the deletion was observed) of every staged tombstone. */
+export async function stagedTombstones(root: string, collectionId: string): Promise<{ document_id: string; updated_at: string }[]> {
+  return (await stagedRows(root, collectionId)).filter((r) => r._deleted).map(({ document_id, updated_at }) => ({ document_id, updated_at }));
 }
 
 /**

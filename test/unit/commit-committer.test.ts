@@ -18,7 +18,7 @@ const WINDOW = { lo: null, hi: '2026-11-01T01:00:00.000000Z' };
 function row(i: number): Row {
   return {
     document_id: `doc_${i}`, collection_id: COL, namespace_id: 'ns', created_at: t(0), updated_at: t(i), root_object_id: null, source_object_id: null,
-    fields: { n: i }, internal: null, vectors: {}, _run_id: RUN, _exported_at: t(59),
+    fields: { n: i }, internal: null, vectors: {}, _run_id: RUN, _exported_at: t(59), _deleted: false,
   };
 }
 

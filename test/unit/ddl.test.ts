@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { DuckDBInstance } from '@duckdb/node-api';
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { layout } from '../../src/commit/layout.js';
 import { parseDdlArgs } from '../../src/cli/commands/ddl.js';
@@ -22,6 +22,7 @@ import { dataPattern } from '../../src/ddl/snowflake.js';
 import { createEncoder } from '../../src/encode/index.js';
 import type { Compression, Format } from '../../src/encode/types.js';
 import { toRow } from '../../src/rows/map.js';
+import { tombstoneRow } from '../../src/rows/tombstone.js';
 import type { Row } from '../../src/rows/types.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -132,6 +133,8 @@ describe('ddl types match the files the encoders write', () => {
       if (!result.ok) throw new Error(result.reason);
       return result.row;
     });
+    // A tombstone too, so the file holds the nulls of every column a tombstone leaves empty.
+    rows.push(tombstoneRow({ documentId: 'doc_1', collectionId: 'col_abc', namespaceId: 'ns_1', runId: '20261122T020000Z-rcn1', exportedAt: '2026-11-22T02:00:05.000000Z', observedAt: '2026-11-22T02:00:00.000000Z' }));
   });
 
   afterAll(async () => {
@@ -161,6 +164,7 @@ describe('ddl types match the files the encoders write', () => {
       if (n.converted_type === 'LIST') kind = `list<${nodes[(i += 2)]!.type}>`; // standard 3-level LIST: skip `list`, read `element`
       else if (n.type === 'BYTE_ARRAY' && n.logical_type === 'StringType()') kind = 'utf8';
       else if (n.type === 'INT64' && /isAdjustedToUTC=1.*MICROS=MicroSeconds/.test(n.logical_type ?? '')) kind = 'timestamp(micros, utc)';
+      else if (n.type === 'BOOLEAN') kind = 'boolean';
       out.push({ name: n.name!, kind, required: n.repetition_type === 'REQUIRED' });
     }
     return out;
@@ -178,13 +182,19 @@ describe('ddl types match the files the encoders write', () => {
   // What each consumer makes of a value in the file (Snowflake: MATCH_BY_COLUMN_NAME with the
   // vectorized scanner; Spark: the schema hint that reads it without loss). Independent of src/ddl.
   const SNOWFLAKE = {
-    parquet: { utf8: 'VARCHAR', 'timestamp(micros, utc)': 'TIMESTAMP_LTZ', 'list<FLOAT>': 'ARRAY' } as Record<string, string>,
-    ndjson: { string: 'VARCHAR', 'iso timestamp': 'TIMESTAMP_LTZ', object: 'VARIANT', 'number array': 'ARRAY' } as Record<string, string>,
+    parquet: { utf8: 'VARCHAR', 'timestamp(micros, utc)': 'TIMESTAMP_LTZ', 'list<FLOAT>': 'ARRAY', boolean: 'BOOLEAN' } as Record<string, string>,
+    ndjson: { string: 'VARCHAR', 'iso timestamp': 'TIMESTAMP_LTZ', object: 'VARIANT', 'number array': 'ARRAY', boolean: 'BOOLEAN' } as Record<string, string>,
   };
   const SPARK = {
-    parquet: { utf8: 'STRING', 'timestamp(micros, utc)': 'TIMESTAMP', 'list<FLOAT>': 'ARRAY<FLOAT>' } as Record<string, string>,
-    ndjson: { string: 'STRING', 'iso timestamp': 'TIMESTAMP', object: 'STRING', 'number array': 'ARRAY<FLOAT>' } as Record<string, string>,
+    parquet: { utf8: 'STRING', 'timestamp(micros, utc)': 'TIMESTAMP', 'list<FLOAT>': 'ARRAY<FLOAT>', boolean: 'BOOLEAN' } as Record<string, string>,
+    ndjson: { string: 'STRING', 'iso timestamp': 'TIMESTAMP', object: 'STRING', 'number array': 'ARRAY<FLOAT>', boolean: 'BOOLEAN' } as Record<string, string>,
   };
+  /**
+   * Columns the Snowflake table declares nullable although the file's column is REQUIRED, and
+   * why: files staged before tombstones existed have no `_deleted`, and MATCH_BY_COLUMN_NAME
+   * loads NULL for it (the view reads NULL as FALSE).
+   */
+  const NULLABLE_IN_TABLE = new Set(['_deleted']);
 
   /** `name TYPE [NOT NULL]` of the first CREATE TABLE, in order. */
   function snowflakeTable(text: string): { name: string; type: string; notNull: boolean }[] {
@@ -212,7 +222,7 @@ describe('ddl types match the files the encoders write', () => {
       for (const column of columns) {
         const declared = table.find((c) => c.name === column.name)!;
         expect(declared.type, `${column.name} (${column.kind})`).toBe(SNOWFLAKE[format][column.kind]);
-        if ('required' in column) expect(declared.notNull, column.name).toBe(column.required);
+        if ('required' in column) expect(declared.notNull, column.name).toBe(column.required && !NULLABLE_IN_TABLE.has(column.name));
       }
       for (const vec of columns.filter((c) => c.name.startsWith('vec_'))) expect(text).toContain(`${vec.name}::VECTOR(FLOAT, 32) AS ${vec.name}`);
       if (format === 'parquet') expect(text).toContain('PARSE_JSON(fields) AS fields');
@@ -228,6 +238,127 @@ describe('ddl types match the files the encoders write', () => {
       }
     });
   }
+});
+
+describe('ddl applies tombstones: the generated SQL run on DuckDB over files the encoders wrote', () => {
+  // DuckDB runs Snowflake's QUALIFY view and Databricks' MERGE (WHEN MATCHED ... THEN DELETE,
+  // UPDATE SET *, INSERT *) as printed; only PARSE_JSON needs a stand-in.
+  let dir: string;
+  let instance: DuckDBInstance;
+  const RUN = ['20261121T100000Z-aaaa', '20261122T020000Z-rcn1', '20261123T100000Z-cccc'];
+  const at = (day: number, hour: number) => `2026-11-${day}T${String(hour).padStart(2, '0')}:00:00.000000Z`;
+  const version = (id: string, updatedAt: string, run: number, exportedAt: string): Row => {
+    const result = toRow({ document_id: id, collection_id: 'col_abc', title: id, _internal: { updated_at: updatedAt } }, { runId: RUN[run]!, exportedAt, namespace: 'ns_1', vectors: false });
+    if (!result.ok) throw new Error(result.reason);
+    return result.row;
+  };
+  const tombstone = (id: string, observedAt: string, exportedAt: string): Row =>
+    tombstoneRow({ documentId: id, collectionId: 'col_abc', namespaceId: 'ns_1', runId: RUN[1]!, exportedAt, observedAt });
+  // Three runs, one file each: versions; a reconciliation (tombstones, one newer version); a re-creation.
+  const FILES: Row[][] = [
+    [version('doc_kept', at(21, 9), 0, at(21, 10)), version('doc_deleted', at(21, 9), 0, at(21, 10)), version('doc_recreated', at(21, 9), 0, at(21, 10)), version('doc_tie', at(22, 2), 0, at(22, 2))],
+    [version('doc_kept', at(22, 1), 1, at(22, 2)), tombstone('doc_deleted', at(22, 2), at(22, 3)), tombstone('doc_recreated', at(22, 2), at(22, 3)), tombstone('doc_tie', at(22, 2), at(22, 3))],
+    [version('doc_recreated', at(23, 9), 2, at(23, 10))],
+  ];
+  // doc_tie: the tombstone's updated_at equals the version's; the later _exported_at wins. doc_legacy: a
+  // file staged before tombstones existed (no _deleted column at all): a live version.
+  const LIVE = [
+    { document_id: 'doc_kept', updated_at: at(22, 1) },
+    { document_id: 'doc_legacy', updated_at: at(20, 9) },
+    { document_id: 'doc_recreated', updated_at: at(23, 9) },
+  ];
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ddl-tombstones-'));
+    instance = await DuckDBInstance.create();
+  });
+  afterAll(async () => {
+    instance.closeSync();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function run(db: DuckDBConnection, sql: string): Promise<Record<string, unknown>[]> {
+    return (await db.runAndReadAll(sql)).getRowObjectsJson() as Record<string, unknown>[];
+  }
+
+  /** The staged files (encoded for real) plus one legacy file without `_deleted`, in staging order. */
+  async function stage(format: Format): Promise<string[]> {
+    const paths: string[] = [];
+    const compression: Compression = format === 'parquet' ? 'zstd' : 'none';
+    const db = await instance.connect();
+    const legacy = join(dir, `${format}-0-legacy${format === 'parquet' ? '.parquet' : '.json'}`);
+    const legacyRow = version('doc_legacy', at(20, 9), 0, at(20, 10));
+    const { _deleted: _, ...old } = legacyRow;
+    if (format === 'parquet') {
+      const staged = join(dir, 'legacy-source.json');
+      await writeFile(staged, JSON.stringify({ ...old, fields: JSON.stringify(old.fields), internal: JSON.stringify(old.internal) }) + '\n');
+      await run(db, `COPY (SELECT document_id, collection_id, namespace_id, created_at::TIMESTAMPTZ AS created_at, updated_at::TIMESTAMPTZ AS updated_at, root_object_id, source_object_id, fields, internal, _run_id, _exported_at::TIMESTAMPTZ AS _exported_at FROM read_json('${staged}', format = 'newline_delimited', columns = {document_id:'VARCHAR', collection_id:'VARCHAR', namespace_id:'VARCHAR', created_at:'VARCHAR', updated_at:'VARCHAR', root_object_id:'VARCHAR', source_object_id:'VARCHAR', fields:'VARCHAR', internal:'VARCHAR', _run_id:'VARCHAR', _exported_at:'VARCHAR'})) TO '${legacy}' (FORMAT parquet)`);
+    } else {
+      await writeFile(legacy, JSON.stringify(old) + '\n');
+    }
+    db.closeSync();
+    paths.push(legacy);
+    for (const [i, rows] of FILES.entries()) {
+      const encoder = createEncoder({ format, compression, vectorKeys: [] });
+      const path = join(dir, `${format}-${i + 1}${encoder.extension}`);
+      const sink = pipeline(encoder.output, createWriteStream(path));
+      for (const row of rows) await encoder.write(row);
+      await Promise.all([encoder.end(), sink]);
+      paths.push(path);
+    }
+    return paths;
+  }
+
+  /** `SELECT` of the files' rows as a consumer loads them (`_deleted` NULL where a file has none), plus `_file_name`. */
+  function loaded(format: Format, paths: string[]): string {
+    const list = `[${paths.map((p) => `'${p}'`).join(', ')}]`;
+    // UNION BY NAME with a typed empty row: `_deleted` exists even when only a legacy file is read (Auto Loader's schema hint does that).
+    if (format === 'parquet') return `SELECT * EXCLUDE (filename), filename AS _file_name FROM (SELECT * FROM read_parquet(${list}, union_by_name = true, filename = true) UNION ALL BY NAME SELECT NULL::BOOLEAN AS _deleted WHERE false)`;
+    const ts = (c: string) => `${c}::TIMESTAMPTZ AS ${c}`;
+    return `SELECT * REPLACE (${ts('created_at')}, ${ts('updated_at')}, ${ts('_exported_at')}), filename AS _file_name FROM read_json(${list}, format = 'newline_delimited', filename = true,
+      columns = {document_id:'VARCHAR', collection_id:'VARCHAR', namespace_id:'VARCHAR', created_at:'VARCHAR', updated_at:'VARCHAR', root_object_id:'VARCHAR', source_object_id:'VARCHAR', fields:'JSON', internal:'JSON', _run_id:'VARCHAR', _exported_at:'VARCHAR', _deleted:'BOOLEAN'})`;
+  }
+
+  const live = async (db: DuckDBConnection, table: string) =>
+    run(db, `SELECT document_id, strftime(updated_at AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%fZ') AS updated_at FROM ${table} ORDER BY document_id`);
+
+  for (const format of ['parquet', 'ndjson'] as Format[]) {
+    it(`the Snowflake _latest view holds exactly the live documents of ${format} files with tombstones, ties and a file from before tombstones`, async () => {
+      const text = await ddl(['--target', 'snowflake', '--dest', 's3://b/p', '--collection', 'col_abc', '--format', format, '--compression', format === 'parquet' ? 'zstd' : 'none']);
+      const view = /CREATE OR REPLACE VIEW [\s\S]*?;\n/.exec(text)![0];
+      const db = await instance.connect();
+      await run(db, `ATTACH ':memory:' AS mixpeek_db; CREATE SCHEMA mixpeek_db.mixpeek; CREATE OR REPLACE MACRO parse_json(text) AS json(text)`);
+      await run(db, `CREATE TABLE mixpeek_db.mixpeek.col_abc AS ${loaded(format, await stage(format))}`);
+      await run(db, view);
+      expect(await live(db, 'mixpeek_db.mixpeek.col_abc_latest')).toEqual(LIVE);
+      await run(db, 'DETACH mixpeek_db');
+      db.closeSync();
+    });
+
+    it(`the Databricks MERGE leaves exactly the live documents of ${format} files in <table>_latest, one batch per file or all in one`, async () => {
+      const text = await ddl(['--target', 'databricks', '--dest', 's3://b/p', '--collection', 'col_abc', '--format', format, '--compression', format === 'parquet' ? 'zstd' : 'none']);
+      const merge = /\.sql\(f"""([\s\S]*?)"""\)/.exec(text)![1]!.replaceAll('{latest}', 'latest');
+      expect(merge).toMatch(/WHEN MATCHED AND s\._deleted AND .* THEN DELETE\n\s*WHEN MATCHED AND NOT s\._deleted AND .* THEN UPDATE SET \*\n\s*WHEN NOT MATCHED AND NOT s\._deleted THEN INSERT \*/);
+      const paths = await stage(format);
+      for (const batches of [paths.map((p) => [p]), [paths]]) {
+        const db = await instance.connect();
+        await run(db, `CREATE OR REPLACE TABLE latest AS SELECT * FROM (${loaded(format, paths)}) LIMIT 0`);
+        for (const batch of batches) {
+          // merge_latest's first step, as the job's PySpark does it: the newest row per document_id, _deleted NULL read as false.
+          await run(db, `CREATE OR REPLACE TEMP VIEW mixpeek_newest AS SELECT * EXCLUDE (_rank) REPLACE (coalesce(_deleted, false) AS _deleted) FROM (
+            SELECT *, row_number() OVER (PARTITION BY document_id ORDER BY updated_at DESC NULLS LAST, _exported_at DESC, _file_name DESC) AS _rank FROM (${loaded(format, batch)})) WHERE _rank = 1`);
+          await run(db, merge);
+        }
+        expect(await live(db, 'latest'), `${batches.length} batch(es)`).toEqual(LIVE);
+        db.closeSync();
+      }
+    });
+  }
+
+  it('the Databricks pipeline flow deletes on _deleted and sequences by (updated_at, _exported_at)', async () => {
+    const text = await ddl(['--target', 'databricks', '--dest', 's3://b/p', '--collection', 'col_abc']);
+    expect(text).toMatch(/KEYS \(document_id\)\n(?:--.*\n)?APPLY AS DELETE WHEN _deleted\nSEQUENCE BY STRUCT\(updated_at, _exported_at\)\nSTORED AS SCD TYPE 1;/);
+  });
 });
 
 describe('ddl flags', () => {

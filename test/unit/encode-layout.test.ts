@@ -6,6 +6,12 @@
  *
  * If a change to the encoder is meant to change the bytes (a new parquet-wasm, a new column),
  * re-capture the expectations and say so in the commit.
+ *
+ * Re-captured once, on purpose, for issue 10 (tombstones): the `_deleted` BOOLEAN column was
+ * appended (REQUIRED, after `_exported_at`) and `fields` became OPTIONAL (null in a tombstone),
+ * so the file bytes, size, schema, column chunks and the ARROW:schema value changed. What did
+ * not change is still held to the old capture: the row group cuts and the rows read back
+ * (every column but `_deleted`, whose values are counted separately: all false here).
  */
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
@@ -61,6 +67,7 @@ function fixedRow(i: number, text = ''): Row {
     vectors: { x: i % 2 === 0 ? vector(i, 16) : null, y: i % 5 === 0 ? null : Array.from(vector(i + 1000, 4 + (i % 3))) },
     _run_id: '20261121T153000Z-layout',
     _exported_at: '2026-11-21T15:31:00.123456Z',
+    _deleted: false,
   };
 }
 
@@ -91,7 +98,10 @@ async function layoutOf(path: string, bytes: Buffer) {
     `SELECT name, type, converted_type, logical_type, repetition_type, num_children FROM parquet_schema('${path}')`,
   );
   const kv = await rowsOf(`SELECT decode(key) AS k, md5(value) AS v FROM parquet_kv_metadata('${path}') ORDER BY 1`);
-  const readBack = await rowsOf(`SELECT * FROM read_parquet('${path}') ORDER BY document_id`);
+  // Every column but `_deleted`, read back: still the digest captured before the split (the
+  // values did not change when the column was added); `_deleted` is counted on its own.
+  const readBack = await rowsOf(`SELECT * EXCLUDE (_deleted) FROM read_parquet('${path}') ORDER BY document_id`);
+  const [deleted] = await rowsOf(`SELECT count(*) FILTER (WHERE _deleted) AS tombstones, count(*) FILTER (WHERE NOT _deleted) AS versions FROM read_parquet('${path}')`);
   const columns = (await rowsOf(`DESCRIBE SELECT * FROM read_parquet('${path}')`)).map((c) => `${c.column_name} ${c.column_type}`);
   const result = {
     sha256: digest(bytes),
@@ -103,6 +113,7 @@ async function layoutOf(path: string, bytes: Buffer) {
     chunks: digest(chunks),
     kv: digest(kv),
     readBack: digest(readBack),
+    deleted,
   };
   return result;
 }
@@ -136,47 +147,51 @@ describe('the Parquet bytes stay what the encoder wrote before its split', () =>
 // Captured from the encoder before the split (commit ff81468's src/encode/parquet.ts).
 const EXPECTED = {
   zstdVectors: {
-    sha256: '4d52bd9d8109d171',
-    size: 44551,
+    sha256: '77346bfadbd8ec39',
+    size: 45373,
     rowGroupRows: [64, 64, 64, 64, 44],
-    columns: ['document_id VARCHAR', 'collection_id VARCHAR', 'namespace_id VARCHAR', 'created_at TIMESTAMP WITH TIME ZONE', 'updated_at TIMESTAMP WITH TIME ZONE', 'root_object_id VARCHAR', 'source_object_id VARCHAR', 'fields VARCHAR', 'internal VARCHAR', 'vec_x FLOAT[]', 'vec_y FLOAT[]', '_run_id VARCHAR', '_exported_at TIMESTAMP WITH TIME ZONE'],
+    columns: ['document_id VARCHAR', 'collection_id VARCHAR', 'namespace_id VARCHAR', 'created_at TIMESTAMP WITH TIME ZONE', 'updated_at TIMESTAMP WITH TIME ZONE', 'root_object_id VARCHAR', 'source_object_id VARCHAR', 'fields VARCHAR', 'internal VARCHAR', 'vec_x FLOAT[]', 'vec_y FLOAT[]', '_run_id VARCHAR', '_exported_at TIMESTAMP WITH TIME ZONE', '_deleted BOOLEAN'],
     kvKeys: ['ARROW:schema'],
-    schema: 'add576f1ad5af707',
-    chunks: 'd23992a8f70602cc',
-    kv: 'f4fd63b1b03aa089',
+    schema: 'a3212612da47e33f',
+    chunks: 'c4d430f5ded280fa',
+    kv: '49d446c3c8b16ab7',
+    deleted: { tombstones: '0', versions: '300' },
     readBack: '6abf7568514dbef9',
   },
   snappyPlain: {
-    sha256: '68926bc30c64cff2',
-    size: 9026,
+    sha256: '7544f4b57b3bf0e3',
+    size: 9253,
     rowGroupRows: [120],
-    columns: ['document_id VARCHAR', 'collection_id VARCHAR', 'namespace_id VARCHAR', 'created_at TIMESTAMP WITH TIME ZONE', 'updated_at TIMESTAMP WITH TIME ZONE', 'root_object_id VARCHAR', 'source_object_id VARCHAR', 'fields VARCHAR', 'internal VARCHAR', '_run_id VARCHAR', '_exported_at TIMESTAMP WITH TIME ZONE'],
+    columns: ['document_id VARCHAR', 'collection_id VARCHAR', 'namespace_id VARCHAR', 'created_at TIMESTAMP WITH TIME ZONE', 'updated_at TIMESTAMP WITH TIME ZONE', 'root_object_id VARCHAR', 'source_object_id VARCHAR', 'fields VARCHAR', 'internal VARCHAR', '_run_id VARCHAR', '_exported_at TIMESTAMP WITH TIME ZONE', '_deleted BOOLEAN'],
     kvKeys: ['ARROW:schema'],
-    schema: '8328bd8b0c2f5b61',
-    chunks: '302012f10c1eaa2f',
-    kv: '8107fd533cc32b57',
+    schema: '5053b696485459f6',
+    chunks: '694bbea836b8609d',
+    kv: '2dd96f92a41c6612',
+    deleted: { tombstones: '0', versions: '120' },
     readBack: 'de852b50a5aac972',
   },
   noneBytes: {
-    sha256: '97fa1396bbafd381',
-    size: 189496,
+    sha256: 'c52603cced449cee',
+    size: 190602,
     rowGroupRows: [6, 6, 5, 5, 5, 5, 5, 3],
-    columns: ['document_id VARCHAR', 'collection_id VARCHAR', 'namespace_id VARCHAR', 'created_at TIMESTAMP WITH TIME ZONE', 'updated_at TIMESTAMP WITH TIME ZONE', 'root_object_id VARCHAR', 'source_object_id VARCHAR', 'fields VARCHAR', 'internal VARCHAR', 'vec_x FLOAT[]', '_run_id VARCHAR', '_exported_at TIMESTAMP WITH TIME ZONE'],
+    columns: ['document_id VARCHAR', 'collection_id VARCHAR', 'namespace_id VARCHAR', 'created_at TIMESTAMP WITH TIME ZONE', 'updated_at TIMESTAMP WITH TIME ZONE', 'root_object_id VARCHAR', 'source_object_id VARCHAR', 'fields VARCHAR', 'internal VARCHAR', 'vec_x FLOAT[]', '_run_id VARCHAR', '_exported_at TIMESTAMP WITH TIME ZONE', '_deleted BOOLEAN'],
     kvKeys: ['ARROW:schema'],
-    schema: '6a6fddc767bb3b44',
-    chunks: '7fd8e0c547376188',
-    kv: 'c654a01451392289',
+    schema: '55dc05fd21228485',
+    chunks: '831e794b2e26e55f',
+    kv: '970985cf12ba22a4',
+    deleted: { tombstones: '0', versions: '40' },
     readBack: '79c515d9f06bd57e',
   },
   empty: {
-    sha256: 'b13a61fe2c7c7de9',
-    size: 1524,
+    sha256: '3f0952365b559197',
+    size: 1606,
     rowGroupRows: [],
-    columns: ['document_id VARCHAR', 'collection_id VARCHAR', 'namespace_id VARCHAR', 'created_at TIMESTAMP WITH TIME ZONE', 'updated_at TIMESTAMP WITH TIME ZONE', 'root_object_id VARCHAR', 'source_object_id VARCHAR', 'fields VARCHAR', 'internal VARCHAR', 'vec_x FLOAT[]', '_run_id VARCHAR', '_exported_at TIMESTAMP WITH TIME ZONE'],
+    columns: ['document_id VARCHAR', 'collection_id VARCHAR', 'namespace_id VARCHAR', 'created_at TIMESTAMP WITH TIME ZONE', 'updated_at TIMESTAMP WITH TIME ZONE', 'root_object_id VARCHAR', 'source_object_id VARCHAR', 'fields VARCHAR', 'internal VARCHAR', 'vec_x FLOAT[]', '_run_id VARCHAR', '_exported_at TIMESTAMP WITH TIME ZONE', '_deleted BOOLEAN'],
     kvKeys: ['ARROW:schema'],
-    schema: '6a6fddc767bb3b44',
+    schema: '55dc05fd21228485',
     chunks: '4f53cda18c2baa0c',
-    kv: 'c654a01451392289',
+    kv: '970985cf12ba22a4',
+    deleted: { tombstones: '0', versions: '0' },
     readBack: '4f53cda18c2baa0c',
   },
 };

@@ -38,6 +38,7 @@ function row(i: number, textBytes: number): Row {
     vectors: {},
     _run_id: '20261121T153000Z-roll',
     _exported_at: '2026-11-21T15:31:00.000000Z',
+    _deleted: false,
   };
 }
 

@@ -13,6 +13,7 @@ import { createEncoder, defaultCompression, extensionFor, validateCodec } from '
 import type { Compression, EncoderOptions, FileEncoder } from '../../src/encode/types.js';
 import { columnsFor } from '../../src/rows/columns.js';
 import { toEpochMicros } from '../../src/rows/time.js';
+import { tombstoneRow } from '../../src/rows/tombstone.js';
 import type { Row } from '../../src/rows/types.js';
 
 let dir: string;
@@ -62,6 +63,7 @@ function row(i: number, overrides: Partial<Row> = {}): Row {
     vectors: { x: i % 2 === 0 ? vector(i, 8) : null },
     _run_id: '20261121T153000Z-7f3a',
     _exported_at: '2026-11-21T15:31:00.123456Z',
+    _deleted: false,
     ...overrides,
   };
 }
@@ -412,5 +414,73 @@ describe('ndjson encoder', () => {
     await Promise.all([encoder.end(), sink]);
     const [count] = await query(`SELECT count(*) AS n FROM read_json('${path}', format = 'newline_delimited')`);
     expect(count).toEqual({ n: '5000' });
+  });
+});
+
+describe('tombstones in both encoders', () => {
+  const TOMBSTONE = {
+    documentId: 'doc_gone',
+    collectionId: 'col_1',
+    namespaceId: 'ns_1',
+    runId: '20261122T020000Z-rcn1',
+    exportedAt: '2026-11-22T02:00:05.000001Z',
+    observedAt: '2026-11-22T02:00:00.123456Z',
+  };
+  const NULL_COLUMNS = ['created_at', 'root_object_id', 'source_object_id', 'fields', 'internal', 'vec_x'];
+  const utc = (column: string) => `strftime(${column} AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%fZ') AS ${column}`;
+  const expected = {
+    document_id: 'doc_gone',
+    collection_id: 'col_1',
+    namespace_id: 'ns_1',
+    updated_at: TOMBSTONE.observedAt,
+    _run_id: TOMBSTONE.runId,
+    _exported_at: TOMBSTONE.exportedAt,
+    _deleted: true,
+    ...Object.fromEntries(NULL_COLUMNS.map((c) => [c, null])),
+  };
+  const rows = () => [row(1), tombstoneRow(TOMBSTONE), row(2)];
+
+  it('writes a Parquet tombstone that DuckDB reads back with exactly its values and nulls, next to versions with _deleted false', async () => {
+    const { path } = await encode({ format: 'parquet' }, rows());
+    const got = await query(`SELECT * REPLACE (${utc('updated_at')}, ${utc('_exported_at')}, ${utc('created_at')}) FROM read_parquet('${path}') WHERE document_id = 'doc_gone'`);
+    expect(got).toEqual([expected]);
+    const versions = await query(`SELECT document_id, _deleted, fields IS NULL AS no_fields FROM read_parquet('${path}') WHERE document_id <> 'doc_gone' ORDER BY 1`);
+    expect(versions).toEqual([{ document_id: 'doc_000001', _deleted: false, no_fields: false }, { document_id: 'doc_000002', _deleted: false, no_fields: false }]);
+    const schema = Object.fromEntries((await query(`SELECT name, type, repetition_type FROM parquet_schema('${path}')`)).map((n) => [n.name, n]));
+    expect(schema._deleted).toMatchObject({ type: 'BOOLEAN', repetition_type: 'REQUIRED' });
+    expect(schema.fields).toMatchObject({ repetition_type: 'OPTIONAL' });
+  });
+
+  it.each(['gzip', 'none'] as const)('writes a %s NDJSON tombstone that DuckDB reads back with exactly its values and nulls', async (compression) => {
+    const { path } = await encode({ format: 'ndjson', compression }, rows());
+    const columns = "{document_id:'VARCHAR', collection_id:'VARCHAR', namespace_id:'VARCHAR', created_at:'VARCHAR', updated_at:'VARCHAR', root_object_id:'VARCHAR', source_object_id:'VARCHAR', fields:'JSON', internal:'JSON', vec_x:'FLOAT[]', _run_id:'VARCHAR', _exported_at:'VARCHAR', _deleted:'BOOLEAN'}";
+    const got = await query(`SELECT * FROM read_json('${path}', format = 'newline_delimited', columns = ${columns}) WHERE document_id = 'doc_gone'`);
+    expect(got).toEqual([expected]);
+    const [versions] = await query(`SELECT count(*) FILTER (WHERE NOT _deleted) AS live FROM read_json('${path}', format = 'newline_delimited', columns = ${columns})`);
+    expect(versions).toEqual({ live: '2' });
+  });
+
+  it('writes _deleted last in each NDJSON line, as a JSON boolean', async () => {
+    const { path } = await encode({ format: 'ndjson', compression: 'none' }, rows());
+    const lines = (await readFile(path, 'utf8')).trim().split('\n');
+    expect(lines[0]).toMatch(/,"_exported_at":"[^"]+","_deleted":false\}$/);
+    expect(lines[1]).toBe(
+      '{"document_id":"doc_gone","collection_id":"col_1","namespace_id":"ns_1","created_at":null,"updated_at":"2026-11-22T02:00:00.123456Z","root_object_id":null,"source_object_id":null,"fields":null,"internal":null,"vec_x":null,"_run_id":"20261122T020000Z-rcn1","_exported_at":"2026-11-22T02:00:05.000001Z","_deleted":true}',
+    );
+  });
+
+  it.each(['parquet', 'ndjson'] as const)('refuses a %s row whose _deleted is missing or not a boolean, naming the column', async (format) => {
+    const encoder = createEncoder({ format, compression: defaultCompression(format), vectorKeys: ['x'] });
+    const sink = pipeline(encoder.output, createWriteStream(join(dir, `f${fileNo++}${encoder.extension}`)));
+    await expect(encoder.write(row(1, { _deleted: undefined as unknown as boolean }))).rejects.toThrow(/column _deleted is not nullable/);
+    await expect(encoder.write(row(2, { _deleted: 'false' as unknown as boolean }))).rejects.toThrow(/column _deleted holds a string, not a boolean/);
+    await encoder.write(row(3));
+    await Promise.all([encoder.end(), sink]);
+    expect(encoder.rows).toBe(1);
+  });
+
+  it('refuses a tombstone without an id or with a time that is not canonical, naming the input', () => {
+    expect(() => tombstoneRow({ ...TOMBSTONE, documentId: '' })).toThrow(/documentId must be a non-empty string/);
+    expect(() => tombstoneRow({ ...TOMBSTONE, observedAt: '2026-11-22T02:00:00Z' })).toThrow(/observedAt "2026-11-22T02:00:00Z" is not a canonical UTC timestamp/);
   });
 });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { columnKey, MAX_ROW_DEPTH, toRow } from '../../src/rows/map.js';
 import { canonicalTimestamp } from '../../src/rows/time.js';
+import { isTombstone, tombstoneRow } from '../../src/rows/tombstone.js';
 import { Intake, LOGGED_PER_EVENT } from '../../src/run/intake.js';
 import { createLogger } from '../../src/util/log.js';
 
@@ -105,6 +106,15 @@ describe('row mapping', () => {
     expect(result.row).toMatchObject({ document_id: 'doc_env', updated_at: '2026-01-01T00:00:00.000000Z', _run_id: ctx.runId, _exported_at: ctx.exportedAt });
     expect(result.row.fields).toEqual({ fields: { a: 1 }, internal: 'x', _run_id: 'fake', _exported_at: 'then', updated_at: '1999-01-01T00:00:00Z', nested: doc.nested });
     expect(result.untyped).toBe(0);
+  });
+
+  it('marks every document version _deleted false, even one whose own fields hold a _deleted key', () => {
+    const plain = toRow({ document_id: 'doc_live', _internal: { updated_at: '2026-01-01T00:00:00Z' } }, ctx);
+    const claims = toRow({ document_id: 'doc_claims', _deleted: true, _internal: { updated_at: '2026-01-01T00:00:00Z' } }, ctx);
+    if (!plain.ok || !claims.ok) throw new Error('rejected');
+    expect(plain.row._deleted).toBe(false);
+    expect(claims.row._deleted).toBe(false);
+    expect(claims.row.fields).toEqual({ _deleted: true });
   });
 
   it('keeps a non-object _internal and a __proto__ key as own fields', () => {
@@ -213,7 +223,7 @@ describe('the run intake', () => {
     const at = { updated_at: '2026-01-01T10:00:00Z' };
     const doc = resumed.admit({ document_id: 'b', emb: Array.from({ length: 48 }, (_, i) => i / 48), _internal: at });
     expect(doc?.row.vectors).toEqual({});
-    expect(doc?.row.fields.emb).toHaveLength(48);
+    expect(doc?.row.fields?.emb).toHaveLength(48);
     const fresh = new Intake(logger, 'col', vectors, { rejected: 0, untyped: 0 });
     expect(fresh.admit({ document_id: 'b', emb: Array.from({ length: 48 }, (_, i) => i / 48), _internal: at })?.row.vectors.emb).toHaveLength(48);
     expect(fresh.vectorDims).toEqual({ emb: 48 });
@@ -227,5 +237,23 @@ describe('the run intake', () => {
     expect(intake.counts.rejected).toBe(53);
     expect(events.filter((e) => e.event === 'DocumentRejected')).toHaveLength(LOGGED_PER_EVENT);
     expect(events.at(-1)).toMatchObject({ event: 'WarningsSuppressed', suppressed: { DocumentRejected: 50 - LOGGED_PER_EVENT } });
+  });
+});
+
+describe('tombstone rows', () => {
+  const input = { documentId: 'doc_gone', collectionId: 'col_1', namespaceId: 'ns_1', runId: '20261122T020000Z-rcn1', exportedAt: '2026-11-22T02:00:05.000000Z', observedAt: '2026-11-22T02:00:00.000000Z' };
+
+  it('carries _deleted true, the identity and run columns, updated_at = observedAt and nulls elsewhere', () => {
+    expect(tombstoneRow(input)).toEqual({
+      document_id: 'doc_gone', collection_id: 'col_1', namespace_id: 'ns_1', created_at: null, updated_at: input.observedAt,
+      root_object_id: null, source_object_id: null, fields: null, internal: null, vectors: {},
+      _run_id: input.runId, _exported_at: input.exportedAt, _deleted: true,
+    });
+    expect(isTombstone(tombstoneRow(input))).toBe(true);
+  });
+
+  it('refuses an empty id or a time that is not canonical, naming the input', () => {
+    expect(() => tombstoneRow({ ...input, collectionId: '' })).toThrow(/collectionId must be a non-empty string/);
+    expect(() => tombstoneRow({ ...input, exportedAt: 'now' })).toThrow(/exportedAt "now" is not a canonical UTC timestamp/);
   });
 });

@@ -34,6 +34,7 @@ function row(i: number): Row {
     vectors: {},
     _run_id: 'r',
     _exported_at: t(1),
+    _deleted: false,
   };
 }
 

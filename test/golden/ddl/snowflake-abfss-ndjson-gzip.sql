@@ -53,15 +53,20 @@ CREATE TABLE IF NOT EXISTS mixpeek_db.mixpeek.col_abc (
   collection_id VARCHAR NOT NULL COMMENT 'Mixpeek collection id',
   namespace_id VARCHAR COMMENT '_internal.namespace_id, else the namespace of the run',
   created_at TIMESTAMP_LTZ COMMENT 'when the document was created (UTC, microseconds)',
-  updated_at TIMESTAMP_LTZ COMMENT 'version time of the document (UTC, microseconds)',
+  updated_at TIMESTAMP_LTZ COMMENT 'version time of the document; in a tombstone, when the deletion was observed (UTC, microseconds)',
   root_object_id VARCHAR COMMENT '_internal.lineage.root_object_id',
   source_object_id VARCHAR COMMENT '_internal.lineage.source_object_id',
-  fields VARIANT NOT NULL COMMENT 'every other root key: user and extractor fields',
+  fields VARIANT COMMENT 'every other root key: user and extractor fields; null in a tombstone',
   internal VARIANT COMMENT 'the document _internal object',
   _run_id VARCHAR NOT NULL COMMENT 'the export run that wrote the row',
   _exported_at TIMESTAMP_LTZ NOT NULL COMMENT 'when the run read the document (UTC)',
+  _deleted BOOLEAN COMMENT 'true: a tombstone (the document was deleted); false: a document version; NULL in rows of files staged before tombstones existed (versions)',
   _file_name VARCHAR COMMENT 'data file the row was loaded from (METADATA$FILENAME)'
-) COMMENT = 'Mixpeek collection col_abc: one row per exported document version (see mixpeek_db.mixpeek.col_abc_latest)';
+) COMMENT = 'Mixpeek collection col_abc: one row per exported document version or tombstone (see mixpeek_db.mixpeek.col_abc_latest)';
+-- A table created before tombstones existed: add _deleted (its older rows hold NULL, read as FALSE) and let
+-- fields hold the NULL of a tombstone (both are no-ops on a table created above).
+ALTER TABLE mixpeek_db.mixpeek.col_abc ADD COLUMN IF NOT EXISTS _deleted BOOLEAN COMMENT 'true: a tombstone (the document was deleted); false: a document version; NULL in rows of files staged before tombstones existed (versions)';
+ALTER TABLE mixpeek_db.mixpeek.col_abc ALTER COLUMN fields DROP NOT NULL;
 
 -- Continuous load (the default): Snowpipe. Bulk COPY (--load copy) is below, commented out: use one, never both.
 CREATE PIPE IF NOT EXISTS mixpeek_db.mixpeek.col_abc_pipe
@@ -84,7 +89,9 @@ CREATE PIPE IF NOT EXISTS mixpeek_db.mixpeek.col_abc_pipe
 --   MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE
 --   INCLUDE_METADATA = (_file_name = METADATA$FILENAME);
 
--- The latest version of each document: newest updated_at wins; a re-export of the same version, the later export.
+-- The live documents: per document_id the newest row (newest updated_at; a re-export of the same version,
+-- the later export); a document whose newest row is a tombstone (_deleted) is left out. Rows staged before
+-- tombstones existed have _deleted NULL: live.
 CREATE OR REPLACE VIEW mixpeek_db.mixpeek.col_abc_latest AS
 SELECT
   document_id,
@@ -99,8 +106,11 @@ SELECT
   _run_id,
   _exported_at,
   _file_name
-FROM mixpeek_db.mixpeek.col_abc
-QUALIFY ROW_NUMBER() OVER (PARTITION BY document_id ORDER BY updated_at DESC NULLS LAST, _exported_at DESC, _file_name DESC) = 1;
+FROM (
+  SELECT * FROM mixpeek_db.mixpeek.col_abc
+  QUALIFY ROW_NUMBER() OVER (PARTITION BY document_id ORDER BY updated_at DESC NULLS LAST, _exported_at DESC, _file_name DESC) = 1
+)
+WHERE NOT COALESCE(_deleted, FALSE);
 
 -- ===== Collection col_video =====
 CREATE STAGE IF NOT EXISTS mixpeek_db.mixpeek.col_video_stage
@@ -114,15 +124,20 @@ CREATE TABLE IF NOT EXISTS mixpeek_db.mixpeek.col_video (
   collection_id VARCHAR NOT NULL COMMENT 'Mixpeek collection id',
   namespace_id VARCHAR COMMENT '_internal.namespace_id, else the namespace of the run',
   created_at TIMESTAMP_LTZ COMMENT 'when the document was created (UTC, microseconds)',
-  updated_at TIMESTAMP_LTZ COMMENT 'version time of the document (UTC, microseconds)',
+  updated_at TIMESTAMP_LTZ COMMENT 'version time of the document; in a tombstone, when the deletion was observed (UTC, microseconds)',
   root_object_id VARCHAR COMMENT '_internal.lineage.root_object_id',
   source_object_id VARCHAR COMMENT '_internal.lineage.source_object_id',
-  fields VARIANT NOT NULL COMMENT 'every other root key: user and extractor fields',
+  fields VARIANT COMMENT 'every other root key: user and extractor fields; null in a tombstone',
   internal VARIANT COMMENT 'the document _internal object',
   _run_id VARCHAR NOT NULL COMMENT 'the export run that wrote the row',
   _exported_at TIMESTAMP_LTZ NOT NULL COMMENT 'when the run read the document (UTC)',
+  _deleted BOOLEAN COMMENT 'true: a tombstone (the document was deleted); false: a document version; NULL in rows of files staged before tombstones existed (versions)',
   _file_name VARCHAR COMMENT 'data file the row was loaded from (METADATA$FILENAME)'
-) COMMENT = 'Mixpeek collection col_video: one row per exported document version (see mixpeek_db.mixpeek.col_video_latest)';
+) COMMENT = 'Mixpeek collection col_video: one row per exported document version or tombstone (see mixpeek_db.mixpeek.col_video_latest)';
+-- A table created before tombstones existed: add _deleted (its older rows hold NULL, read as FALSE) and let
+-- fields hold the NULL of a tombstone (both are no-ops on a table created above).
+ALTER TABLE mixpeek_db.mixpeek.col_video ADD COLUMN IF NOT EXISTS _deleted BOOLEAN COMMENT 'true: a tombstone (the document was deleted); false: a document version; NULL in rows of files staged before tombstones existed (versions)';
+ALTER TABLE mixpeek_db.mixpeek.col_video ALTER COLUMN fields DROP NOT NULL;
 
 -- Continuous load (the default): Snowpipe. Bulk COPY (--load copy) is below, commented out: use one, never both.
 CREATE PIPE IF NOT EXISTS mixpeek_db.mixpeek.col_video_pipe
@@ -145,7 +160,9 @@ CREATE PIPE IF NOT EXISTS mixpeek_db.mixpeek.col_video_pipe
 --   MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE
 --   INCLUDE_METADATA = (_file_name = METADATA$FILENAME);
 
--- The latest version of each document: newest updated_at wins; a re-export of the same version, the later export.
+-- The live documents: per document_id the newest row (newest updated_at; a re-export of the same version,
+-- the later export); a document whose newest row is a tombstone (_deleted) is left out. Rows staged before
+-- tombstones existed have _deleted NULL: live.
 CREATE OR REPLACE VIEW mixpeek_db.mixpeek.col_video_latest AS
 SELECT
   document_id,
@@ -160,5 +177,8 @@ SELECT
   _run_id,
   _exported_at,
   _file_name
-FROM mixpeek_db.mixpeek.col_video
-QUALIFY ROW_NUMBER() OVER (PARTITION BY document_id ORDER BY updated_at DESC NULLS LAST, _exported_at DESC, _file_name DESC) = 1;
+FROM (
+  SELECT * FROM mixpeek_db.mixpeek.col_video
+  QUALIFY ROW_NUMBER() OVER (PARTITION BY document_id ORDER BY updated_at DESC NULLS LAST, _exported_at DESC, _file_name DESC) = 1
+)
+WHERE NOT COALESCE(_deleted, FALSE);
