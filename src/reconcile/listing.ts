@@ -34,6 +34,8 @@ export interface ListingOptions {
 export interface ListingCount {
   ids: number;
   requests: number;
+  /** Listed documents without a `document_id` (skipped; warned about). */
+  idless?: number;
 }
 
 /**
@@ -80,18 +82,27 @@ async function* pagedIds(http: MixpeekHttp, options: ListingOptions, query: List
     count.requests++;
     options.onPage?.(page.documents.length);
     for (const doc of page.documents) {
+      const id = idOf(doc);
+      if (id === null) {
+        idless(options, count, doc);
+        continue;
+      }
       count.ids++;
-      yield idOf(doc, options.collectionId);
+      yield id;
     }
   }
 }
 
-function idOf(doc: unknown, collectionId: string): string {
+/** A listed document's id; null when it has none (such a document is never staged, so never in K). */
+function idOf(doc: unknown): string | null {
   const id = (doc as { document_id?: unknown } | null)?.document_id;
-  if (typeof id !== 'string' || id.length === 0) {
-    throw new SourceError(`[mixpeek] collection ${collectionId}: a listed document has no document_id (${JSON.stringify(doc)?.slice(0, 80)}); a listing with holes cannot find deletions. Report it to Mixpeek`, { code: 'ERR_SOURCE_SHAPE' });
-  }
-  return id;
+  return typeof id === 'string' && id.length > 0 ? id : null;
+}
+
+/** Counts (and logs the first few of) listed documents without an id: export rejects them, so none can be a deletion. */
+function idless(options: ListingOptions, count: ListingCount, doc: unknown): void {
+  count.idless = (count.idless ?? 0) + 1;
+  if (count.idless <= 20) options.logger.warn('ListedDocumentWithoutId', { collection_id: options.collectionId, document: JSON.stringify(doc)?.slice(0, 80) });
 }
 
 /**
@@ -106,7 +117,10 @@ export async function existingIds(http: MixpeekHttp, options: ListingOptions, id
   const pages = listDocumentPages(http, { collectionId: options.collectionId, pageSize: 1000, vectors: false, signal: options.signal, query });
   for await (const page of pages) {
     count.requests++;
-    for (const doc of page.documents) found.add(idOf(doc, options.collectionId));
+    for (const doc of page.documents) {
+      const id = idOf(doc);
+      if (id !== null) found.add(id);
+    }
   }
   return found;
 }

@@ -156,7 +156,8 @@ function checkOrphans(driver: StorageDriver, dataFiles: Map<string, number>, acc
 
 /** Windows of every run, scheduled and shard, completed and interrupted: together they must leave no gap. */
 function checkWindows(completed: ManifestSummary[], actives: ActiveRun[], findings: Findings): void {
-  const runs = [...completed.map((m) => ({ runId: m.runId, ...m.window })), ...actives.map((a) => ({ runId: a.runId, ...a.window }))];
+  // A reconciliation's empty window [T, T) covers nothing: not a run window.
+  const runs = [...completed.map((m) => ({ runId: m.runId, ...m.window })), ...actives.map((a) => ({ runId: a.runId, ...a.window }))].filter((w) => w.lo === null || w.lo < w.hi);
   runs.sort((a, b) => (a.runId < b.runId ? -1 : a.runId > b.runId ? 1 : 0));
   const { gaps, overlaps, span } = analyseWindows(runs);
   for (const o of overlaps) {
