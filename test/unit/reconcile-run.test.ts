@@ -35,7 +35,7 @@ async function tombstones(driver: ReturnType<typeof memoryDriver>): Promise<stri
 describe('a reconciliation run on the memory driver against the dev server', () => {
   it('tombstones exactly the deleted ids in document_id order, and records lastReconcile and a reconcile manifest', async () => {
     const driver = memoryDriver({ name: 'run-a' });
-    expect((await runExport(settings(server.url, 'run-a'), { driver })).error).toBeUndefined();
+    expect((await runExport(settings(server.url, 'run-a', { maxRowsPerFile: 1_000_000 }), { driver })).error).toBeUndefined();
     const deleted = server.delete(COL, 5);
     const result = await runReconcile(settings(server.url, 'run-a'), { driver });
     expect(result.error).toBeUndefined();
@@ -53,7 +53,7 @@ describe('a reconciliation run on the memory driver against the dev server', () 
 
   it('falls back to a created_at listing sorted here when the API refuses the document_id sort', async () => {
     const driver = memoryDriver({ name: 'run-b' });
-    expect((await runExport(settings(server.url, 'run-b'), { driver })).error).toBeUndefined();
+    expect((await runExport(settings(server.url, 'run-b', { maxRowsPerFile: 1_000_000 }), { driver })).error).toBeUndefined();
     const deleted = server.delete(COL, 3);
     server.setOptions({ refuseSortFields: ['document_id'] });
     const logs: Record<string, unknown>[] = [];
@@ -70,7 +70,7 @@ describe('a reconciliation run on the memory driver against the dev server', () 
 
   it('refuses a listing that ignored the sort (exit 3) and writes no tombstone', async () => {
     const driver = memoryDriver({ name: 'run-c' });
-    expect((await runExport(settings(server.url, 'run-c'), { driver })).error).toBeUndefined();
+    expect((await runExport(settings(server.url, 'run-c', { maxRowsPerFile: 1_000_000 }), { driver })).error).toBeUndefined();
     server.delete(COL, 2);
     const proxy = await reversingProxy(server.url);
     try {
