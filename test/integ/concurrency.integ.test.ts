@@ -17,7 +17,7 @@ afterAll(async () => server?.close());
 
 /** Small pages and files: a run makes many requests (each slowed by the server's latency) and commits many files. */
 const exportArgs = (d: TestDestination, extra: string[] = []) => [
-  'export', '--collection', COL, '--dest', d.dest, '--safety-lag-seconds', '0', '--page-size', '150', '--max-rows-per-file', '400', ...d.flags, ...extra,
+  'export', '--collection', COL, '--dest', d.dest, '--safety-lag-seconds', '0', '--page-size', '150', '--max-rows-per-file', '400', '--reconcile-every-hours', '0', ...d.flags, ...extra,
 ];
 
 /** The CLI's JSON log lines (stderr is not a TTY here). */

@@ -17,7 +17,7 @@ beforeAll(async () => {
 afterAll(async () => server?.close());
 
 const tempDir = () => mkdtempSync(path.join(tmpdir(), 'mxp-verify-'));
-const exportArgs = (dest: string, extra: string[] = []) => ['export', '--collection', COL, '--dest', dest, '--safety-lag-seconds', '0', '--max-rows-per-file', '300', ...extra];
+const exportArgs = (dest: string, extra: string[] = []) => ['export', '--collection', COL, '--dest', dest, '--safety-lag-seconds', '0', '--max-rows-per-file', '300', '--reconcile-every-hours', '0', ...extra];
 const verifyArgs = (dest: string, extra: string[] = []) => ['verify', '--collection', COL, '--dest', dest, ...extra];
 
 describe('the verify command', () => {
