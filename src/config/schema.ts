@@ -45,7 +45,7 @@ export const settingsSchema = z
     maxRetries: z.number().int().min(0).max(50).default(8).describe('retries of one API request'),
     retryBaseDelayMs: z.number().int().min(0).default(500).describe('first retry backoff step, in ms (doubles, with jitter)'),
     retryMaxDelayMs: z.number().int().min(0).default(30_000).describe('cap of one retry backoff step, in ms'),
-    safetyLagSeconds: z.number().int().min(0).default(60).describe('end each window this long before the run start'),
+    safetyLagSeconds: z.number().int().min(0).default(60).describe('end each window this long before the run start; a reconciliation leaves documents updated this long before its listing for the next one'),
     reconcile: z.boolean().default(false).describe('export: after the window, reconcile (list every id, tombstone the deleted ones) under the same lease'),
     noReconcile: z.boolean().default(false).describe('export: skip a scheduled reconciliation this run (see reconcileEveryHours)'),
     reconcileEveryHours: z

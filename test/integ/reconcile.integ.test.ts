@@ -175,6 +175,17 @@ describe('reconciliation killed at every protocol step', () => {
     deleted = server.delete(COL, 13);
   });
 
+  for (const ms of [150, 600]) {
+    it(`gives every tombstone exactly once after a SIGKILL at a random moment (${ms} ms into the reconciliation) and a re-run`, async () => {
+      const dest = tempDir();
+      cpSync(template, dest, { recursive: true });
+      const d = { dest, flags: [], env: {} };
+      await runCli(['reconcile', '--dest', dest, ...COMMON, ...PER_COMMAND.reconcile], exportEnv(server.url), { killAfterMatch: /"ReconcileStarted"/, killAfterMs: ms });
+      expect((await cli('reconcile', d)).code).toBe(0);
+      await expectMirror(dest, server.deletedIds(COL).filter((id) => deleted.includes(id)));
+    });
+  }
+
   for (const step of steps) {
     it(`gives every tombstone exactly once and no false one after a SIGKILL at ${step} and a re-run`, async () => {
       const dest = tempDir();
