@@ -179,9 +179,8 @@ describe('reconciliation killed at every protocol step', () => {
     it(`gives every tombstone exactly once after a SIGKILL at a random moment (${ms} ms into the reconciliation) and a re-run`, async () => {
       const dest = tempDir();
       cpSync(template, dest, { recursive: true });
-      const d = { dest, flags: [], env: {} };
       await runCli(['reconcile', '--dest', dest, ...COMMON, ...PER_COMMAND.reconcile], exportEnv(server.url), { killAfterMatch: /"ReconcileStarted"/, killAfterMs: ms });
-      expect((await cli('reconcile', d)).code).toBe(0);
+      expect((await cli('reconcile', dest)).code).toBe(0);
       await expectMirror(dest, server.deletedIds(COL).filter((id) => deleted.includes(id)));
     });
   }
