@@ -16,7 +16,8 @@
  */
 
 // Run an export.
-export { runExport, type ExportDeps } from './run/export.js';
+export { runExport, runReconcile, type ExportDeps } from './run/export.js';
+export type { ReconcileOutcome } from './reconcile/run.js';
 export type { CollectionResult, DryRunReport, ExportResult, ProgressSink, RunOutcome, StepHook } from './run/types.js';
 export type { FileRecord, Position } from './commit/checkpoint.js';
 export { createLogger, silentLogger, type Level, type Logger, type LogSink } from './util/log.js';
