@@ -18,7 +18,7 @@ import { layout } from '../commit/layout.js';
 import type { Lease } from '../commit/lease.js';
 import type { ActiveRun, FileRecord } from '../commit/schema.js';
 import { activeRun, beginReconcile, recordListing, recordSnapshot } from '../commit/transitions.js';
-import { AlreadyExistsError, InternalError, SourceError } from '../errors.js';
+import { AlreadyExistsError, IntegrityError, InternalError, SourceError } from '../errors.js';
 import { tombstoneRow } from '../rows/tombstone.js';
 import { canonicalFromDate } from '../rows/time.js';
 import { FileRoller, type RollSettings } from '../run/files.js';
@@ -101,6 +101,8 @@ async function tombstonePass(ctx: ExportContext, store: CheckpointStore, committ
       await ctx.driver.publish(snapshotKey, snapshotBody(records), { contentType: 'application/gzip', signal: ctx.signal });
     } catch (error) {
       if (!(error instanceof AlreadyExistsError)) throw error;
+      // Only a pass that added no tombstone may adopt a snapshot it did not write: else the snapshot would miss them.
+      if (tombs.size > 0) throw new IntegrityError(`[reconcile] ${ctx.driver.url(snapshotKey)} exists, but run ${run.runId} just wrote ${tombs.size} tombstones it does not hold; inspect the checkpoint (was it restored from an old copy?) before re-running`);
       ctx.logger.info('SnapshotAdopted', { collection_id: collectionId, run_id: run.runId, key: snapshotKey });
     }
     ctx.onStep('snapshot-written', 0);

@@ -202,6 +202,8 @@ export class Spool<T> {
   private out: ReturnType<typeof createWriteStream> | null = null;
   private file: string | null = null;
   private dir: string | null = null;
+  /** Records written so far. */
+  size = 0;
 
   constructor(private readonly tmpDir?: string) {}
 
@@ -212,6 +214,7 @@ export class Spool<T> {
       this.file = join(this.dir, 'spool.ndjson');
       this.out = createWriteStream(this.file);
     }
+    this.size++;
     if (!this.out.write(JSON.stringify(record) + '\n')) await once(this.out, 'drain');
   }
 
