@@ -42,6 +42,8 @@ export interface CampaignReport {
   storageFaults: StorageFaultCounts | null;
   mutations: number;
   staged: VersionCheck;
+  /** Documents the source deleted, tombstones staged, and what broke the exactly-once rule for them. */
+  tombstones: { deleted: number; written: number; missing: string[]; repeated: string[]; false: string[] };
   manifests: ManifestCheck;
   consumers: ConsumerCheck[];
   wallMs: number;
@@ -62,6 +64,7 @@ export function summaryLine(r: CampaignReport): string {
   return `faults ${r.kind} (seed ${r.seed}): kills ${r.kills.total} (timed ${r.kills.timed}, step ${r.kills.step}, start-up ${r.kills.startup}), runs ${r.runs} (${exits}), ` +
     `api faults ${n(api)} (5xx ${f.error}, 429 ${f.throttled + f.rateLimited}, reset ${f.reset}, truncate ${f.truncate}, slow ${f.slow}), ${storage}, ` +
     `mutations ${n(r.mutations)}, rows ${n(r.staged.rows)}, duplicates ${r.staged.duplicates.length}, missing ${r.staged.missing.length}, unknown ${r.staged.unknown.length}, ` +
+    `deleted ${n(r.tombstones.deleted)}, tombstones ${n(r.tombstones.written)} (missing ${r.tombstones.missing.length}, repeated ${r.tombstones.repeated.length}, false ${r.tombstones.false.length}), ` +
     `manifests ${r.manifests.manifests} ${verified}, ${consumers}, ${(r.wallMs / 1000).toFixed(0)} s`;
 }
 
@@ -70,6 +73,6 @@ export function emptyReport(o: { kind: DestinationKind; seed: number; documents:
   return {
     kind: o.kind, seed: o.seed, documents: o.documents, runs: 0, kills: { total: 0, timed: 0, step: 0, startup: 0 }, exits: {}, hung: 0,
     apiFaults: { error: 0, reset: 0, truncate: 0, slow: 0, rateLimited: 0, throttled: 0 }, storageFaults: null, mutations: 0,
-    staged: none, manifests: { manifests: 0, files: 0, rows: 0, problems: [] }, consumers: [], wallMs: 0, failures: [],
+    staged: none, tombstones: { deleted: 0, written: 0, missing: [], repeated: [], false: [] }, manifests: { manifests: 0, files: 0, rows: 0, problems: [] }, consumers: [], wallMs: 0, failures: [],
   };
 }

@@ -8,6 +8,10 @@
  * and mutations stop, a clean run picks up the last changes, and the campaign checks:
  * every current version staged exactly once, nothing staged the source never listed, every
  * manifest verified, and both consumers' tables (and their latest views) equal to the source.
+ * Documents are also deleted between runs and every run reconciles (`--reconcile`), so the
+ * reconciliation runs under the same faults and kills: each deleted document that was staged
+ * gets exactly one tombstone, no live one gets any, and the consumers' latest views hold
+ * exactly the live documents.
  *
  * Kills are seeded: the PRNG fixes each run's plan (a step of the commit protocol via
  * MIXPEEK_EXPORT_TEST_CRASH_AT, a delay after the run's start, or a delay into start-up),
@@ -24,7 +28,7 @@ import { type CampaignDestination, type DestinationKind, type Emulators, prepare
 import { type CampaignReport, type ConsumerCheck, emptyReport, type ManifestCheck, summaryLine } from './campaign-report.js';
 import { checkLatest, checkVersions, Consumer, type ConsumerMode, countRows, sourceTruth, type SourceTruth, type StagedObject, type StagedStore } from './consumers.js';
 import type { StorageFaultRates } from './fault-proxy.js';
-import { type CliResult, exportEnv, runCli, stagedVersions } from './harness.js';
+import { type CliResult, exportEnv, runCli, stagedTombstones, stagedVersions } from './harness.js';
 
 export type { CampaignReport } from './campaign-report.js';
 export type { DestinationKind } from './campaign-destination.js';
@@ -59,6 +63,8 @@ export interface CampaignOptions {
   mutateWhilePaging: { everyNPages: number; count: number };
   /** Documents mutated between two runs. */
   mutateBetweenRuns: number;
+  /** Documents deleted between two runs (found by the next run's reconciliation). */
+  deleteBetweenRuns: number;
   /** COPY INTO after every Nth run; Auto Loader after every run and once during it. */
   copyIntoEvery: number;
   format: 'parquet' | 'ndjson';
@@ -84,10 +90,11 @@ export const CAMPAIGN_DEFAULTS = {
   storageFaults: { busyRate: 0.04, resetBeforeRate: 0.02, resetAfterRate: 0.03, latencyRate: 0.1, latencyMs: 100 },
   mutateWhilePaging: { everyNPages: 5, count: 10 },
   mutateBetweenRuns: 40,
+  deleteBetweenRuns: 5,
   copyIntoEvery: 4,
   format: 'parquet',
   exportFlags: [
-    '--page-size', '50', '--max-rows-per-file', '300', '--target-file-mb', '0.15', '--row-group-rows', '100',
+    '--reconcile', '--page-size', '50', '--max-rows-per-file', '300', '--target-file-mb', '0.15', '--row-group-rows', '100',
     '--upload-part-mb', '0.0625', '--s3-min-part-mb', '0.0625', '--retry-base-delay-ms', '50', '--retry-max-delay-ms', '1000', '--requests-per-minute', '1200',
   ],
 } satisfies Partial<CampaignOptions>;
@@ -99,8 +106,8 @@ export async function runAndSummarise(o: CampaignOptions): Promise<CampaignRepor
   return report;
 }
 
-const WORK_STARTED = /"event":"(RunResumed|RunStarted|NothingNew)"/;
-const STEPS = ['page', 'intent-recorded', 'file-visible', 'checkpoint-advanced', 'manifest-written'] as const;
+const WORK_STARTED = /"event":"(RunResumed|RunStarted|NothingNew|ReconcileResumed)"/;
+const STEPS = ['page', 'intent-recorded', 'file-visible', 'checkpoint-advanced', 'manifest-written', 'listing-started', 'listing-page', 'candidates-checked', 'snapshot-written'] as const;
 /**
  * Exits a run under faults may end with: done, the API or the storage gave up after its
  * retries (the next run resumes). Not 5: no second exporter ever runs here, so a lease or
@@ -176,6 +183,7 @@ async function faultPhase(c: Campaign): Promise<void> {
     await c.autoLoader.pass();
     if (report.runs % o.copyIntoEvery === 0) await c.copyInto.pass();
     c.server.mutate(o.collectionId, o.mutateBetweenRuns);
+    c.server.delete(o.collectionId, o.deleteBetweenRuns);
   }
 }
 
@@ -206,7 +214,7 @@ function planRun(rng: Rng, o: CampaignOptions, fixed?: string): RunPlan {
   const r = rng.float();
   const step = rng.pick(STEPS);
   // Small counts: an incremental run publishes one or two files, a resumed one a few more.
-  const n = step === 'manifest-written' ? 1 : rng.range(1, step === 'page' ? 8 : 3);
+  const n = step === 'manifest-written' || step === 'snapshot-written' || step === 'listing-started' || step === 'candidates-checked' ? 1 : rng.range(1, step === 'page' ? 8 : 3);
   const kind = fixed ?? (r < o.stepKillShare ? `${step}:${n}` : r < o.stepKillShare + o.startupKillShare ? 'startup' : 'timed');
   if (kind.includes(':')) return { label: `kill at ${kind}`, crashAt: kind };
   if (kind === 'startup') {
@@ -254,7 +262,9 @@ async function check(c: Campaign, work: string): Promise<void> {
   const truth = sourceTruth(c.server.currentVersions(o.collectionId), c.server.supersededVersions(o.collectionId));
   const mirror = path.join(work, 'truth');
   const data = await mirrorData(c.destination.store, o.collectionId, mirror);
-  report.staged = checkVersions(await stagedVersions(mirror, o.collectionId), truth);
+  const staged = await stagedVersions(mirror, o.collectionId);
+  report.staged = checkVersions(staged, truth);
+  report.tombstones = checkTombstones(await stagedTombstones(mirror, o.collectionId), staged, c.server.deletedIds(o.collectionId));
   report.manifests = await verifyDestination(c.destination, o.collectionId, mirror);
   report.manifests.problems.push(...(await cliVerify(c.destination, o.collectionId)));
   const sha = new Map(data.map((f) => [f.key, sha256(path.join(mirror, ...f.key.split('/')))]));
@@ -263,10 +273,32 @@ async function check(c: Campaign, work: string): Promise<void> {
   fail('staged duplicates', report.staged.duplicates);
   fail('staged missing', report.staged.missing);
   fail('staged unknown', report.staged.unknown);
+  fail('tombstones missing', report.tombstones.missing);
+  fail('tombstones repeated', report.tombstones.repeated);
+  fail('tombstones false', report.tombstones.false);
   fail('manifest problems', report.manifests.problems);
   for (const r of report.consumers) {
     for (const key of ['duplicates', 'missing', 'unknown', 'reloaded', 'notLoaded', 'changed', 'contentMismatch', 'latestWrong'] as const) fail(`${r.mode} ${key}`, r[key]);
   }
+}
+
+/**
+ * Each deleted document that was ever staged has exactly one tombstone (one deleted before
+ * its first export was never staged, so it needs none); no document that is still live has
+ * one (the campaign never re-creates a deleted id).
+ */
+function checkTombstones(tombstones: { document_id: string }[], staged: { document_id: string }[], deleted: string[]): CampaignReport['tombstones'] {
+  const stagedIds = new Set(staged.map((r) => r.document_id));
+  const deletedIds = new Set(deleted);
+  const counts = new Map<string, number>();
+  for (const t of tombstones) counts.set(t.document_id, (counts.get(t.document_id) ?? 0) + 1);
+  return {
+    deleted: deleted.length,
+    written: tombstones.length,
+    missing: deleted.filter((id) => stagedIds.has(id) && !counts.has(id)),
+    repeated: [...counts].filter(([, n]) => n > 1).map(([id]) => id),
+    false: [...counts.keys()].filter((id) => !deletedIds.has(id)),
+  };
 }
 
 async function checkConsumer(c: Consumer, truth: SourceTruth, finalSha: Map<string, string>): Promise<ConsumerCheck> {
