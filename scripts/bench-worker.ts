@@ -1,11 +1,12 @@
 /**
- * One measured export, in its own process so its peak RSS is the exporter's alone.
- * Input: a JSON settings object as argv[2]. Output: one JSON line on stdout.
+ * One measured run, in its own process so its peak RSS is the exporter's alone.
+ * Input: a JSON object as argv[2]: the settings, and `mode` (`export`, the default, or
+ * `reconcile`: the `reconcile` command's run). Output: one JSON line on stdout.
  */
 import { loadSettings } from '../src/config/load.js';
-import { runExport } from '../src/run/export.js';
+import { runExport, runReconcile } from '../src/run/export.js';
 
-const args = JSON.parse(process.argv[2] ?? '{}') as { baseUrl: string; apiKey: string; namespace: string; flags: Record<string, unknown> };
+const args = JSON.parse(process.argv[2] ?? '{}') as { baseUrl: string; apiKey: string; namespace: string; mode?: 'export' | 'reconcile'; flags: Record<string, unknown> };
 const settings = loadSettings({
   flags: args.flags,
   env: { MIXPEEK_API_KEY: args.apiKey, MIXPEEK_NAMESPACE: args.namespace, MIXPEEK_BASE_URL: args.baseUrl },
@@ -14,12 +15,14 @@ let rows = 0;
 const samples: number[] = [];
 const timer = setInterval(() => samples.push(process.memoryUsage.rss()), 500);
 const started = performance.now();
-const result = await runExport(settings, {
+const run = args.mode === 'reconcile' ? runReconcile : runExport;
+const result = await run(settings, {
   progress: { pageFetched() {}, rowWritten: () => void rows++, filePublished() {} },
 });
 clearInterval(timer);
 const seconds = (performance.now() - started) / 1000;
 const runs = result.collections.flatMap((c) => c.runs);
+const reconciles = result.collections.flatMap((c) => c.reconciles ?? []);
 const quart = (q: number) => Math.round((samples[Math.min(samples.length - 1, Math.floor(samples.length * q))] ?? 0) / 2 ** 20);
 process.stdout.write(
   JSON.stringify({
@@ -27,6 +30,9 @@ process.stdout.write(
     rows: runs.reduce((n, r) => n + r.rows, 0),
     files: runs.reduce((n, r) => n + r.files.length, 0),
     bytes: runs.reduce((n, r) => n + r.bytes, 0),
+    idsListed: reconciles.reduce((n, r) => n + r.idsListed, 0),
+    tombstones: reconciles.reduce((n, r) => n + r.tombstones, 0),
+    reconcileRequests: reconciles.reduce((n, r) => n + r.requests, 0),
     seconds,
     peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
     rssMbAtQuarters: [quart(0.25), quart(0.5), quart(0.75), quart(0.999)],
