@@ -36,5 +36,8 @@ process.stdout.write(
     seconds,
     peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
     rssMbAtQuarters: [quart(0.25), quart(0.5), quart(0.75), quart(0.999)],
+    /** The largest sampled RSS and when, as a share of the run (peakRssMb also sees spikes between samples). */
+    sampledMaxMb: Math.round(Math.max(0, ...samples) / 2 ** 20),
+    sampledMaxAt: samples.length ? Number((samples.indexOf(Math.max(...samples)) / samples.length).toFixed(2)) : 0,
   }) + '\n',
 );

@@ -11,6 +11,7 @@
  * command's run) in its own child process and prints ids listed per second, the API
  * requests it made (the dev server's `/v1` request count across the reconciliation),
  * tombstones, and that process's peak RSS. Memory must not grow with --docs.
+ * `--sort-chunk-rows N` sets reconcileSortChunkRows (the external sort's in-memory chunk).
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -29,6 +30,8 @@ const { values } = parseArgs({
     'row-group-rows': { type: 'string', default: '10000' },
     reconcile: { type: 'boolean', default: false },
     'delete-percent': { type: 'string', default: '1' },
+    /** reconcileSortChunkRows for the reconciliation (default: the setting's, 200,000). */
+    'sort-chunk-rows': { type: 'string' },
   },
 });
 const docs = Number(values.docs);
@@ -47,6 +50,8 @@ interface WorkerResult {
   seconds: number;
   peakRssMb: number;
   rssMbAtQuarters: number[];
+  sampledMaxMb: number;
+  sampledMaxAt: number;
 }
 
 /** Runs bench-worker.ts in a child process and returns its JSON line; throws the run's error. */
@@ -94,12 +99,13 @@ async function benchReconcile(dev: DevServer): Promise<void> {
     console.log(`export: ${exported.rows} rows in ${exported.seconds.toFixed(1)} s; peak RSS ${exported.peakRssMb} MB`);
     const deleted = dev.delete(values.collection, Math.round(docs * share)).length;
     const before = dev.stats().requests;
-    const r = await work('reconcile', baseFlags(dest, false));
+    const chunk = values['sort-chunk-rows'] ? { reconcileSortChunkRows: Number(values['sort-chunk-rows']) } : {};
+    const r = await work('reconcile', { ...baseFlags(dest, false), ...chunk });
     const requests = dev.stats().requests - before;
     const mismatch = r.tombstones === deleted ? '' : ` (EXPECTED ${deleted} TOMBSTONES)`;
     console.log(
       `reconcile: ${r.idsListed} ids listed, ${deleted} deleted, ${r.tombstones} tombstones${mismatch} in ${r.seconds.toFixed(1)} s = ${Math.round(r.idsListed / r.seconds)} ids/s; ` +
-        `${requests} API requests (${r.reconcileRequests} counted by the run); peak RSS ${r.peakRssMb} MB (RSS at 25/50/75/100%: ${r.rssMbAtQuarters.join('/')} MB)`,
+        `${requests} API requests (${r.reconcileRequests} counted by the run); peak RSS ${r.peakRssMb} MB (RSS at 25/50/75/100%: ${r.rssMbAtQuarters.join('/')} MB; sampled max ${r.sampledMaxMb} MB at ${Math.round(r.sampledMaxAt * 100)}%)`,
     );
   } finally {
     rmSync(dest, { recursive: true, force: true });
