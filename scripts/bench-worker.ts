@@ -6,7 +6,7 @@
 import { loadSettings } from '../src/config/load.js';
 import { runExport, runReconcile } from '../src/run/export.js';
 
-const args = JSON.parse(process.argv[2] ?? '{}') as { baseUrl: string; apiKey: string; namespace: string; mode?: 'export' | 'reconcile'; flags: Record<string, unknown> };
+const args = JSON.parse(process.argv[2] ?? '{}') as { baseUrl: string; apiKey: string; namespace: string; mode?: 'export' | 'reconcile'; trace?: boolean; flags: Record<string, unknown> };
 const settings = loadSettings({
   flags: args.flags,
   env: { MIXPEEK_API_KEY: args.apiKey, MIXPEEK_NAMESPACE: args.namespace, MIXPEEK_BASE_URL: args.baseUrl },
@@ -16,8 +16,14 @@ const samples: number[] = [];
 const timer = setInterval(() => samples.push(process.memoryUsage.rss()), 500);
 const started = performance.now();
 const run = args.mode === 'reconcile' ? runReconcile : runExport;
+/** With `trace`: each log event and every 100th step of a kind, with the time and RSS, on stderr (where a phase's memory goes). */
+const trace = (what: string) => {
+  if (args.trace) process.stderr.write(`trace +${((performance.now() - started) / 1000).toFixed(1)}s rss ${Math.round(process.memoryUsage.rss() / 2 ** 20)} MB heap ${Math.round(process.memoryUsage().heapUsed / 2 ** 20)} MB: ${what}\n`);
+};
+const log = (event: string) => trace(event);
 const result = await run(settings, {
   progress: { pageFetched() {}, rowWritten: () => void rows++, filePublished() {} },
+  ...(args.trace ? { logger: { debug() {}, info: log, warn: log, error: log }, onStep: (step: string, n: number) => (n % 100 === 1 ? trace(`${step}:${n}`) : undefined) } : {}),
 });
 clearInterval(timer);
 const seconds = (performance.now() - started) / 1000;

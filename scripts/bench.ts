@@ -14,11 +14,12 @@
  * `--sort-chunk-rows N` sets reconcileSortChunkRows (the external sort's in-memory chunk).
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { gunzipSync } from 'node:zlib';
 import { type DevServer, startDevServer } from '../src/devserver/index.js';
 
 const { values } = parseArgs({
@@ -32,6 +33,8 @@ const { values } = parseArgs({
     'delete-percent': { type: 'string', default: '1' },
     /** reconcileSortChunkRows for the reconciliation (default: the setting's, 200,000). */
     'sort-chunk-rows': { type: 'string' },
+    /** Print each event of the reconciliation with its RSS (stderr). */
+    trace: { type: 'boolean', default: false },
   },
 });
 const docs = Number(values.docs);
@@ -56,7 +59,7 @@ interface WorkerResult {
 
 /** Runs bench-worker.ts in a child process and returns its JSON line; throws the run's error. */
 async function work(mode: 'export' | 'reconcile', flags: Record<string, unknown>): Promise<WorkerResult> {
-  const input = { baseUrl: server.url, apiKey: 'sk_test_devserver', namespace: 'ns_dev', mode, flags };
+  const input = { baseUrl: server.url, apiKey: 'sk_test_devserver', namespace: 'ns_dev', mode, trace: mode === 'reconcile' && values.trace, flags };
   const out = await new Promise<string>((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(repo, 'scripts/bench-worker.ts'), JSON.stringify(input)], { stdio: ['ignore', 'pipe', 'inherit'] });
     let text = '';
@@ -103,13 +106,22 @@ async function benchReconcile(dev: DevServer): Promise<void> {
     const r = await work('reconcile', { ...baseFlags(dest, false), ...chunk });
     const requests = dev.stats().requests - before;
     const mismatch = r.tombstones === deleted ? '' : ` (EXPECTED ${deleted} TOMBSTONES)`;
+    const snapshot = snapshotSize(dest);
     console.log(
       `reconcile: ${r.idsListed} ids listed, ${deleted} deleted, ${r.tombstones} tombstones${mismatch} in ${r.seconds.toFixed(1)} s = ${Math.round(r.idsListed / r.seconds)} ids/s; ` +
-        `${requests} API requests (${r.reconcileRequests} counted by the run); peak RSS ${r.peakRssMb} MB (RSS at 25/50/75/100%: ${r.rssMbAtQuarters.join('/')} MB; sampled max ${r.sampledMaxMb} MB at ${Math.round(r.sampledMaxAt * 100)}%)`,
+        `${requests} API requests (${r.reconcileRequests} counted by the run); peak RSS ${r.peakRssMb} MB (RSS at 25/50/75/100%: ${r.rssMbAtQuarters.join('/')} MB; sampled max ${r.sampledMaxMb} MB at ${Math.round(r.sampledMaxAt * 100)}%); ` +
+        `snapshot ${(snapshot.bytes / 1e6).toFixed(1)} MB gzipped, ${(snapshot.raw / 1e6).toFixed(1)} MB raw`,
     );
   } finally {
     rmSync(dest, { recursive: true, force: true });
   }
+}
+
+/** The reconciliation snapshot's size at the destination folder, gzipped and raw. */
+function snapshotSize(dest: string): { bytes: number; raw: number } {
+  const dir = path.join(dest, values.collection, '_state', 'reconcile');
+  const files = existsSync(dir) ? readdirSync(dir).map((f) => readFileSync(path.join(dir, f))) : [];
+  return { bytes: files.reduce((n, b) => n + b.length, 0), raw: files.reduce((n, b) => n + gunzipSync(b).length, 0) };
 }
 
 try {
