@@ -168,7 +168,6 @@ function formatCollection(c: CollectionStatus): string {
     row('last run', `${r.run_id} finished ${r.finished_at} (${duration((now - Date.parse(r.finished_at)) / 1000)} ago)`);
     row('', `${count(r.rows)} rows in ${count(r.files)} files, ${size(r.bytes)}, window ${windowText(r.window)}`);
   }
-  formatReconcile(c, now, row);
   const i = c.interrupted_run;
   if (i?.kind === 'reconcile') {
     row('interrupted', `reconciliation ${i.run_id} started ${i.started_at}, listing at T = ${i.window.hi}`);
@@ -182,6 +181,7 @@ function formatCollection(c: CollectionStatus): string {
   for (const [n, r] of c.last_runs.slice(1).entries()) {
     row(n === 0 ? 'earlier runs' : '', `${r.run_id}  ${count(r.rows).padStart(9)} rows  ${count(r.files).padStart(5)} files  ${size(r.bytes).padStart(9)}  finished ${r.finished_at}`);
   }
+  formatReconcile(c, now, row);
   return lines.join('\n');
 }
 
