@@ -176,6 +176,9 @@ function checkWindows(completed: ManifestSummary[], actives: ActiveRun[], findin
     findings.problem('windows', `gap: no run covers updated_at [${g.from}, ${g.to}) (run ${g.endedBy} ends there, run ${g.resumedBy} starts later); documents updated then were never exported: run export --since ${g.from} --until ${g.to}`);
   }
   if (span && gaps.length === 0) {
-    findings.ok('windows', `no gaps: ${runs.length} run window(s) cover [${bound(span.lo)}, ${span.hi}) without a hole`);
+    // A reconciliation's window is the empty [T, T): it covers nothing, so it is not counted as covering.
+    const empty = runs.filter((r) => r.lo !== null && r.lo >= r.hi).length;
+    const note = empty > 0 ? `; ${empty} empty window(s) [T, T) of reconciliations cover nothing and are no gap` : '';
+    findings.ok('windows', `no gaps: ${runs.length - empty} run window(s) cover [${bound(span.lo)}, ${span.hi}) without a hole${note}`);
   }
 }

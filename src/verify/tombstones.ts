@@ -59,7 +59,7 @@ export async function checkReconcileManifest(driver: StorageDriver, key: string,
   if (tombstones !== undefined && problems === 0 && counted !== tombstones) {
     problem(`${label}: tombstones is ${tombstones} but its files hold ${counted} rows with _deleted = true; restore the manifest or its files from a backup`);
   }
-  if (problems === 0) findings.ok('tombstones', `${label}: reconciliation at ${listedAt}: ${manifest.idsListed} ids listed, ${counted} tombstones, all rows _deleted = true, window [T, T) empty (no gap, no overlap)`);
+  if (problems === 0) findings.ok('tombstones', `${label}: reconciliation at ${listedAt}: ${manifest.idsListed} ids listed, ${counted} tombstones, all rows _deleted = true, its window [T, T) empty`);
   return problems;
 }
 

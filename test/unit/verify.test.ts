@@ -407,7 +407,7 @@ describe('verify with reconciliations', () => {
     expect(problems(report)).toEqual([]);
     expect(report).toMatchObject({ consistent: true, tombstones: 3, checked: { manifests: 5, files: 7, rows: 122 } });
     expect(report.lastReconcile).toEqual({ runId, listedAt: t(4), finishedAt: t(5), idsListed: 116, tombstones: 3, snapshot: driver.url(snapshot), snapshotExists: true });
-    expect(report.findings.filter((f) => f.check === 'windows').map((f) => `${f.severity} ${f.message}`)).toEqual([`ok no gaps: 5 run window(s) cover [the beginning, ${t(4)}) without a hole`]);
+    expect(report.findings.filter((f) => f.check === 'windows').map((f) => `${f.severity} ${f.message}`)).toEqual([`ok no gaps: 4 run window(s) cover [the beginning, ${t(4)}) without a hole; 1 empty window(s) [T, T) of reconciliations cover nothing and are no gap`]);
     expect(report.findings.find((f) => f.check === 'checkpoint')!.message).toContain(`lastHi ${t(4)} is the end of the furthest run 20261101T040000Z-dddd`);
     const tombstoneLines = report.findings.filter((f) => f.check === 'tombstones').map((f) => f.message);
     expect(tombstoneLines[0]).toMatch(new RegExp(`^reconcile manifest .*${runId}\\.json: reconciliation at ${t(4)}: 116 ids listed, 3 tombstones, all rows _deleted = true`));
