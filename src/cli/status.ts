@@ -1,6 +1,7 @@
 import { type Checkpoint, CheckpointStore, type RunSummary } from '../commit/checkpoint.js';
 import { layout } from '../commit/layout.js';
 import { lagSeconds, newestExported } from '../metrics/freshness.js';
+import { reconcileDue } from '../run/collection.js';
 import { canonicalFromDate } from '../rows/time.js';
 import { type Destination, type DestinationOptions, openDestination } from '../storage/index.js';
 import type { StorageDriver } from '../storage/types.js';
@@ -37,6 +38,8 @@ export interface CollectionStatus {
   lag_seconds: number | null;
   /** A run that was killed or failed; the next export finishes it first (same run id, window and numbering). */
   interrupted_run: {
+    /** `export` (a window of versions) or `reconcile` (tombstones; its window is the empty `[T, T)`). */
+    kind: 'export' | 'reconcile';
     run_id: string;
     started_at: string;
     window: { lo: string | null; hi: string };
@@ -52,21 +55,55 @@ export interface CollectionStatus {
   last_run: RunStatus | null;
   /** Up to 5 completed runs, newest first. */
   last_runs: RunStatus[];
+  /** The last completed reconciliation (deletes found by listing every id); null before the first. */
+  last_reconcile: ReconcileStatus | null;
+  /**
+   * Whether the next scheduled `export` reconciles: `reconcile_every_hours` > 0 and the last
+   * reconciliation finished at least that long before `as_of` (or there was none). False when
+   * it is 0 (only `--reconcile` or the `reconcile` command do). Shard runs never reconcile.
+   */
+  reconcile_due: boolean;
+  /** The `reconcileEveryHours` setting the answer used (default 24; set it as the exports do). */
+  reconcile_every_hours: number;
 }
 
+/** A completed reconciliation, as `status` reports it. */
+export interface ReconcileStatus {
+  run_id: string;
+  /** When it finished. */
+  finished_at: string;
+  /** T: the instant its listing started; every tombstone's `updated_at`. A deletion after T shows up in the next reconciliation. */
+  listed_at: string;
+  /** Ids the listing returned (the collection's live documents at T). */
+  ids_listed: number;
+  /** Tombstones it wrote (rows with `_deleted = true`). */
+  tombstones: number;
+  /** Key of its manifest, relative to the destination root. */
+  manifest: string;
+}
+
+/** What `status` reads besides the destination's driver options. */
+export interface StatusOptions extends DestinationOptions {
+  /** As the exports are scheduled with; decides `reconcile_due`. Default 24 (the setting's default). */
+  reconcileEveryHours?: number;
+}
+
+const DEFAULT_RECONCILE_EVERY_HOURS = 24;
+
 /** `status`: per collection, the checkpoint position, an interrupted run, the last runs and the freshness lag. Reads only. */
-export async function statusReport(dest: string | Destination, collections: string[], now: Date, options: DestinationOptions = {}): Promise<CollectionStatus[]> {
-  const driver = await openDestination(dest, options);
+export async function statusReport(dest: string | Destination, collections: string[], now: Date, options: StatusOptions = {}): Promise<CollectionStatus[]> {
+  const { reconcileEveryHours = DEFAULT_RECONCILE_EVERY_HOURS, ...driverOptions } = options;
+  const driver = await openDestination(dest, driverOptions);
   try {
     const out: CollectionStatus[] = [];
-    for (const collectionId of collections) out.push(await collectionStatus(driver, collectionId, now));
+    for (const collectionId of collections) out.push(await collectionStatus(driver, collectionId, now, reconcileEveryHours));
     return out;
   } finally {
     await driver.close?.();
   }
 }
 
-async function collectionStatus(driver: StorageDriver, collectionId: string, now: Date): Promise<CollectionStatus> {
+async function collectionStatus(driver: StorageDriver, collectionId: string, now: Date, reconcileEveryHours: number): Promise<CollectionStatus> {
   const cp = (await CheckpointStore.load(driver, collectionId)).value;
   const newest = await newestExported(driver, cp);
   const lastRuns = cp.history.slice(-5).reverse().map(runStatus);
@@ -80,7 +117,15 @@ async function collectionStatus(driver: StorageDriver, collectionId: string, now
     interrupted_run: interruptedRun(cp),
     last_run: lastRuns[0] ?? null,
     last_runs: lastRuns,
+    last_reconcile: reconcileStatus(cp),
+    reconcile_due: reconcileDue({ reconcile: false, noReconcile: false, reconcileEveryHours }, cp, now, { window: true, reconcile: 'auto' }),
+    reconcile_every_hours: reconcileEveryHours,
   };
+}
+
+function reconcileStatus(cp: Checkpoint): ReconcileStatus | null {
+  const r = cp.lastReconcile;
+  return r ? { run_id: r.runId, finished_at: r.finishedAt, listed_at: r.listedAt, ids_listed: r.idsListed, tombstones: r.tombstones, manifest: r.manifest } : null;
 }
 
 function runStatus(run: RunSummary): RunStatus {
@@ -91,6 +136,7 @@ function interruptedRun(cp: Checkpoint): CollectionStatus['interrupted_run'] {
   const active = cp.active;
   if (!active) return null;
   return {
+    kind: active.kind ?? 'export',
     run_id: active.runId,
     started_at: active.startedAt,
     window: active.window,
@@ -123,7 +169,10 @@ function formatCollection(c: CollectionStatus): string {
     row('', `${count(r.rows)} rows in ${count(r.files)} files, ${size(r.bytes)}, window ${windowText(r.window)}`);
   }
   const i = c.interrupted_run;
-  if (i) {
+  if (i?.kind === 'reconcile') {
+    row('interrupted', `reconciliation ${i.run_id} started ${i.started_at}, listing at T = ${i.window.hi}`);
+    row('', `${count(i.rows)} tombstones in ${count(i.files)} files published so far; the next export or reconcile finishes it`);
+  } else if (i) {
     row('interrupted', `${i.run_id} started ${i.started_at}, window ${windowText(i.window)}`);
     row('', `${count(i.rows)} rows in ${count(i.files)} files (${size(i.bytes)}) published so far, up to updated_at ${i.position ?? '(none yet)'}`);
     if (i.pending_file) row('', `unconfirmed file ${i.pending_file} (adopted if it exists)`);
@@ -132,7 +181,21 @@ function formatCollection(c: CollectionStatus): string {
   for (const [n, r] of c.last_runs.slice(1).entries()) {
     row(n === 0 ? 'earlier runs' : '', `${r.run_id}  ${count(r.rows).padStart(9)} rows  ${count(r.files).padStart(5)} files  ${size(r.bytes).padStart(9)}  finished ${r.finished_at}`);
   }
+  formatReconcile(c, now, row);
   return lines.join('\n');
+}
+
+/** `last reconcile` and whether one is due. */
+function formatReconcile(c: CollectionStatus, now: number, row: (label: string, text: string) => void): void {
+  const r = c.last_reconcile;
+  const every = c.reconcile_every_hours === 0 ? 'reconcileEveryHours is 0: only --reconcile or the reconcile command reconcile' : `every ${c.reconcile_every_hours}h`;
+  if (r) {
+    row('last reconcile', `${r.run_id} finished ${r.finished_at} (${duration((now - Date.parse(r.finished_at)) / 1000)} ago), listing at T = ${r.listed_at}`);
+    row('', `${count(r.ids_listed)} ids listed, ${count(r.tombstones)} tombstones`);
+  } else {
+    row('last reconcile', 'none yet');
+  }
+  row('', c.reconcile_due ? `a reconciliation is due (${every}): the next export runs one` : `no reconciliation due (${every})`);
 }
 
 function windowText(w: { lo: string | null; hi: string }): string {

@@ -21,7 +21,7 @@ const DDL_KEYS = ['dest', 'collections', 'format', 'compression', 'vectors'] as 
 export const COMMAND_SETTINGS: Record<Command, readonly SettingKey[]> = {
   export: SETTING_KEYS,
   reconcile: SETTING_KEYS.filter((k) => !NOT_RECONCILE.includes(k)),
-  status: STORAGE_READ_KEYS,
+  status: [...STORAGE_READ_KEYS, 'reconcileEveryHours'],
   verify: STORAGE_READ_KEYS,
   ddl: DDL_KEYS,
 };

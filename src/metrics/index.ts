@@ -6,7 +6,7 @@ import { openDestination } from '../storage/index.js';
 import type { StorageDriver } from '../storage/types.js';
 import type { Logger } from '../util/log.js';
 import { newestExported } from './freshness.js';
-import { type CollectionRunMetrics, errorStage, pushRegistry, redactUrl, runRegistry, scrubber } from './push.js';
+import { type CollectionRunMetrics, errorStage, type ReconcileRunMetrics, pushRegistry, redactUrl, runRegistry, scrubber } from './push.js';
 import { PublishedTally } from './tally.js';
 
 /** Reading the checkpoints for the freshness metric gets this long; past it the lag is not pushed. */
@@ -49,7 +49,8 @@ export function runMetrics(settings: ResolvedSettings, logger: Logger, progress:
             durationSeconds: seconds,
             errorStage: failed ? stage : null,
             endedAt,
-            newestUpdatedAt: newest.get(collectionId),
+            newestUpdatedAt: newest.get(collectionId)?.newest,
+            reconcile: reconcileMetrics(result, collectionId, newest.get(collectionId)?.reconciled ?? null, endedAt),
           };
           try {
             await pushRegistry(gatewayUrl, groupingKey(settings, collectionId), runRegistry(metrics));
@@ -78,6 +79,30 @@ function attemptedCollections(collections: string[], result: ExportResult, total
 }
 
 /**
+ * The collection's last reconciliation in this invocation (`export --reconcile`, a due one,
+ * or the `reconcile` command), null when it ran none. Its time is the checkpoint's
+ * `lastReconcile.finishedAt` when that is this reconciliation, else the push's `endedAt`.
+ */
+function reconcileMetrics(result: ExportResult, collectionId: string, reconciled: Reconciled | null, endedAt: Date): ReconcileRunMetrics | null {
+  const last = result.collections.find((c) => c.collectionId === collectionId)?.reconciles?.at(-1);
+  if (!last) return null;
+  const finishedAt = reconciled?.runId === last.runId ? new Date(reconciled.finishedAt) : endedAt;
+  return { tombstones: last.tombstones, idsListed: last.idsListed, finishedAt };
+}
+
+/** The checkpoint's last reconciliation: which run, and when it finished. */
+interface Reconciled {
+  runId: string;
+  finishedAt: string;
+}
+
+/** What is read from each collection's checkpoint after the run. */
+interface CheckpointRead {
+  newest: string | null;
+  reconciled: Reconciled | null;
+}
+
+/**
  * `collection` and `dest_kind` label every series through the grouping key (Pushgateway adds
  * them), never in the pushed text: the official clients refuse a pushed label that repeats a
  * grouping label. A backfill shard pushes to its own group (`shard`, e.g. `s03of16`), so it
@@ -90,18 +115,22 @@ function groupingKey(settings: ResolvedSettings, collectionId: string): Record<s
 }
 
 /**
- * The newest exported `updated_at` of each collection, read from the destination after the
- * run (one checkpoint read each; see freshness.ts). A collection whose state cannot be read
+ * The newest exported `updated_at` of each collection, and its last reconciliation's finish,
+ * read from the destination after the run (one checkpoint read each; see freshness.ts). A collection whose state cannot be read
  * in time (the destination may be what failed) is left out: its lag is not pushed. A
  * backfill shard does not move the collection's freshness: none is read for it.
  */
-async function readNewest(settings: ResolvedSettings, collectionIds: string[], logger: Logger): Promise<Map<string, string | null>> {
-  const out = new Map<string, string | null>();
+async function readNewest(settings: ResolvedSettings, collectionIds: string[], logger: Logger): Promise<Map<string, CheckpointRead>> {
+  const out = new Map<string, CheckpointRead>();
   if (settings.range.shard) return out;
   let driver: StorageDriver | undefined;
   const read = (async () => {
     driver = await openDestination(settings.destination, settings);
-    for (const id of collectionIds) out.set(id, await newestExported(driver, (await CheckpointStore.load(driver, id)).value));
+    for (const id of collectionIds) {
+      const checkpoint = (await CheckpointStore.load(driver, id)).value;
+      const last = checkpoint.lastReconcile;
+      out.set(id, { newest: await newestExported(driver, checkpoint), reconciled: last ? { runId: last.runId, finishedAt: last.finishedAt } : null });
+    }
   })();
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {

@@ -34,6 +34,15 @@ export interface CollectionRunMetrics {
   endedAt: Date;
   /** The newest `updated_at` exported (null: nothing yet); undefined when it could not be read, and then not pushed. */
   newestUpdatedAt: string | null | undefined;
+  /** The last reconciliation this process ran for the collection; null when it ran none (then its gauges are not pushed and keep their values). */
+  reconcile?: ReconcileRunMetrics | null;
+}
+
+/** One reconciliation's figures (ReconcileOutcome), and when it finished. */
+export interface ReconcileRunMetrics {
+  tombstones: number;
+  idsListed: number;
+  finishedAt: Date;
 }
 
 /**
@@ -59,6 +68,18 @@ export const METRICS: Record<string, { help: string; value: (m: CollectionRunMet
   mixpeek_export_freshness_lag_seconds: {
     help: 'Freshness lag at the end of the last run: its end minus the newest exported updated_at, in seconds.',
     value: (m) => (m.newestUpdatedAt ? Math.max(0, (m.endedAt.getTime() - Date.parse(m.newestUpdatedAt)) / 1000) : null),
+  },
+  mixpeek_export_last_reconcile_tombstones: {
+    help: 'Tombstones (rows with _deleted = true) the last reconciliation wrote (pushed only by a run that reconciled).',
+    value: (m) => m.reconcile?.tombstones ?? null,
+  },
+  mixpeek_export_last_reconcile_ids_listed: {
+    help: 'Document ids the last reconciliation listed: the live documents when its listing started (pushed only by a run that reconciled).',
+    value: (m) => m.reconcile?.idsListed ?? null,
+  },
+  mixpeek_export_last_reconcile_timestamp_seconds: {
+    help: 'When the last reconciliation finished, in Unix seconds (pushed only by a run that reconciled).',
+    value: (m) => (m.reconcile ? m.reconcile.finishedAt.getTime() / 1000 : null),
   },
 };
 

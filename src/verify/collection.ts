@@ -10,6 +10,9 @@
  * a false orphan. The checkpoints are the scheduled runs' one and each backfill shard's own
  * (`_state/shards/`, listed after the data files too); shard runs are backfills, so they do
  * not count for the scheduled checkpoint's `lastHi`, but their windows count for gaps.
+ * A reconciliation's manifest (`kind: "reconcile"`) has the empty window `[T, T)`: it covers
+ * nothing, so it is neither a gap nor an overlap; its files are read for their tombstones
+ * (tombstones.ts).
  */
 import type { ActiveRun, Checkpoint } from '../commit/checkpoint.js';
 import { layout, parseShardStateKey, type ShardRef, shardOfRunId, shardTag } from '../commit/layout.js';
@@ -20,6 +23,7 @@ import type { StorageDriver } from '../storage/types.js';
 import { checkCheckpoint, checkLease, loadCheckpoint, type ManifestSummary } from './checkpoint.js';
 import { checkFiles, checkListing, checkTotals, type RunFiles } from './files.js';
 import { bound, type CollectionReport, Findings, megabytes, type VerifyOptions } from './findings.js';
+import { checkLastReconcile, checkReconcileManifest, type ReconcileSummary } from './tombstones.js';
 import { analyseWindows } from './windows.js';
 
 const DEFAULT_CONCURRENCY = 4;
@@ -38,19 +42,22 @@ export async function verifyCollection(driver: StorageDriver, collectionId: stri
   const actives = [loaded, ...shards.map((s) => s.loaded)].map((l) => l.checkpoint?.active ?? null).filter((a): a is ActiveRun => a !== null);
   const accounted = new Set<string>();
   const manifests: ManifestSummary[] = [];
+  const reconciles: ReconcileSummary[] = [];
   for await (const info of driver.list(layout.manifestPrefix(collectionId))) {
     if (!info.key.endsWith('.json')) continue;
     const manifest = await checkManifest(driver, collectionId, info.key, findings, concurrency);
     if (!manifest) continue;
     for (const file of manifest.files) accounted.add(file.key);
     manifests.push({ key: info.key, runId: manifest.runId, window: manifest.window, totals: manifest.totals });
+    if (manifest.kind === 'reconcile') reconciles.push({ key: info.key, runId: manifest.runId, listedAt: manifest.listedAt, tombstones: manifest.tombstones });
   }
   manifests.sort((a, b) => (a.runId < b.runId ? -1 : a.runId > b.runId ? 1 : 0));
   const url = driver.url(collectionId).replace(/\/?$/, '/');
   if (!loaded.present && shards.length === 0 && manifests.length === 0 && dataFiles.size === 0 && findings.problems === 0) {
     findings.ok('collection', `${url}: nothing exported yet`);
-    return report(collectionId, url, findings, true);
+    return report(collectionId, url, findings, true, null);
   }
+  const lastReconcile = await checkLastReconcile(driver, loaded.checkpoint, reconciles, findings);
   for (const active of actives) await checkActiveRun(driver, collectionId, active, manifests, accounted, findings, concurrency);
   const completed = manifests.filter((m) => !actives.some((a) => a.runId === m.runId));
   // Shard runs are backfills: the scheduled checkpoint's lastHi never counts them; each shard's own checkpoint does.
@@ -58,7 +65,7 @@ export async function verifyCollection(driver: StorageDriver, collectionId: stri
   for (const { shard, loaded: own } of shards) checkCheckpoint(driver, layout.checkpoint(collectionId, shard), own, completed.filter((m) => isShardRun(m, shard)), findings);
   checkOrphans(driver, dataFiles, accounted, actives.length > 0, findings);
   checkWindows(completed, actives, findings);
-  return report(collectionId, url, findings, false);
+  return report(collectionId, url, findings, false, lastReconcile);
 }
 
 interface ShardCheckpoint {
@@ -82,9 +89,10 @@ function isShardRun(manifest: ManifestSummary, shard: ShardRef): boolean {
   return shardOfRunId(manifest.runId)?.tag === shardTag(shard) && manifest.window.lo !== null && manifest.window.lo >= lo && manifest.window.hi <= hi;
 }
 
-function report(collectionId: string, url: string, findings: Findings, nothingExported: boolean): CollectionReport {
+function report(collectionId: string, url: string, findings: Findings, nothingExported: boolean, lastReconcile: CollectionReport['lastReconcile']): CollectionReport {
   const problems = findings.problems;
-  return { collectionId, url, consistent: problems === 0, nothingExported, checked: findings.checked, problems, findings: findings.list };
+  const { checked, tombstones, list } = findings;
+  return { collectionId, url, consistent: problems === 0, nothingExported, checked, tombstones, lastReconcile, problems, findings: list };
 }
 
 /** Parses one manifest and checks its structure and every file it lists. `null` when it cannot be read as a manifest. */
@@ -110,7 +118,9 @@ async function checkManifest(driver: StorageDriver, collectionId: string, key: s
   }
   findings.checked.manifests++;
   const run: RunFiles = { runId, label: `manifest ${url}`, window: manifest.window, format: manifest.format, compression: manifest.compression, files: manifest.files };
-  const problems = checkTotals(manifest, run.label, findings) + checkListing(driver, collectionId, run, findings) + (await checkFiles(driver, run, findings, concurrency));
+  let problems = checkTotals(manifest, run.label, findings) + checkListing(driver, collectionId, run, findings) + (await checkFiles(driver, run, findings, concurrency));
+  // Only intact files are read for their _deleted column; a damaged one is already a problem.
+  if (problems === 0 && manifest.kind === 'reconcile') problems += await checkReconcileManifest(driver, key, manifest, findings, concurrency);
   if (problems === 0) {
     const { files, rows, bytes } = manifest.totals;
     findings.ok('manifest', `${url}: run ${runId} [${bound(manifest.window.lo)}, ${manifest.window.hi}): ${files} files, ${rows} rows, ${megabytes(bytes)}; every file present with its size, sha256 and row count`, url);
@@ -167,6 +177,9 @@ function checkWindows(completed: ManifestSummary[], actives: ActiveRun[], findin
     findings.problem('windows', `gap: no run covers updated_at [${g.from}, ${g.to}) (run ${g.endedBy} ends there, run ${g.resumedBy} starts later); documents updated then were never exported: run export --since ${g.from} --until ${g.to}`);
   }
   if (span && gaps.length === 0) {
-    findings.ok('windows', `no gaps: ${runs.length} run window(s) cover [${bound(span.lo)}, ${span.hi}) without a hole`);
+    // A reconciliation's window is the empty [T, T): it covers nothing, so it is not counted as covering.
+    const empty = runs.filter((r) => r.lo !== null && r.lo >= r.hi).length;
+    const note = empty > 0 ? `; ${empty} empty window(s) [T, T) of reconciliations cover nothing and are no gap` : '';
+    findings.ok('windows', `no gaps: ${runs.length - empty} run window(s) cover [${bound(span.lo)}, ${span.hi}) without a hole${note}`);
   }
 }

@@ -8,7 +8,7 @@
 export type Severity = 'ok' | 'info' | 'problem';
 
 /** Which check produced a finding. */
-export type Check = 'lease' | 'manifest' | 'file' | 'run' | 'checkpoint' | 'orphans' | 'windows' | 'collection';
+export type Check = 'lease' | 'manifest' | 'file' | 'run' | 'checkpoint' | 'orphans' | 'windows' | 'tombstones' | 'collection';
 
 export interface Finding {
   severity: Severity;
@@ -29,6 +29,10 @@ export interface CollectionReport {
   nothingExported: boolean;
   /** What was read: manifests parsed, data files streamed, rows counted in them, bytes streamed. */
   checked: { manifests: number; files: number; rows: number; bytes: number };
+  /** Tombstones (rows with `_deleted = true`) in the files of completed reconcile manifests; only reconciliations write them. */
+  tombstones: number;
+  /** The checkpoint's last completed reconciliation, null before the first. */
+  lastReconcile: { runId: string; listedAt: string; finishedAt: string; idsListed: number; tombstones: number; snapshot: string; snapshotExists: boolean } | null;
   problems: number;
   findings: Finding[];
 }
@@ -54,6 +58,8 @@ export interface VerifyOptions {
 export class Findings {
   readonly list: Finding[] = [];
   readonly checked = { manifests: 0, files: 0, rows: 0, bytes: 0 };
+  /** Tombstones counted in reconcile manifests' files. */
+  tombstones = 0;
 
   ok(check: Check, message: string, url?: string): void {
     this.add({ severity: 'ok', check, message, url });

@@ -20,6 +20,7 @@ function formatCollection(c: CollectionReport): string {
   const lines = [`${c.collectionId} (${c.url})`, ...c.findings.map((f) => `  ${LABEL[f.severity]} ${f.check}: ${f.message}`)];
   const { manifests, files, rows, bytes } = c.checked;
   const verdict = c.nothingExported ? 'nothing exported yet' : c.consistent ? 'consistent' : `INCONSISTENT, ${c.problems} problem(s)`;
-  lines.push(`  ${c.collectionId}: ${verdict}; checked ${manifests} manifest(s), ${files} file(s), ${rows} rows, ${megabytes(bytes)}`);
+  const tombstones = c.lastReconcile || c.tombstones > 0 ? `; ${c.tombstones} tombstone(s) in reconcile runs` : '';
+  lines.push(`  ${c.collectionId}: ${verdict}; checked ${manifests} manifest(s), ${files} file(s), ${rows} rows, ${megabytes(bytes)}${tombstones}`);
   return lines.join('\n');
 }

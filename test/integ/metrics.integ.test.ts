@@ -194,4 +194,31 @@ describe('metrics', () => {
     expect(badConfig.code).toBe(2);
     expect(pushes).toHaveLength(0);
   });
+
+  it('pushes the last reconciliation\'s tombstones, ids listed and time only from a run that reconciled', async () => {
+    const dest = tempDir();
+    const RECONCILE = ['tombstones', 'ids_listed', 'timestamp_seconds'].map((m) => `mixpeek_export_last_reconcile_${m}`);
+    const plain = await runCli(exportArgs(dest, ['--metrics-pushgateway', gatewayUrl, '--reconcile-every-hours', '0']), exportEnv(server.url));
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(pushes).toHaveLength(1);
+    for (const name of RECONCILE) expect(pushes[0]!.body).not.toContain(name); // POST: the gateway keeps the earlier values
+
+    pushes = [];
+    const deleted = server.delete(COL, 9);
+    const reconciled = await runCli(exportArgs(dest, ['--metrics-pushgateway', gatewayUrl, '--reconcile']), exportEnv(server.url));
+    expect(reconciled.code, reconciled.stderr).toBe(0);
+    expect(pushes).toHaveLength(1);
+    const [push] = pushes as [Push];
+    expect(push.method).toBe('POST');
+    expect(push.url).toBe(GROUP_PATH);
+    expectWellFormed(push.body, [...RUN_METRICS, ...RECONCILE]);
+    const v = samples(push.body);
+    const last = (await readCheckpoint(dest, COL)).lastReconcile!;
+    expect(v.get('mixpeek_export_last_reconcile_tombstones')).toBe(deleted.length);
+    expect(v.get('mixpeek_export_last_reconcile_ids_listed')).toBe(900 - deleted.length);
+    expect(last).toMatchObject({ tombstones: deleted.length, idsListed: 900 - deleted.length });
+    expect(v.get('mixpeek_export_last_reconcile_timestamp_seconds')).toBe(Date.parse(last.finishedAt) / 1000);
+    expect(v.get('mixpeek_export_last_reconcile_timestamp_seconds')).toBeLessThanOrEqual(v.get('mixpeek_export_last_run_timestamp_seconds')!);
+    expectNoSecret(reconciled.stdout, reconciled.stderr);
+  });
 });

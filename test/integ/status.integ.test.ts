@@ -113,4 +113,32 @@ describe('status', () => {
     expect(after?.last_hi).toBe(checkpoint.lastHi);
     expectLag(after as CollectionStatus, manifests.map((m: { maxUpdatedAt: string | null }) => m.maxUpdatedAt).filter(Boolean).sort().at(-1) as string);
   });
+
+  it('shows the last reconciliation (when, T, ids listed, tombstones) and whether one is due, as text and as JSON', async () => {
+    const dest = tempDir();
+    expect((await runCli([...exportArgs(dest), '--reconcile-every-hours', '0'], exportEnv(server.url))).code).toBe(0);
+    const [before] = JSON.parse(await status(dest, [COL], true)) as CollectionStatus[];
+    expect(before).toMatchObject({ last_reconcile: null, reconcile_due: true, reconcile_every_hours: 24 });
+    const [never] = JSON.parse((await runCli(['status', '--dest', dest, '--collection', COL, '--json', '--reconcile-every-hours', '0'], {})).stdout) as CollectionStatus[];
+    expect(never).toMatchObject({ last_reconcile: null, reconcile_due: false, reconcile_every_hours: 0 });
+    expect(await status(dest, [COL], false)).toContain('last reconcile none yet\n                 a reconciliation is due (every 24h): the next export runs one');
+
+    server.delete(COL, 12);
+    const reconciled = await runCli(['reconcile', '--collection', COL, '--dest', dest, '--safety-lag-seconds', '0'], exportEnv(server.url));
+    expect(reconciled.code, reconciled.stderr).toBe(0);
+    const last = (await readCheckpoint(dest, COL)).lastReconcile!;
+    const [after] = JSON.parse(await status(dest, [COL], true)) as CollectionStatus[];
+    expect(after).toMatchObject({
+      last_reconcile: { run_id: last.runId, finished_at: last.finishedAt, listed_at: last.listedAt, ids_listed: 1188, tombstones: 12, manifest: last.manifest },
+      reconcile_due: false,
+    });
+    expect(after?.last_run?.rows).toBe(1200); // a reconciliation is not an export run: the history is the exports'
+    const text = await status(dest, [COL], false);
+    expect(text).toMatch(new RegExp(`last reconcile ${last.runId} finished ${last.finishedAt} \\(\\d+s ago\\), listing at T = ${last.listedAt}\n {17}1,188 ids listed, 12 tombstones\n {17}no reconciliation due \\(every 24h\\)`));
+
+    // Due once it is older than reconcileEveryHours (0.0001 h = 0.36 s; the clock only moves on).
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    const due = await runCli(['status', '--dest', dest, '--collection', COL, '--reconcile-every-hours', '0.0001'], {});
+    expect(due.stdout).toContain('a reconciliation is due (every 0.0001h): the next export runs one');
+  });
 });

@@ -17,6 +17,7 @@ beforeAll(async () => {
 afterAll(async () => server?.close());
 
 const tempDir = () => mkdtempSync(path.join(tmpdir(), 'mxp-verify-'));
+/** No scheduled reconciliation (the first export of a destination would run one by default): these exports stage versions only. */
 const exportArgs = (dest: string, extra: string[] = []) => ['export', '--collection', COL, '--dest', dest, '--safety-lag-seconds', '0', '--max-rows-per-file', '300', '--reconcile-every-hours', '0', ...extra];
 const verifyArgs = (dest: string, extra: string[] = []) => ['verify', '--collection', COL, '--dest', dest, ...extra];
 
@@ -111,5 +112,28 @@ describe('the verify command', () => {
     const missing = await runCli(verifyArgs(`s3://${bucket}-missing/exports`, flags), env);
     expect(missing.code, missing.stdout + missing.stderr).toBe(4);
     expect(missing.stderr).toMatch(/\[s3\]/);
+  });
+
+  it('counts the tombstones of a real reconciliation after deletions, and reports the last reconciliation and its snapshot', async () => {
+    const dest = tempDir();
+    const first = await runCli(exportArgs(dest), exportEnv(server.url));
+    expect(first.code, first.stderr).toBe(0);
+    const deleted = server.delete(COL, 25);
+    const reconciled = await runCli(['reconcile', '--collection', COL, '--dest', dest, '--safety-lag-seconds', '0', '--max-rows-per-file', '10'], exportEnv(server.url));
+    expect(reconciled.code, reconciled.stderr).toBe(0);
+
+    const text = await runCli(verifyArgs(dest), {});
+    expect(text.code, text.stdout).toBe(0);
+    const lines = text.stdout.trim().split('\n');
+    expect(lines.filter((l) => l.includes(' tombstones: '))).toEqual([
+      expect.stringMatching(/^ {2}ok {6}tombstones: reconcile manifest .*: reconciliation at \S+: \d+ ids listed, 25 tombstones, all rows _deleted = true, its window \[T, T\) empty$/),
+      expect.stringMatching(/^ {2}ok {6}tombstones: last reconciliation \S+ at \S+ \(finished \S+\): \d+ ids listed, 25 tombstones; its snapshot file:.*snapshot-.*\.json\.gz exists$/),
+    ]);
+    expect(lines.at(-2)).toMatch(/; 25 tombstone\(s\) in reconcile runs$/);
+
+    const json = JSON.parse((await runCli(verifyArgs(dest, ['--json']), {})).stdout);
+    const [report] = json.collections;
+    expect(report).toMatchObject({ consistent: true, tombstones: 25, lastReconcile: { tombstones: 25, idsListed: [...server.currentVersions(COL)].length, snapshotExists: true } });
+    expect(deleted).toHaveLength(25);
   });
 });

@@ -10,6 +10,7 @@ import { buildManifest, writeManifest } from '../../src/commit/manifest.js';
 import { createEncoder, extensionFor, type Compression, type Format } from '../../src/encode/index.js';
 import { createZstdCompress } from '../../src/encode/zstd.js';
 import { StorageError } from '../../src/errors.js';
+import { tombstoneRow } from '../../src/rows/tombstone.js';
 import type { Row } from '../../src/rows/types.js';
 import { memoryDriver } from '../../src/storage/drivers/memory.js';
 import { formatVerifyReport, verifyCollection, verifyCollections } from '../../src/verify/index.js';
@@ -365,3 +366,80 @@ function sink(into: Buffer[]): Writable {
     },
   });
 }
+
+/** A reconciliation at T = t(4) after RUNS: one Parquet file of tombstones (and `live` version rows, which a reconcile file must never hold), its manifest, the checkpoint's lastReconcile and snapshot. */
+async function stageReconcile(options: { tombstones?: number; live?: number; snapshot?: boolean } = {}) {
+  const driver = await stage(RUNS);
+  const runId = '20261101T040000Z-rrrr';
+  const listedAt = t(4);
+  const encoder = createEncoder({ format: 'parquet', compression: 'zstd', vectorKeys: [] });
+  const chunks: Buffer[] = [];
+  const collected = (async () => {
+    for await (const chunk of encoder.output) chunks.push(Buffer.from(chunk));
+  })();
+  const count = options.tombstones ?? 3;
+  for (let i = 0; i < count; i++) await encoder.write(tombstoneRow({ documentId: `doc_${i}`, collectionId: COL, namespaceId: 'ns_1', runId, exportedAt: t(5), observedAt: listedAt }));
+  for (let i = 0; i < (options.live ?? 0); i++) await encoder.write(row(100 + i));
+  await Promise.all([encoder.end(), collected]);
+  const body = Buffer.concat(chunks);
+  const key = layout.dataFile(COL, DT, runId, 0, '.parquet');
+  await driver.publish(key, body);
+  const rows = count + (options.live ?? 0);
+  const file: FileRecord = { key, seq: 0, dt: DT, rows, bytes: body.length, sha256: sha256(body), minUpdatedAt: listedAt, maxUpdatedAt: listedAt, columns: ['document_id', 'updated_at', '_exported_at', '_deleted'], endPosition: null, lastId: `doc_${count - 1}` };
+  const snapshot = layout.reconcileSnapshot(COL, runId);
+  const run: ActiveRun = {
+    runId, startedAt: listedAt, window: { lo: listedAt, hi: listedAt }, format: 'parquet', compression: 'zstd', vectors: false, nextSeq: 1, position: null, files: [file], pending: null,
+    rejected: 0, untyped: 0, kind: 'reconcile', reconcile: { listedAt, position: file.lastId!, idsListed: 119 - count, snapshot, includedThrough: { runId: RUNS[3]!.runId, finishedAt: t(4) } },
+  };
+  const manifest = await writeManifest(driver, buildManifest(COL, run, t(5)));
+  if (options.snapshot !== false) await driver.publish(snapshot, gzipSync('{"id":"doc_0","u":"x","e":"y","d":true}\n'));
+  editJson(driver, layout.checkpoint(COL), (cp) => {
+    cp.history.push({ runId, window: run.window, files: 1, rows, bytes: body.length, finishedAt: t(5), manifest });
+    cp.lastReconcile = { runId, listedAt, snapshot, includedThrough: run.reconcile!.includedThrough, idsListed: 119 - count, tombstones: rows, finishedAt: t(5), manifest };
+  });
+  return { driver, runId, key, manifest, snapshot };
+}
+
+describe('verify with reconciliations', () => {
+  it('counts the tombstones of a reconcile run, treats its window [T, T) as neither a gap nor an overlap, and finds the snapshot', async () => {
+    const { driver, runId, snapshot } = await stageReconcile();
+    const report = await verifyCollection(driver, COL);
+    expect(problems(report)).toEqual([]);
+    expect(report).toMatchObject({ consistent: true, tombstones: 3, checked: { manifests: 5, files: 7, rows: 122 } });
+    expect(report.lastReconcile).toEqual({ runId, listedAt: t(4), finishedAt: t(5), idsListed: 116, tombstones: 3, snapshot: driver.url(snapshot), snapshotExists: true });
+    expect(report.findings.filter((f) => f.check === 'windows').map((f) => `${f.severity} ${f.message}`)).toEqual([`ok no gaps: 4 run window(s) cover [the beginning, ${t(4)}) without a hole; 1 empty window(s) [T, T) of reconciliations cover nothing and are no gap`]);
+    expect(report.findings.find((f) => f.check === 'checkpoint')!.message).toContain(`lastHi ${t(4)} is the end of the furthest run 20261101T040000Z-dddd`);
+    const tombstoneLines = report.findings.filter((f) => f.check === 'tombstones').map((f) => f.message);
+    expect(tombstoneLines[0]).toMatch(new RegExp(`^reconcile manifest .*${runId}\\.json: reconciliation at ${t(4)}: 116 ids listed, 3 tombstones, all rows _deleted = true`));
+    expect(tombstoneLines[1]).toBe(`last reconciliation ${runId} at ${t(4)} (finished ${t(5)}): 116 ids listed, 3 tombstones; its snapshot ${driver.url(snapshot)} exists`);
+    expect(formatVerifyReport({ consistent: true, problems: 0, collections: [report] })).toContain('; 3 tombstone(s) in reconcile runs');
+  });
+
+  it('reports a missing snapshot of the last reconciliation as a problem that names the object and the fix', async () => {
+    const { driver, snapshot } = await stageReconcile({ snapshot: false });
+    const report = await verifyCollection(driver, COL);
+    expect(problems(report).map((f) => f.message)).toEqual([
+      `${driver.url(snapshot)}, the snapshot of the last reconciliation 20261101T040000Z-rrrr, does not exist, so the next reconciliation cannot start from it; restore it from a backup or bucket versioning, or remove lastReconcile from the checkpoint so the next reconciliation reads every data file`,
+    ]);
+    expect(report.lastReconcile?.snapshotExists).toBe(false);
+  });
+
+  it('refuses a reconcile manifest whose tombstones total disagrees with its files, or whose files hold live rows', async () => {
+    const edited = await stageReconcile();
+    editJson(edited.driver, edited.manifest, (m) => (m.tombstones = 5));
+    const wrongTotal = problems(await verifyCollection(edited.driver, COL)).map((f) => f.message);
+    expect(wrongTotal[0]).toMatch(/: tombstones is 5 but its files hold 3 rows; the manifest was edited: restore it from a backup$/);
+    expect(wrongTotal[1]).toMatch(/lastReconcile \(T .*, 3 tombstones\) disagrees with its manifest .* \(T .*, 5 tombstones\)/);
+
+    const mixed = await stageReconcile({ tombstones: 2, live: 1 });
+    const live = problems(await verifyCollection(mixed.driver, COL)).map((f) => f.message);
+    expect(live).toEqual([`${mixed.driver.url(mixed.key)} is a tombstone file of reconcile manifest ${mixed.driver.url(mixed.manifest)} but 1 of its rows have _deleted = false; only reconciliation writes there, so something else changed it: restore it from a backup`]);
+  });
+
+  it('refuses a reconcile manifest whose window is not the empty [T, T) at its listedAt', async () => {
+    const { driver, manifest } = await stageReconcile();
+    editJson(driver, manifest, (m) => (m.window = { lo: t(3), hi: t(4) }));
+    const found = problems(await verifyCollection(driver, COL)).map((f) => f.message);
+    expect(found).toEqual([expect.stringMatching(new RegExp(`: its window is \\[${t(3)}, ${t(4)}\\) but a reconciliation's is the empty \\[T, T\\) with T = listedAt ${t(4)}`))]);
+  });
+});

@@ -8,7 +8,7 @@ import type { CommandIo } from './types.js';
 
 export async function statusCommand(flags: ParsedFlags, io: CommandIo): Promise<ExitCode> {
   const settings = loadStorageSettings('status', { flags: flags.settings, env: io.env, configFile: flags.config });
-  const report = await statusReport(settings.destination, settings.collections, new Date(), storageOptions(settings));
+  const report = await statusReport(settings.destination, settings.collections, new Date(), { ...storageOptions(settings), reconcileEveryHours: (settings as { reconcileEveryHours?: number }).reconcileEveryHours });
   io.stdout(io.redact(flags.json ? JSON.stringify(report, null, 2) : formatStatus(report)) + '\n');
   return 0;
 }
