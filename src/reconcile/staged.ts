@@ -17,6 +17,7 @@ import { createInterface } from 'node:readline';
 import type { FileRecord, Manifest } from '../commit/schema.js';
 import { layout } from '../commit/layout.js';
 import { readManifest } from '../commit/manifest.js';
+import { readParquetFooter } from '../encode/footer.js';
 import { CorruptStateError } from '../errors.js';
 import { canonicalTimestamp, fromEpochMicros } from '../rows/time.js';
 import type { StorageDriver } from '../storage/types.js';
@@ -119,13 +120,23 @@ function recordOf(row: Record<string, unknown>, url: string): StagedRecord {
   return { id, u, e, d: row._deleted === true };
 }
 
-/** Reads one Parquet file whole (bounded by targetFileMb), projecting the four columns reconciliation needs. */
+/**
+ * Reads one Parquet file (its bytes: bounded by targetFileMb), decoding one row group at a
+ * time: parquet-wasm 0.8 decodes every column of what it reads (the `columns` option does
+ * not cut it down), so reading a whole file at once would grow WebAssembly memory, which is
+ * never returned, with the file's row count; one row group is bounded by rowGroupRows.
+ */
 async function* parquetRecords(driver: StorageDriver, file: StagedFile): AsyncGenerator<StagedRecord> {
-  const [parquet, arrow] = await Promise.all([import('parquet-wasm'), import('apache-arrow')]);
   const bytes = await readAll(await driver.readStream(file.key));
+  const groups = readParquetFooter(bytes).rowGroups.length;
+  for (let group = 0; group < groups; group++) yield* rowGroupRecords(driver, file, bytes, group);
+}
+
+async function* rowGroupRecords(driver: StorageDriver, file: StagedFile, bytes: Uint8Array, group: number): AsyncGenerator<StagedRecord> {
+  const [parquet, arrow] = await Promise.all([import('parquet-wasm'), import('apache-arrow')]);
   const hasDeleted = file.columns.includes('_deleted');
   const columns = ['document_id', 'updated_at', '_exported_at', ...(hasDeleted ? ['_deleted'] : [])];
-  const table = arrow.tableFromIPC(parquet.readParquet(bytes, { columns }).intoIPCStream());
+  const table = arrow.tableFromIPC(parquet.readParquet(bytes, { columns, rowGroups: [group] }).intoIPCStream());
   const ids = table.getChild('document_id');
   const updated = micros(table.getChild('updated_at'));
   const exported = micros(table.getChild('_exported_at'));

@@ -220,5 +220,14 @@ describe('metrics', () => {
     expect(v.get('mixpeek_export_last_reconcile_timestamp_seconds')).toBe(Date.parse(last.finishedAt) / 1000);
     expect(v.get('mixpeek_export_last_reconcile_timestamp_seconds')).toBeLessThanOrEqual(v.get('mixpeek_export_last_run_timestamp_seconds')!);
     expectNoSecret(reconciled.stdout, reconciled.stderr);
+
+    // The reconcile command pushes the same way.
+    pushes = [];
+    const more = server.delete(COL, 4);
+    const command = await runCli(['reconcile', ...exportArgs(dest, ['--metrics-pushgateway', gatewayUrl]).slice(1)], exportEnv(server.url));
+    expect(command.code, command.stderr).toBe(0);
+    expect(pushes).toHaveLength(1);
+    expect(pushes[0]!.url).toBe(GROUP_PATH);
+    expect(samples(pushes[0]!.body).get('mixpeek_export_last_reconcile_tombstones')).toBe(more.length);
   });
 });

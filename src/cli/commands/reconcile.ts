@@ -5,6 +5,7 @@
  */
 import { loadSettings } from '../../config/load.js';
 import type { ExitCode } from '../../errors.js';
+import { runMetrics } from '../../metrics/index.js';
 import { runReconcile } from '../../run/export.js';
 import type { ExportResult } from '../../run/types.js';
 import type { ParsedFlags } from '../flags.js';
@@ -18,9 +19,11 @@ export async function reconcileCommand(flags: ParsedFlags, io: CommandIo): Promi
   const logger = cliLogger(process.stderr, settings.logLevel, io.redact, progress);
   const interrupts = io.interrupts();
   interrupts.onInterrupt((signal) => logger.warn('InterruptReceived', { signal, note: 'stopping; the file in progress is dropped, the checkpoint stays valid' }));
-  const result = await runReconcile(settings, { logger, progress, signal: interrupts.signal, onStep: crashHook(io.env.MIXPEEK_EXPORT_TEST_CRASH_AT) });
+  const metrics = runMetrics(settings, logger, progress);
+  const result = await runReconcile(settings, { logger, progress: metrics.progress, signal: interrupts.signal, onStep: crashHook(io.env.MIXPEEK_EXPORT_TEST_CRASH_AT) });
   progress.clear();
   io.stdout(io.redact(reconcileSummary(settings.dest, result)) + '\n');
+  await metrics.push(result); // like export: success or failure; a failed push only warns
   return result.error?.exitCode ?? 0;
 }
 
