@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --docs 100000 --vectors both|on|off --format parquet|ndjson --row-group-rows 10000]`
+ * `npm run bench [-- --docs 100000 --vectors both|on|off --format parquet|ndjson --row-group-rows 10000 --max-rows-per-file 1000000]`
  * `npm run bench -- --reconcile [--docs 1000000 --delete-percent 1]`
  *
  * Starts the dev server (no latency, no faults) in this process and runs each export in
@@ -29,6 +29,7 @@ const { values } = parseArgs({
     format: { type: 'string', default: 'parquet' },
     collection: { type: 'string', default: 'col_video_frames' },
     'row-group-rows': { type: 'string', default: '10000' },
+    'max-rows-per-file': { type: 'string', default: '1000000' },
     reconcile: { type: 'boolean', default: false },
     'delete-percent': { type: 'string', default: '1' },
     /** reconcileSortChunkRows for the reconciliation (default: the setting's, 200,000). */
@@ -73,7 +74,7 @@ async function work(mode: 'export' | 'reconcile', flags: Record<string, unknown>
 }
 
 function baseFlags(dest: string, vectors: boolean): Record<string, unknown> {
-  return { collections: [values.collection], dest, format: values.format, vectors, safetyLagSeconds: 0, requestsPerMinute: 0, rowGroupRows: Number(values['row-group-rows']) };
+  return { collections: [values.collection], dest, format: values.format, vectors, safetyLagSeconds: 0, requestsPerMinute: 0, rowGroupRows: Number(values['row-group-rows']), maxRowsPerFile: Number(values['max-rows-per-file']) };
 }
 
 async function benchExport(): Promise<void> {

@@ -57,8 +57,8 @@ export const settingsSchema = z
       .number()
       .int()
       .min(1)
-      .default(200_000)
-      .describe('reconciliation: ids sorted in memory at once (external sort through a temp folder); memory is about this x 100 bytes'),
+      .default(20_000)
+      .describe('reconciliation: ids sorted in memory at once (external sort through a temp folder); memory is about this x 1 KB (measured: 200,000 added about 200 MB)'),
     leaseTtlSeconds: z.number().int().min(5).default(120).describe('lease lifetime without renewal, in seconds'),
     s3Region: z.string().optional().describe('S3: region (else the AWS default chain: AWS_REGION, profile)'),
     s3Endpoint: z.url().optional().describe('S3: endpoint for S3-compatible stores (LocalStack, MinIO, GCS interoperability)'),

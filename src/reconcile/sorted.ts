@@ -4,7 +4,7 @@
  * "Memory is bounded by settings").
  *
  * - {@link externalSort}: sorts any stream through a temp folder. Memory bound: at most
- *   `chunkRows` records in memory at once (`chunkRows` × record size: 200,000 × ~100 bytes of
+ *   `chunkRows` records in memory at once (`chunkRows` × record size: 20,000 × ~1 KB of
  *   `{id,u,e,d}` ≈ 20 MB by default), plus one read buffer per chunk file while merging.
  * - {@link mergeSorted}: a lazy k-way merge of sorted streams (one record per stream held).
  * - {@link mergeJoin}: pairs two strictly ascending streams by key (one record of each held).
@@ -20,7 +20,7 @@ import { InternalError } from '../errors.js';
 
 /** Options of {@link externalSort}. */
 export interface ExternalSortOptions {
-  /** Records sorted in memory at once (the memory bound). Setting `reconcileSortChunkRows`, default 200,000. */
+  /** Records sorted in memory at once (the memory bound). Setting `reconcileSortChunkRows`, default 20,000. */
   chunkRows: number;
   /** Parent of the temp folder; default `os.tmpdir()`. The folder is removed when the stream ends or is abandoned. */
   tmpDir?: string;
