@@ -167,7 +167,9 @@ function checkOrphans(driver: StorageDriver, dataFiles: Map<string, number>, acc
 /** Windows of every run, scheduled and shard, completed and interrupted: together they must leave no gap. */
 function checkWindows(completed: ManifestSummary[], actives: ActiveRun[], findings: Findings): void {
   // A reconciliation's empty window [T, T) covers nothing: not a run window.
-  const runs = [...completed.map((m) => ({ runId: m.runId, ...m.window })), ...actives.map((a) => ({ runId: a.runId, ...a.window }))].filter((w) => w.lo === null || w.lo < w.hi);
+  const all = [...completed.map((m) => ({ runId: m.runId, ...m.window })), ...actives.map((a) => ({ runId: a.runId, ...a.window }))];
+  const runs = all.filter((w) => w.lo === null || w.lo < w.hi);
+  const empty = all.length - runs.length;
   runs.sort((a, b) => (a.runId < b.runId ? -1 : a.runId > b.runId ? 1 : 0));
   const { gaps, overlaps, span } = analyseWindows(runs);
   for (const o of overlaps) {
@@ -177,9 +179,7 @@ function checkWindows(completed: ManifestSummary[], actives: ActiveRun[], findin
     findings.problem('windows', `gap: no run covers updated_at [${g.from}, ${g.to}) (run ${g.endedBy} ends there, run ${g.resumedBy} starts later); documents updated then were never exported: run export --since ${g.from} --until ${g.to}`);
   }
   if (span && gaps.length === 0) {
-    // A reconciliation's window is the empty [T, T): it covers nothing, so it is not counted as covering.
-    const empty = runs.filter((r) => r.lo !== null && r.lo >= r.hi).length;
     const note = empty > 0 ? `; ${empty} empty window(s) [T, T) of reconciliations cover nothing and are no gap` : '';
-    findings.ok('windows', `no gaps: ${runs.length - empty} run window(s) cover [${bound(span.lo)}, ${span.hi}) without a hole${note}`);
+    findings.ok('windows', `no gaps: ${runs.length} run window(s) cover [${bound(span.lo)}, ${span.hi}) without a hole${note}`);
   }
 }
