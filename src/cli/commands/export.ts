@@ -3,23 +3,37 @@ import { loadSettings } from '../../config/load.js';
 import type { ResolvedSettings } from '../../config/resolve.js';
 import type { ExitCode } from '../../errors.js';
 import { runMetrics } from '../../metrics/index.js';
-import { runExport } from '../../run/export.js';
+import { type ExportDeps, runExport } from '../../run/export.js';
 import type { ExportResult, StepHook } from '../../run/types.js';
 import type { ParsedFlags } from '../flags.js';
 import { cliLogger, TtyProgress } from '../output.js';
 import type { CommandIo } from './types.js';
 
-export async function exportCommand(flags: ParsedFlags, io: CommandIo): Promise<ExitCode> {
+export function exportCommand(flags: ParsedFlags, io: CommandIo): Promise<ExitCode> {
+  return runCommand(flags, io, runExport, (settings, result, progress) => summary(settings, result, progress));
+}
+
+/**
+ * What `export` and `reconcile` share: settings loaded and resolved, the logger and progress
+ * line, SIGINT/SIGTERM wired to the run's AbortSignal, the test crash hook, the one-line
+ * summary, and the metrics push (success or failure; a failed push only warns).
+ */
+export async function runCommand(
+  flags: ParsedFlags,
+  io: CommandIo,
+  run: (settings: ResolvedSettings, deps: ExportDeps) => Promise<ExportResult>,
+  describe: (settings: ResolvedSettings, result: ExportResult, progress: TtyProgress) => string,
+): Promise<ExitCode> {
   const settings = loadSettings({ flags: flags.settings, env: io.env, configFile: flags.config });
   const progress = new TtyProgress(process.stderr);
   const logger = cliLogger(process.stderr, settings.logLevel, io.redact, progress);
   const interrupts = io.interrupts();
   interrupts.onInterrupt((signal) => logger.warn('InterruptReceived', { signal, note: 'stopping; the file in progress is dropped, the checkpoint stays valid' }));
   const metrics = runMetrics(settings, logger, progress);
-  const result = await runExport(settings, { logger, progress: metrics.progress, signal: interrupts.signal, onStep: crashHook(io.env.MIXPEEK_EXPORT_TEST_CRASH_AT) });
+  const result = await run(settings, { logger, progress: metrics.progress, signal: interrupts.signal, onStep: crashHook(io.env.MIXPEEK_EXPORT_TEST_CRASH_AT) });
   progress.clear();
-  io.stdout(io.redact(summary(settings, result, progress)) + '\n');
-  await metrics.push(result); // success or failure; a failed push only warns
+  io.stdout(io.redact(describe(settings, result, progress)) + '\n');
+  await metrics.push(result);
   return result.error?.exitCode ?? 0;
 }
 
