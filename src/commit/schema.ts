@@ -55,6 +55,27 @@ export const reconcileProgressSchema = z.object({
   includedThrough: includedSchema.optional(),
 });
 
+/** A typed column (rows/columns.ts `TypedColumn`): planned from output_schema, kept at the destination once staged. */
+export const typedColumnSchema = z.object({
+  name: z.string().min(1),
+  field: z.string().min(1),
+  type: z.enum(['string', 'int64', 'double', 'boolean', 'timestamp', 'date', 'json']),
+  list: z.boolean().optional(),
+  declared: z.string(),
+});
+
+/** A staged column whose field's declared type now maps to another type (rows/typed.ts `ColumnDrift`). */
+export const columnDriftSchema = z.object({
+  field: z.string(),
+  column: z.string(),
+  staged: z.string(),
+  declared: z.string(),
+  wouldBe: z.string(),
+});
+
+/** Values rescued into `fields` (did not fit their typed column), per field. */
+const rescuedFieldsSchema = z.record(z.string(), count);
+
 export const formatSchema = z.enum(['parquet', 'ndjson']);
 export const compressionSchema = z.enum(['zstd', 'snappy', 'gzip', 'none']);
 
@@ -75,6 +96,14 @@ export const activeRunSchema = z.object({
   untyped: count,
   /** Length fixed for each vector column by the first vector seen in this run; a resume keeps it. Absent before the first vector. */
   vectorDims: z.record(z.string(), z.number().int().positive()).optional(),
+  /**
+   * The run's typed columns, fixed at its start (a resume writes the same). Absent: no typed
+   * columns (`columns: json`, no output_schema, or a run begun before typed columns existed).
+   */
+  typedColumns: z.array(typedColumnSchema).optional(),
+  /** Values rescued into `fields` so far, and per field (recorded with each file, like `untyped`). */
+  rescued: count.optional(),
+  rescuedFields: rescuedFieldsSchema.optional(),
   /** Absent: `export`. A `reconcile` run writes tombstones (its window is the empty `[T, T)`). */
   kind: runKindSchema.optional(),
   /** Set on a `reconcile` run. */
@@ -106,6 +135,13 @@ export const checkpointSchema = z.object({
   active: activeRunSchema.nullable(),
   /** The last runs, newest last (at most HISTORY_LIMIT), for `status`. */
   history: z.array(runSummarySchema),
+  /**
+   * Every typed column staged at this destination, in first-staged order, with the type it was
+   * first staged with: the next run's columns start from these (rows/typed.ts planColumns).
+   */
+  typedColumns: z.array(typedColumnSchema).optional(),
+  /** Staged columns whose declared type changed, as the last run planned them (status shows them). */
+  columnDrift: z.array(columnDriftSchema).optional(),
   /** The last completed reconciliation (absent before the first). */
   lastReconcile: z
     .object({
@@ -136,7 +172,13 @@ export const manifestSchema = z.object({
   compression: compressionSchema,
   vectors: z.boolean(),
   files: z.array(fileRecordSchema.omit({ endPosition: true })),
-  totals: z.object({ files: count, rows: count, bytes: count, rejected: count, untyped: count }),
+  totals: z.object({ files: count, rows: count, bytes: count, rejected: count, untyped: count, rescued: count.optional() }),
+  /** Typed runs: the run's typed columns (name, type, source field); `columns` lists them among the file columns. */
+  typedColumns: z.array(typedColumnSchema).optional(),
+  /** Typed runs: values rescued into `fields`, per field. */
+  rescuedFields: rescuedFieldsSchema.optional(),
+  /** Typed runs: staged columns whose declared type changed. */
+  columnDrift: z.array(columnDriftSchema).optional(),
   minUpdatedAt: instant.nullable(),
   maxUpdatedAt: instant.nullable(),
   /** Union of the files' columns, in order of first appearance. */
@@ -171,6 +213,7 @@ export type RunSummary = z.infer<typeof runSummarySchema>;
 export type Checkpoint = z.infer<typeof checkpointSchema>;
 export type Manifest = z.infer<typeof manifestSchema>;
 export type LeaseBody = z.infer<typeof leaseSchema>;
+export type TypedColumnRecord = z.infer<typeof typedColumnSchema>;
 export type ReconcileProgress = z.infer<typeof reconcileProgressSchema>;
 export type LastReconcile = NonNullable<Checkpoint['lastReconcile']>;
 

@@ -35,6 +35,10 @@ export const settingsSchema = z
       .string()
       .optional()
       .describe('i/n: export only slice i (from 0) of n equal slices of [since, until), both absolute; own checkpoint and lease, for a Kubernetes Indexed Job backfill (env MIXPEEK_EXPORT_SHARD)'),
+    columns: z
+      .enum(['typed', 'json'])
+      .default('typed')
+      .describe("typed: each field the collection's output_schema declares gets its own typed column (the rest stays in fields); json: every field in the one JSON column fields"),
     vectors: z.boolean().default(false).describe('also export named vectors as vec_<name> columns'),
     targetFileMb: z.number().positive().max(4096).default(128).describe('roll a file at this compressed size, in MB'),
     maxRowsPerFile: z.number().int().positive().default(1_000_000).describe('roll a file at this many rows'),

@@ -47,6 +47,9 @@ export function snowflakeType(type: ColumnType, format: Format): string {
     json: format === 'parquet' ? 'VARCHAR' : 'VARIANT',
     vector: 'ARRAY',
     boolean: 'BOOLEAN',
+    int64: 'NUMBER(38,0)',
+    double: 'FLOAT',
+    date: 'DATE',
   };
   return types[type];
 }
@@ -67,6 +70,9 @@ export function sparkType(type: ColumnType): string {
     json: 'STRING',
     vector: 'ARRAY<FLOAT>',
     boolean: 'BOOLEAN',
+    int64: 'BIGINT',
+    double: 'DOUBLE',
+    date: 'DATE',
   };
   return types[type];
 }

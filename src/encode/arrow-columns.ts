@@ -83,6 +83,8 @@ function buildersFor(vectorKeys: readonly string[]): { schema: arrow.Schema; bui
         return new VectorBuilder(spec, type as arrow.List<arrow.Float32>);
       case 'boolean':
         return new BoolBuilder(spec);
+      default:
+        throw new TypeError(`[parquet] column ${spec.name}: type ${spec.type} is not built yet`);
     }
   });
   return { schema: new arrow.Schema(fields), builders };
@@ -99,5 +101,7 @@ function arrowField(spec: ColumnSpec): arrow.Field {
       return new arrow.Field(spec.name, new arrow.List(new arrow.Field('element', new arrow.Float32(), true)), spec.nullable);
     case 'boolean': // BOOLEAN (bit-packed); `_deleted` is REQUIRED
       return new arrow.Field(spec.name, new arrow.Bool(), spec.nullable);
+    default:
+      throw new TypeError(`[parquet] column ${spec.name}: type ${spec.type} is not built yet`);
   }
 }

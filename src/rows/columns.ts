@@ -7,7 +7,7 @@
  * `tombstone.ts`): a tombstone carries only the identity columns, `updated_at` (when the
  * deletion was observed) and the run columns, so every other column is nullable.
  */
-export type ColumnType = 'string' | 'timestamp' | 'json' | 'vector' | 'boolean';
+export type ColumnType = 'string' | 'timestamp' | 'json' | 'vector' | 'boolean' | 'int64' | 'double' | 'date';
 
 export interface ColumnSpec {
   name: string;
@@ -15,6 +15,27 @@ export interface ColumnSpec {
   nullable: boolean;
   /** What the column holds, for docs and generated DDL comments. */
   doc: string;
+  /** A LIST of `type` (a typed column from a declared array of scalars; never `json` or `vector`). */
+  list?: boolean;
+}
+
+/** What a typed column (one declared field of the collection's `output_schema`) holds. */
+export type TypedKind = 'string' | 'int64' | 'double' | 'boolean' | 'timestamp' | 'date' | 'json';
+
+/**
+ * A typed column of a run (rows/typed.ts plans them): named as its field, of the type the
+ * field was first staged with at this destination. Recorded in the checkpoint and manifests.
+ */
+export interface TypedColumn {
+  /** Column name (equals `field`: only fields whose names can be columns get one). */
+  name: string;
+  /** The document's root key the column takes its values from. */
+  field: string;
+  type: TypedKind;
+  /** A LIST of `type` (a declared `array` with scalar `items`). */
+  list?: boolean;
+  /** The Mixpeek type the column was planned from (`integer`, `text`, `image`, `array<string>`), for messages. */
+  declared: string;
 }
 
 export const ENVELOPE_COLUMNS: readonly ColumnSpec[] = [
@@ -46,15 +67,28 @@ export const RUN_COLUMNS: readonly ColumnSpec[] = [
 export const VECTOR_PREFIX = 'vec_';
 
 /**
- * The full ordered column list of a file: envelope, then one `vec_<key>` per vector key
- * (sorted, so the order is stable), then the run columns (`_run_id`, `_exported_at`, `_deleted`).
+ * The full ordered column list of a file: envelope, then the run's typed columns (in the
+ * order the destination first staged them), then one `vec_<key>` per vector key (sorted, so
+ * the order is stable), then the run columns (`_run_id`, `_exported_at`, `_deleted`). Without
+ * typed columns (`columns: json`) the list is the one files had before typed columns existed.
  */
-export function columnsFor(vectorKeys: readonly string[]): ColumnSpec[] {
+export function columnsFor(vectorKeys: readonly string[], typed: readonly TypedColumn[] = []): ColumnSpec[] {
   const vectors = [...vectorKeys].sort().map((key) => ({
     name: VECTOR_PREFIX + key,
     type: 'vector' as const,
     nullable: true,
     doc: `named vector ${key}`,
   }));
-  return [...ENVELOPE_COLUMNS, ...vectors, ...RUN_COLUMNS];
+  return [...ENVELOPE_COLUMNS, ...typed.map(typedSpec), ...vectors, ...RUN_COLUMNS];
+}
+
+/** The column spec of a typed column: always nullable (absent, null or rescued values are null). */
+export function typedSpec(column: TypedColumn): ColumnSpec {
+  return {
+    name: column.name,
+    type: column.type,
+    nullable: true,
+    doc: `field ${column.field} (declared ${column.declared}); null when absent or when its value is rescued into fields`,
+    ...(column.list ? { list: true } : {}),
+  };
 }

@@ -19,6 +19,12 @@ export interface Row {
   fields: Record<string, unknown> | null;
   /** The document's `_internal` object, or null. Parquet: JSON text; NDJSON: nested object. */
   internal: Record<string, unknown> | null;
+  /**
+   * Values of the run's typed columns, keyed by column name, already in the column's form:
+   * strings, finite numbers, booleans, canonical timestamps, `YYYY-MM-DD` dates, arrays of
+   * those, or any JSON value for a `json` column. A column without a key here is null.
+   */
+  typed?: Record<string, unknown>;
   /** Named vectors, keyed by column suffix (`vec_<key>` is the column). Only when vectors are requested. */
   vectors: Record<string, Float32Array | number[] | null>;
   _run_id: string;
