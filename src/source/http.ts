@@ -44,12 +44,21 @@ export class MixpeekHttp {
    * body is retried like a cut-off one: a proxy or gateway page is usually transient.
    */
   async postJson(path: string, body: unknown, signal?: AbortSignal, validate?: (value: unknown) => string | null): Promise<unknown> {
+    return this.request('POST', path, body, signal, validate);
+  }
+
+  /** GETs `path` (e.g. `/v1/collections/col_1`) with the same retries, budget and errors as {@link postJson}. */
+  async getJson(path: string, signal?: AbortSignal, validate?: (value: unknown) => string | null): Promise<unknown> {
+    return this.request('GET', path, undefined, signal, validate);
+  }
+
+  private async request(method: 'GET' | 'POST', path: string, body: unknown, signal?: AbortSignal, validate?: (value: unknown) => string | null): Promise<unknown> {
     for (let attempt = 0; ; attempt++) {
       await this.budget.take(signal);
-      const outcome = await this.attempt(path, body, signal, validate);
+      const outcome = await this.attempt(method, path, body, signal, validate);
       if (outcome.ok) return outcome.value;
       const delay = retryDelay(outcome.failure, attempt, this.options.retry);
-      if (delay === null) throw this.finalError(path, outcome, attempt);
+      if (delay === null) throw this.finalError(`${method} ${path}`, path, outcome, attempt);
       this.options.logger?.warn('RequestRetried', {
         stage: 'source',
         path,
@@ -64,20 +73,20 @@ export class MixpeekHttp {
     }
   }
 
-  private async attempt(path: string, body: unknown, signal?: AbortSignal, validate?: (value: unknown) => string | null): Promise<AttemptOutcome> {
+  private async attempt(method: 'GET' | 'POST', path: string, body: unknown, signal?: AbortSignal, validate?: (value: unknown) => string | null): Promise<AttemptOutcome> {
     const timeout = AbortSignal.timeout(this.options.requestTimeoutMs);
     const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
     let response: Response;
     try {
       response = await this.fetchImpl(this.options.baseUrl.replace(/\/+$/, '') + path, {
-        method: 'POST',
+        method,
         headers: {
           authorization: `Bearer ${this.options.apiKey}`,
           'x-namespace': this.options.namespace,
-          'content-type': 'application/json',
+          ...(method === 'POST' ? { 'content-type': 'application/json' } : {}),
           accept: 'application/json',
         },
-        body: JSON.stringify(body),
+        ...(method === 'POST' ? { body: JSON.stringify(body) } : {}),
         signal: combined,
       });
     } catch (error) {
@@ -106,8 +115,7 @@ export class MixpeekHttp {
     return { ok: true, value };
   }
 
-  private finalError(path: string, outcome: Extract<AttemptOutcome, { ok: false }>, attempt: number): SourceError {
-    const where = `POST ${path}`;
+  private finalError(where: string, path: string, outcome: Extract<AttemptOutcome, { ok: false }>, attempt: number): SourceError {
     const { failure } = outcome;
     if (failure.kind === 'status') {
       const apiMessage = apiErrorMessage(outcome.text);
