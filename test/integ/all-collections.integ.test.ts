@@ -44,9 +44,9 @@ function events(stderr: string, event: string): Record<string, any>[] {
 }
 
 /** Every current version of the collection staged exactly once, nothing unknown, and the checkpoint at rest. */
-async function expectExact(dest: string, collectionId: string) {
-  const cmp = compareVersions(server.currentVersions(collectionId), await stagedVersions(dest, collectionId));
-  expect(cmp, collectionId).toMatchObject({ duplicates: [], missing: [], unknown: [], current: DOCS });
+async function expectExact(dest: string, collectionId: string, source: DevServer = server, documents = DOCS) {
+  const cmp = compareVersions(source.currentVersions(collectionId), await stagedVersions(dest, collectionId));
+  expect(cmp, collectionId).toMatchObject({ duplicates: [], missing: [], unknown: [], current: documents });
   expect((await readCheckpoint(dest, collectionId)).active, collectionId).toBeNull();
 }
 
@@ -87,6 +87,29 @@ describe('export --all-collections', () => {
     const rows = events(next.stderr, 'RunCompleted').map((e) => [e.collection_id, e.rows]);
     expect(rows).toEqual(sorted.map((id) => [id, id === skipped ? DOCS : 0]));
     for (const id of sorted) await expectExact(dest, id);
+  });
+
+  it('picks up a collection created between two runs in the next run, in its collection id order', async () => {
+    const own = await startDevServer({ documentsPerCollection: 150, seed: 58 });
+    try {
+      const dest = tempDir();
+      const first = await runCli(exportArgs(dest), exportEnv(own.url));
+      expect(first.code, first.stderr).toBe(0);
+      expect(events(first.stderr, 'CollectionsListed')[0]).toMatchObject({ count: 4 });
+      // Listed last by the API, but its id sorts second: the order is the ids', not the listing's.
+      const added = own.addCollection({ collection_id: 'col_b_added', based_on: 'col_pdf_pages', documents: 80 });
+      const next = await runCli(exportArgs(dest), exportEnv(own.url));
+      expect(next.code, next.stderr).toBe(0);
+      const ids = [...own.collections].sort();
+      expect(ids[1]).toBe(added);
+      expect(events(next.stderr, 'CollectionsListed')[0]).toMatchObject({ count: 5, collection_ids: ids });
+      expect(events(next.stderr, 'RunCompleted').map((e) => [e.collection_id, e.rows])).toEqual(ids.map((id) => [id, id === added ? 80 : 0]));
+      for (const id of ids) await expectExact(dest, id, own, id === added ? 80 : 150);
+      const [row] = await query(`SELECT count(*)::INTEGER AS n, min(collection_id) AS id FROM read_parquet('${dest}/${added}/data/**/*.parquet', union_by_name=true)`);
+      expect(row).toEqual({ n: 80, id: added });
+    } finally {
+      await own.close();
+    }
   });
 
   it('resumes after a SIGKILL in the middle of the second collection, and leaves every collection exact', async () => {
