@@ -120,7 +120,8 @@ function specsOf(key: SettingKey, schema: z.ZodType): FlagSpec[] {
 /** One help line: `--format parquet|ndjson    file format (default parquet)`. */
 function helpLine(f: FlagSpec): string {
   const value = f.kind === 'boolean' ? '' : f.values ? ` ${f.values.join('|')}` : f.kind === 'number' ? ' <n>' : f.kind === 'array' ? ' <id>' : ' <value>';
-  const fallback = f.default === undefined || f.default === false ? '' : ` (default ${f.default})`;
+  const none = f.default === undefined || f.default === false || (Array.isArray(f.default) && f.default.length === 0);
+  const fallback = none ? '' : ` (default ${f.default})`;
   return `  --${f.flag}${value} `.padEnd(34) + f.doc + fallback;
 }
 
