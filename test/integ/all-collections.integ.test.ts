@@ -71,7 +71,7 @@ describe('export --all-collections', () => {
     }
   });
 
-  it('skips --exclude-collection, only warns for an exclusion that names no collection, and exports the excluded one once it is no longer excluded', async () => {
+  it('skips --exclude-collection, only warns for an exclusion that names no collection, and exports the excluded one once it is no longer excluded; reconcile chooses alike', async () => {
     const dest = tempDir();
     const skipped = sorted[1]!;
     const partial = await runCli(exportArgs(dest, ['--exclude-collection', skipped, '--exclude-collection', 'col_not_there']), exportEnv(server.url));
@@ -87,6 +87,12 @@ describe('export --all-collections', () => {
     const rows = events(next.stderr, 'RunCompleted').map((e) => [e.collection_id, e.rows]);
     expect(rows).toEqual(sorted.map((id) => [id, id === skipped ? DOCS : 0]));
     for (const id of sorted) await expectExact(dest, id);
+
+    // reconcile chooses collections the same way: the namespace, without the excluded, in id order.
+    const reconciled = await runCli(['reconcile', '--all-collections', '--exclude-collection', sorted[0]!, '--dest', dest, '--page-size', String(PAGE)], exportEnv(server.url));
+    expect(reconciled.code, reconciled.stderr).toBe(0);
+    expect(events(reconciled.stderr, 'ReconcileCompleted').map((e) => [e.collection_id, e.ids_listed, e.tombstones])).toEqual(sorted.slice(1).map((id) => [id, DOCS, 0]));
+    expect(reconciled.stdout).toMatch(/^reconcile ok; 3 collection\(s\)/);
   });
 
   it('picks up a collection created between two runs in the next run, in its collection id order', async () => {
