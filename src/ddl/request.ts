@@ -41,7 +41,9 @@ export function buildDdlRequest(own: Record<string, string>, settings: DdlSettin
     const only = DDL_FLAGS[flag]!.only;
     if (only && only !== target) throw new ConfigError(`--${flag} applies to --target ${only}, not ${target}`);
   }
-  const { dest, destination, collections, format, compression } = settings;
+  const { dest, destination, format, compression } = settings;
+  if (settings.collections === 'all') throw new ConfigError('ddl --all-collections is not wired yet: give the ids with --collection');
+  const collections = settings.collections;
   const vectors = own['vector-dims'] === undefined ? [] : parseVectorDims(own['vector-dims']);
   return {
     target,
