@@ -245,4 +245,24 @@ describe('typed columns from output_schema', () => {
       server.defineField(PRODUCTS, 'added_mid_run', null);
     }
   });
+
+  it('starts a shard of a backfill from the columns the scheduled runs staged, so a drifted type stays as first staged', async () => {
+    const dest = tempDir();
+    expect((await runExport(settingsFor(dest, [PDF]))).error).toBeUndefined();
+    server.defineField(PDF, 'page_number', { type: 'string' });
+    try {
+      const stamps = [...server.currentVersions(PDF)].map((v) => canonicalTimestamp(v.updated_at)!).sort();
+      const settings = settingsFor(dest, [PDF], { since: stamps[0], until: stamps.at(-1), shard: '0/2' });
+      const shard = await runExport(settings);
+      expect(shard.error).toBeUndefined();
+      const checkpoint = await readCheckpoint(dest, PDF, settings.range.shard);
+      expect(checkpoint.typedColumns?.find((c) => c.name === 'page_number')).toMatchObject({ type: 'int64' });
+      expect(checkpoint.columnDrift).toEqual([expect.objectContaining({ field: 'page_number', staged: 'int64', declared: 'string' })]);
+      const run = shard.collections[0]!.runs[0]!;
+      expect(run.rows).toBeGreaterThan(0);
+      expect(run.rescued).toBe(run.rows); // every page_number is a string now: all rescued into fields
+    } finally {
+      server.defineField(PDF, 'page_number', { type: 'integer' });
+    }
+  });
 });
