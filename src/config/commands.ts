@@ -14,8 +14,8 @@ const NOT_RECONCILE: readonly SettingKey[] = ['since', 'until', 'shard', 'dryRun
 /** What `status` and `verify` read: where, which collections, and how to reach the store. No API key. */
 const STORAGE_READ_KEYS = ['dest', 'collections', 's3Region', 's3Endpoint', 's3ForcePathStyle', 'azureConnectionString', 'azureAccountKey', 'azureSasToken'] as const;
 
-/** `ddl` reads what decides the files' names and columns (no network, no credentials). */
-const DDL_KEYS = ['dest', 'collections', 'format', 'compression', 'vectors'] as const;
+/** `ddl`: what decides the files' names and columns, and how to read the typed columns from the destination's manifests or the API (both optional). */
+const DDL_KEYS = ['dest', 'collections', 'format', 'compression', 'vectors', 'columns', 's3Region', 's3Endpoint', 's3ForcePathStyle', 'azureConnectionString', 'azureAccountKey', 'azureSasToken', 'apiKey', 'namespace', 'baseUrl', 'allowInsecureHttp'] as const;
 
 /** The settings each command takes. */
 export const COMMAND_SETTINGS: Record<Command, readonly SettingKey[]> = {

@@ -35,8 +35,10 @@ export interface SettingSources {
 /** `status` and `verify`: the destination (parsed), the collections and the storage options. */
 export type StorageSettings = Pick<Settings, StorageReadKey> & { destination: Destination };
 
-/** `ddl`: the destination (parsed), the collections, the format and the codec in force. */
-export type DdlSettings = Pick<Settings, Exclude<DdlKey, 'compression'>> & Pick<ResolvedSettings, 'compression'> & { destination: Destination };
+/** `ddl`: the destination (parsed), the collections, the format and the codec in force; the API key and namespace only when set (ddl looks columns up with them). */
+export type DdlSettings = Pick<Settings, Exclude<DdlKey, 'compression' | 'apiKey' | 'namespace'>> &
+  Partial<Pick<Settings, 'apiKey' | 'namespace'>> &
+  Pick<ResolvedSettings, 'compression'> & { destination: Destination };
 
 /**
  * Loads `export`'s settings: flags > environment > config file > defaults, validated and
@@ -57,7 +59,8 @@ export function loadStorageSettings(command: 'status' | 'verify', sources: Setti
 
 /** Loads `ddl`'s settings (its own flags are parsed by the ddl command). */
 export function loadDdlSettings(sources: SettingSources): DdlSettings {
-  const settings = loadCommand('ddl', sources) as Pick<Settings, DdlKey>;
+  const settings = loadCommand('ddl', sources) as Omit<DdlSettings, 'compression' | 'destination'> & Pick<Settings, 'compression'>;
+  checkBaseUrl(settings as Settings, 'baseUrl' in stripUndefined(sources.flags) ? '--base-url' : sources.env.MIXPEEK_BASE_URL ? 'MIXPEEK_BASE_URL' : 'baseUrl');
   return { ...settings, compression: resolveCodec(settings.format, settings.compression), destination: parseDestination(settings.dest) };
 }
 
@@ -74,7 +77,9 @@ export function loadCommand(command: Command, sources: SettingSources): Record<s
   }
   const file = pick(sources.configFile ? readConfigFile(sources.configFile) : {}, keys);
   const env = pick(fromEnv(sources.env), keys);
-  const schema = command === 'export' ? settingsSchema : settingsSchema.pick(Object.fromEntries(keys.map((k) => [k, true])) as Partial<Record<SettingKey, true>>);
+  const picked = settingsSchema.pick(Object.fromEntries(keys.map((k) => [k, true])) as Partial<Record<SettingKey, true>>);
+  // Only export and reconcile need the API key and namespace; ddl uses them when they are set.
+  const schema = command === 'export' ? settingsSchema : command === 'ddl' ? picked.partial({ apiKey: true, namespace: true }) : picked;
   const result = schema.safeParse({ ...file, ...env, ...flags });
   if (!result.success) throw new ConfigError(formatIssues(result.error, sources));
   return result.data;
