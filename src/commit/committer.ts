@@ -119,7 +119,7 @@ export class Committer {
     await this.store.update((cp) => completeRun(cp, manifest, manifestKey));
     const { files, rows, bytes } = manifest.totals;
     if (run.kind === 'reconcile') logger.info('ReconcileCompleted', { collection_id: this.collectionId, run_id: run.runId, listed_at: run.reconcile?.listedAt, ids_listed: run.reconcile?.idsListed, tombstones: rows, files, manifest: manifestKey });
-    else logger.info('RunCompleted', { collection_id: this.collectionId, run_id: run.runId, files, rows, bytes, rejected: run.rejected, untyped: run.untyped, manifest: manifestKey });
+    else logger.info('RunCompleted', { collection_id: this.collectionId, run_id: run.runId, files, rows, bytes, rejected: run.rejected, untyped: run.untyped, ...(run.typedColumns ? { rescued: run.rescued ?? 0 } : {}), manifest: manifestKey });
     return { run, manifest, manifestKey };
   }
 }

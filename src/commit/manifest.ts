@@ -45,10 +45,14 @@ export function buildManifest(collectionId: string, run: ActiveRun, finishedAt: 
       bytes: files.reduce((n, f) => n + f.bytes, 0),
       rejected: run.rejected,
       untyped: run.untyped,
+      ...(run.typedColumns ? { rescued: run.rescued ?? 0 } : {}),
     },
     minUpdatedAt: mins[0] ?? null,
     maxUpdatedAt: maxs[maxs.length - 1] ?? null,
     columns,
+    ...(run.typedColumns
+      ? { typedColumns: run.typedColumns, rescuedFields: run.rescuedFields ?? {}, ...(run.columnDrift?.length ? { columnDrift: run.columnDrift } : {}) }
+      : {}),
     ...(run.kind === 'reconcile' && run.reconcile
       ? { kind: 'reconcile' as const, listedAt: run.reconcile.listedAt, idsListed: run.reconcile.idsListed, tombstones: files.reduce((n, f) => n + f.rows, 0) }
       : {}),

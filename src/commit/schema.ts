@@ -104,6 +104,8 @@ export const activeRunSchema = z.object({
   /** Values rescued into `fields` so far, and per field (recorded with each file, like `untyped`). */
   rescued: count.optional(),
   rescuedFields: rescuedFieldsSchema.optional(),
+  /** Staged columns whose declared type changed, as this run planned its columns. */
+  columnDrift: z.array(columnDriftSchema).optional(),
   /** Absent: `export`. A `reconcile` run writes tombstones (its window is the empty `[T, T)`). */
   kind: runKindSchema.optional(),
   /** Set on a `reconcile` run. */

@@ -19,10 +19,13 @@ export type ActiveCheckpoint = Checkpoint & { active: ActiveRun };
 export interface RunCounts {
   rejected: number;
   untyped: number;
+  /** Values rescued into `fields`, in all and per field: recorded only on a typed run. */
+  rescued?: number;
+  rescuedFields?: Record<string, number>;
 }
 
-/** What starts a run; numbering, position, files and counts start empty. */
-export type NewRun = Pick<ActiveRun, 'runId' | 'startedAt' | 'window' | 'format' | 'compression' | 'vectors'>;
+/** What starts a run; numbering, position, files and counts start empty. `typedColumns`: a typed run. */
+export type NewRun = Pick<ActiveRun, 'runId' | 'startedAt' | 'window' | 'format' | 'compression' | 'vectors' | 'typedColumns' | 'columnDrift'>;
 
 /** The checkpoint's run in progress; InternalError when there is none (a step out of order is a bug, not a user error). */
 export function activeRun(checkpoint: Checkpoint): ActiveRun {
@@ -39,7 +42,14 @@ function withActive(checkpoint: Checkpoint, change: (run: ActiveRun) => ActiveRu
 /** Begins a new run. Refused while another run is in progress: it must be finished first (same id, window, numbering). */
 export function beginRun(checkpoint: Checkpoint, run: NewRun): ActiveCheckpoint {
   if (checkpoint.active) throw new InternalError(`[commit] cannot begin run ${run.runId}: run ${checkpoint.active.runId} of ${checkpoint.collectionId} is still in progress`);
-  return { ...checkpoint, active: { ...structuredClone(run), nextSeq: 0, position: null, files: [], pending: null, rejected: 0, untyped: 0 } };
+  const typed = run.typedColumns ? { rescued: 0, rescuedFields: {} } : {};
+  return { ...checkpoint, active: { ...structuredClone(run), nextSeq: 0, position: null, files: [], pending: null, rejected: 0, untyped: 0, ...typed } };
+}
+
+/** The counters as the run records them: the rescue counts only on a typed run. */
+function counters(run: ActiveRun, counts: RunCounts): Pick<ActiveRun, 'rejected' | 'untyped' | 'rescued' | 'rescuedFields'> {
+  const typed = run.typedColumns ? { rescued: counts.rescued ?? 0, rescuedFields: { ...counts.rescuedFields } } : {};
+  return { rejected: counts.rejected, untyped: counts.untyped, ...typed };
 }
 
 /** Records the intent to commit `record`: a resume adopts the file if it exists, else writes its rows again. */
@@ -55,8 +65,7 @@ export function recordIntent(checkpoint: Checkpoint, record: FileRecord): Active
 export function recordPublished(checkpoint: Checkpoint, record: FileRecord, counts: RunCounts, vectorDims?: Record<string, number>): ActiveCheckpoint {
   return withActive(checkpoint, (run) => ({
     ...addFile(run, record),
-    rejected: counts.rejected,
-    untyped: counts.untyped,
+    ...counters(run, counts),
     ...(run.vectors && vectorDims ? { vectorDims: { ...vectorDims } } : {}),
   }));
 }
@@ -124,7 +133,7 @@ export function resolvePending(checkpoint: Checkpoint, found: { size: number } |
 
 /** Records the run's final counters (documents after the last file count too). */
 export function recordCounts(checkpoint: Checkpoint, counts: RunCounts): ActiveCheckpoint {
-  return withActive(checkpoint, (run) => ({ ...run, rejected: counts.rejected, untyped: counts.untyped }));
+  return withActive(checkpoint, (run) => ({ ...run, ...counters(run, counts) }));
 }
 
 /**
@@ -148,7 +157,17 @@ export function completeRun(checkpoint: Checkpoint, manifest: Manifest, manifest
     newestUpdatedAt: latest(manifest.maxUpdatedAt, checkpoint.history.at(-1)?.newestUpdatedAt),
   };
   const lastHi = checkpoint.lastHi === null || run.window.hi > checkpoint.lastHi ? run.window.hi : checkpoint.lastHi;
-  return { ...checkpoint, lastHi, active: null, history: [...checkpoint.history, summary].slice(-HISTORY_LIMIT) };
+  return { ...checkpoint, ...stagedColumns(checkpoint, run), lastHi, active: null, history: [...checkpoint.history, summary].slice(-HISTORY_LIMIT) };
+}
+
+/**
+ * The destination's typed columns after a typed run: the run's (every column staged before,
+ * then the new ones; rows/typed.ts planColumns), and the drift it found. A run without typed
+ * columns (`columns: json`) leaves both as they were, so a later typed run keeps the types.
+ */
+function stagedColumns(checkpoint: Checkpoint, run: ActiveRun): Pick<Checkpoint, 'typedColumns' | 'columnDrift'> {
+  if (!run.typedColumns) return { typedColumns: checkpoint.typedColumns, columnDrift: checkpoint.columnDrift };
+  return { typedColumns: structuredClone(run.typedColumns), columnDrift: structuredClone(run.columnDrift ?? []) };
 }
 
 /** The later of two canonical timestamps (they sort lexically in time order), null when neither is known. */

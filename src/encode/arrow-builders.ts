@@ -3,10 +3,12 @@
  * row group being built in flat typed arrays, grown by doubling and reused across row groups,
  * and hands it out as Arrow data without copying. A builder throws on a value its column cannot
  * hold (a null in a required column, a wrong type), naming the column.
+ *
+ * Each builder takes values (`appendValue`); `append(row)` reads the row's value with the
+ * builder's getter. A LIST column (`ListBuilder`) feeds its elements to a child builder.
  */
 import * as arrow from 'apache-arrow';
-import { VECTOR_PREFIX, type ColumnSpec } from '../rows/columns.js';
-import { isCanonicalTimestamp, toEpochMicros } from '../rows/time.js';
+import type { ColumnSpec } from '../rows/columns.js';
 import type { Row } from '../rows/types.js';
 
 /** Accumulates one column of the current row group in flat typed arrays. */
@@ -18,6 +20,9 @@ export interface ColumnBuilder {
   /** Forgets every value from index `length` on. */
   truncate(length: number): void;
 }
+
+/** Reads a column's value from a row. */
+export type Getter = (row: Row) => unknown;
 
 export function field(row: Row, name: string): unknown {
   return (row as unknown as Record<string, unknown>)[name];
@@ -31,12 +36,45 @@ function nullError(spec: ColumnSpec): Error {
   return new TypeError(`[parquet] column ${spec.name} is not nullable but the row has no value for it`);
 }
 
-/** What every builder shares: the count of values kept; `truncate` forgets the rest (the arrays are reused). */
-abstract class Column {
+export function typeError(spec: ColumnSpec, value: unknown, expected: string): Error {
+  return new TypeError(`[parquet] column ${spec.name} holds a ${typeof value}, not ${expected}`);
+}
+
+/**
+ * What every builder shares: the count of values kept (`truncate` forgets the rest; the
+ * arrays are reused), the getter, and the validity bitmap of a nullable column.
+ */
+export abstract class Column implements ColumnBuilder {
   protected length = 0;
+  protected readonly validity: Validity | undefined;
+
+  constructor(
+    protected readonly spec: ColumnSpec,
+    private readonly get: Getter,
+  ) {
+    if (spec.nullable) this.validity = new Validity();
+  }
+
+  append(row: Row): number {
+    return this.appendValue(this.get(row));
+  }
+
+  /** Appends one value (a list's element, or a row's value); returns its size estimate in bytes. */
+  abstract appendValue(value: unknown): number;
+  abstract finish(length: number): arrow.Data;
 
   truncate(length: number): void {
     this.length = length;
+  }
+
+  /** Marks index as null (throws for a required column); the caller writes a placeholder value. */
+  protected setNull(index: number): void {
+    if (!this.validity) throw nullError(this.spec);
+    this.validity.set(index, false);
+  }
+
+  protected nulls(length: number): { nullBitmap?: Uint8Array; nullCount: number } {
+    return this.validity?.finish(length) ?? { nullCount: 0 };
   }
 }
 
@@ -58,36 +96,25 @@ class Validity {
   }
 }
 
-export class Utf8Builder extends Column implements ColumnBuilder {
+/** UTF8 text (strings, and JSON text: the getter stringifies). */
+export class Utf8Builder extends Column {
   #bytes = Buffer.allocUnsafe(64 * 1024);
   #offsets = new Int32Array(1024);
-  #validity: Validity | undefined;
 
-  constructor(
-    private readonly spec: ColumnSpec,
-    private readonly get: (row: Row) => unknown,
-  ) {
-    super();
-    if (spec.nullable) this.#validity = new Validity();
-  }
-
-  append(row: Row): number {
-    const value = this.get(row);
+  appendValue(value: unknown): number {
     const index = this.length;
     let pos = this.#offsets[index]!;
     const start = pos;
-    if (value === null || value === undefined) {
-      if (!this.#validity) throw nullError(this.spec);
-      this.#validity.set(index, false);
-    } else {
-      if (typeof value !== 'string') throw new TypeError(`[parquet] column ${this.spec.name} holds a ${typeof value}, not a string`);
+    if (value === null || value === undefined) this.setNull(index);
+    else {
+      if (typeof value !== 'string') throw typeError(this.spec, value, 'a string');
       if (pos + value.length * 3 > this.#bytes.length) {
         const needed = pos + Buffer.byteLength(value);
         if (needed > 0x7fffffff) throw new RangeError(`[parquet] column ${this.spec.name}: a row group passed 2 GiB of text`);
         if (needed > this.#bytes.length) this.#bytes = grow(this.#bytes, needed);
       }
       pos += this.#bytes.write(value, pos);
-      this.#validity?.set(index, true);
+      this.validity?.set(index, true);
     }
     if (index + 2 > this.#offsets.length) this.#offsets = grow(this.#offsets, index + 2);
     this.#offsets[index + 1] = pos;
@@ -97,86 +124,60 @@ export class Utf8Builder extends Column implements ColumnBuilder {
 
   finish(length: number): arrow.Data {
     const end = this.#offsets[length]!;
-    return arrow.makeData({
-      type: new arrow.Utf8(),
-      length,
-      ...(this.#validity?.finish(length) ?? { nullCount: 0 }),
-      valueOffsets: this.#offsets.subarray(0, length + 1),
-      data: this.#bytes.subarray(0, end),
-    });
+    return arrow.makeData({ type: new arrow.Utf8(), length, ...this.nulls(length), valueOffsets: this.#offsets.subarray(0, length + 1), data: this.#bytes.subarray(0, end) });
   }
 }
 
-export class TimestampBuilder extends Column implements ColumnBuilder {
-  #values = new BigInt64Array(1024);
-  #validity: Validity | undefined;
+/** BOOLEAN values, bit-packed LSB first as Arrow stores them; a validity bitmap only when the column is nullable. */
+export class BoolBuilder extends Column {
+  #bits = new Uint8Array(128);
 
-  constructor(
-    private readonly spec: ColumnSpec,
-    private readonly type: arrow.TimestampMicrosecond,
-  ) {
-    super();
-    if (spec.nullable) this.#validity = new Validity();
-  }
-
-  append(row: Row): number {
-    const value = field(row, this.spec.name);
+  /** Size estimate 0: one bit a row is not worth counting against `rowGroupBytes`. */
+  appendValue(value: unknown): number {
     const index = this.length;
-    if (index >= this.#values.length) this.#values = grow(this.#values, index + 1);
-    if (value === null || value === undefined) {
-      if (!this.#validity) throw nullError(this.spec);
-      this.#validity.set(index, false);
-      this.#values[index] = 0n;
-    } else {
-      if (!isCanonicalTimestamp(value)) {
-        throw new TypeError(`[parquet] column ${this.spec.name}: ${JSON.stringify(value)} is not a canonical UTC timestamp`);
-      }
-      this.#values[index] = toEpochMicros(value);
-      this.#validity?.set(index, true);
+    const byte = index >> 3;
+    if (byte >= this.#bits.length) this.#bits = grow(this.#bits, byte + 1);
+    if (value === null || value === undefined) this.setNull(index);
+    else {
+      if (typeof value !== 'boolean') throw typeError(this.spec, value, 'a boolean');
+      this.validity?.set(index, true);
     }
+    // Reused arrays hold old bits: every bit is written, true or false.
+    if (value === true) this.#bits[byte]! |= 1 << (index & 7);
+    else this.#bits[byte]! &= ~(1 << (index & 7));
     this.length = index + 1;
-    return 8;
+    return 0;
   }
 
   finish(length: number): arrow.Data {
-    return arrow.makeData({
-      type: this.type,
-      length,
-      ...(this.#validity?.finish(length) ?? { nullCount: 0 }),
-      data: this.#values.subarray(0, length),
-    });
+    return arrow.makeData({ type: new arrow.Bool(), length, ...this.nulls(length), data: this.#bits.subarray(0, (length + 7) >> 3) });
   }
 }
 
-export class VectorBuilder extends Column implements ColumnBuilder {
+/** A dense float32 vector per row (`vec_<key>`): LIST<FLOAT>, elements copied straight into one Float32Array. */
+export class VectorBuilder extends Column {
   #values = new Float32Array(64 * 1024);
   #offsets = new Int32Array(1024);
-  readonly #validity = new Validity();
-  readonly #key: string;
 
   constructor(
-    private readonly spec: ColumnSpec,
+    spec: ColumnSpec,
+    get: Getter,
     private readonly type: arrow.List<arrow.Float32>,
   ) {
-    super();
-    this.#key = spec.name.slice(VECTOR_PREFIX.length);
+    super({ ...spec, nullable: true }, get);
   }
 
-  append(row: Row): number {
-    const value: unknown = row.vectors?.[this.#key];
+  appendValue(value: unknown): number {
     const index = this.length;
     let pos = this.#offsets[index]!;
     const start = pos;
-    if (value === null || value === undefined) {
-      this.#validity.set(index, false);
-    } else {
-      if (!(value instanceof Float32Array) && !Array.isArray(value)) {
-        throw new TypeError(`[parquet] column ${this.spec.name} holds a ${typeof value}, not a vector`);
-      }
+    if (value === null || value === undefined) this.setNull(index);
+    else {
+      if (!(value instanceof Float32Array) && !Array.isArray(value)) throw typeError(this.spec, value, 'a vector');
       if (pos + value.length > this.#values.length) this.#values = grow(this.#values, pos + value.length);
       this.#values.set(value, pos);
       pos += value.length;
-      this.#validity.set(index, true);
+      this.validity!.set(index, true);
     }
     if (index + 2 > this.#offsets.length) this.#offsets = grow(this.#offsets, index + 2);
     this.#offsets[index + 1] = pos;
@@ -187,60 +188,60 @@ export class VectorBuilder extends Column implements ColumnBuilder {
   finish(length: number): arrow.Data {
     const end = this.#offsets[length]!;
     const child = arrow.makeData({ type: this.type.children[0]!.type, length: end, nullCount: 0, data: this.#values.subarray(0, end) });
-    return arrow.makeData({
-      type: this.type,
-      length,
-      ...this.#validity.finish(length),
-      valueOffsets: this.#offsets.subarray(0, length + 1),
-      child,
-    });
+    return arrow.makeData({ type: this.type, length, ...this.nulls(length), valueOffsets: this.#offsets.subarray(0, length + 1), child });
   }
 }
 
-/** BOOLEAN values, bit-packed LSB first as Arrow stores them; a validity bitmap only when the column is nullable. */
-export class BoolBuilder extends Column implements ColumnBuilder {
-  #bits = new Uint8Array(128);
-  #validity: Validity | undefined;
+/** A LIST of scalars (a typed column of a declared array): the elements go to `child`, nullable elements. */
+export class ListBuilder extends Column {
+  #offsets = new Int32Array(1024);
 
-  constructor(private readonly spec: ColumnSpec) {
-    super();
-    if (spec.nullable) this.#validity = new Validity();
+  constructor(
+    spec: ColumnSpec,
+    get: Getter,
+    private readonly type: arrow.List,
+    private readonly child: Column,
+  ) {
+    super(spec, get);
   }
 
-  /** Size estimate 0: one bit a row is not worth counting against `rowGroupBytes`. */
-  append(row: Row): number {
-    const value = field(row, this.spec.name);
+  appendValue(value: unknown): number {
     const index = this.length;
-    const byte = index >> 3;
-    if (byte >= this.#bits.length) this.#bits = grow(this.#bits, byte + 1);
-    if (value === null || value === undefined) {
-      if (!this.#validity) throw nullError(this.spec);
-      this.#validity.set(index, false);
-    } else {
-      if (typeof value !== 'boolean') throw new TypeError(`[parquet] column ${this.spec.name} holds a ${typeof value}, not a boolean`);
-      this.#validity?.set(index, true);
+    let pos = this.#offsets[index]!;
+    let bytes = 0;
+    if (value === null || value === undefined) this.setNull(index);
+    else {
+      if (!Array.isArray(value)) throw typeError(this.spec, value, 'a list');
+      try {
+        for (const element of value) bytes += this.child.appendValue(element);
+      } catch (error) {
+        this.child.truncate(pos);
+        throw error;
+      }
+      pos += value.length;
+      this.validity?.set(index, true);
     }
-    // Reused arrays hold old bits: every bit is written, true or false.
-    if (value === true) this.#bits[byte]! |= 1 << (index & 7);
-    else this.#bits[byte]! &= ~(1 << (index & 7));
+    if (index + 2 > this.#offsets.length) this.#offsets = grow(this.#offsets, index + 2);
+    this.#offsets[index + 1] = pos;
     this.length = index + 1;
-    return 0;
+    return bytes + 4;
+  }
+
+  override truncate(length: number): void {
+    super.truncate(length);
+    this.child.truncate(this.#offsets[length]!);
   }
 
   finish(length: number): arrow.Data {
-    return arrow.makeData({
-      type: new arrow.Bool(),
-      length,
-      ...(this.#validity?.finish(length) ?? { nullCount: 0 }),
-      data: this.#bits.subarray(0, (length + 7) >> 3),
-    });
+    const child = this.child.finish(this.#offsets[length]!);
+    return arrow.makeData({ type: this.type, length, ...this.nulls(length), valueOffsets: this.#offsets.subarray(0, length + 1), child });
   }
 }
 
-type Growable = Uint8Array | Int32Array | Float32Array | BigInt64Array;
+type Growable = Uint8Array | Int32Array | Float32Array | Float64Array | BigInt64Array;
 
 /** A copy of `array` with room for at least `needed` elements (doubling, so appends stay amortised O(1)). */
-function grow<T extends Growable>(array: T, needed: number): T {
+export function grow<T extends Growable>(array: T, needed: number): T {
   const size = Math.max(needed, array.length * 2);
   const next = Buffer.isBuffer(array) ? Buffer.allocUnsafe(size) : new (array.constructor as new (n: number) => T)(size);
   (next as { set(source: T): void }).set(array);

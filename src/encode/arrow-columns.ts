@@ -6,9 +6,20 @@
  * one row group of rows (`rowGroupRows` rows or about `rowGroupBytes`) is held here.
  */
 import * as arrow from 'apache-arrow';
-import { columnsFor, type ColumnSpec } from '../rows/columns.js';
+import { columnsFor, type ColumnSpec, type ColumnType, type TypedColumn, VECTOR_PREFIX } from '../rows/columns.js';
 import type { Row } from '../rows/types.js';
-import { BoolBuilder, type ColumnBuilder, field, jsonText, TimestampBuilder, Utf8Builder, VectorBuilder } from './arrow-builders.js';
+import {
+  BoolBuilder,
+  type Column,
+  type ColumnBuilder,
+  field,
+  type Getter,
+  jsonText,
+  ListBuilder,
+  Utf8Builder,
+  VectorBuilder,
+} from './arrow-builders.js';
+import { DateBuilder, DoubleBuilder, Int64Builder, TimestampBuilder } from './arrow-fixed.js';
 
 /**
  * The rows of the row group being built. `append` takes a row into every column or, when one
@@ -20,8 +31,8 @@ export class RowGroupColumns {
   #rows = 0;
   #bytes = 0;
 
-  constructor(vectorKeys: readonly string[]) {
-    const { schema, builders } = buildersFor(vectorKeys);
+  constructor(vectorKeys: readonly string[], typed: readonly TypedColumn[] = []) {
+    const { schema, builders } = buildersFor(vectorKeys, typed);
     this.schema = schema;
     this.#builders = builders;
   }
@@ -67,41 +78,73 @@ export class RowGroupColumns {
 }
 
 /** The Arrow schema and the column builders of a file, both from `columnsFor` (the single column list). */
-function buildersFor(vectorKeys: readonly string[]): { schema: arrow.Schema; builders: ColumnBuilder[] } {
-  const specs = columnsFor(vectorKeys);
+function buildersFor(vectorKeys: readonly string[], typed: readonly TypedColumn[]): { schema: arrow.Schema; builders: ColumnBuilder[] } {
+  const typedNames = new Set(typed.map((c) => c.name));
+  const specs = columnsFor(vectorKeys, typed);
   const fields = specs.map(arrowField);
   const builders = specs.map((spec, i): ColumnBuilder => {
-    const type = fields[i]!.type;
-    switch (spec.type) {
-      case 'string':
-        return new Utf8Builder(spec, (row) => field(row, spec.name));
-      case 'json':
-        return new Utf8Builder(spec, (row) => jsonText(field(row, spec.name)));
-      case 'timestamp':
-        return new TimestampBuilder(spec, type as arrow.TimestampMicrosecond);
-      case 'vector':
-        return new VectorBuilder(spec, type as arrow.List<arrow.Float32>);
-      case 'boolean':
-        return new BoolBuilder(spec);
-      default:
-        throw new TypeError(`[parquet] column ${spec.name}: type ${spec.type} is not built yet`);
+    const get: Getter = typedNames.has(spec.name) ? (row) => row.typed?.[spec.name] : (row) => field(row, spec.name);
+    if (spec.type === 'vector') {
+      const key = spec.name.slice(VECTOR_PREFIX.length);
+      return new VectorBuilder(spec, (row) => row.vectors?.[key], fields[i]!.type as arrow.List<arrow.Float32>);
     }
+    if (spec.list) {
+      const element = { ...spec, list: false, nullable: true };
+      return new ListBuilder(spec, get, fields[i]!.type as arrow.List, scalarBuilder(element, () => undefined));
+    }
+    return scalarBuilder(spec, get);
   });
   return { schema: new arrow.Schema(fields), builders };
 }
 
-function arrowField(spec: ColumnSpec): arrow.Field {
+/** The builder of a scalar column (or of a list's elements). */
+function scalarBuilder(spec: ColumnSpec, get: Getter): Column {
   switch (spec.type) {
     case 'string':
-    case 'json': // JSON text: Snowflake PARSE_JSON, Databricks parse_json/from_json
-      return new arrow.Field(spec.name, new arrow.Utf8(), spec.nullable);
-    case 'timestamp': // INT64 TIMESTAMP(MICROS, isAdjustedToUTC=true) in Parquet
-      return new arrow.Field(spec.name, new arrow.TimestampMicrosecond('UTC'), spec.nullable);
-    case 'vector': // standard 3-level LIST<FLOAT>; a missing vector is null, not []
-      return new arrow.Field(spec.name, new arrow.List(new arrow.Field('element', new arrow.Float32(), true)), spec.nullable);
-    case 'boolean': // BOOLEAN (bit-packed); `_deleted` is REQUIRED
-      return new arrow.Field(spec.name, new arrow.Bool(), spec.nullable);
-    default:
-      throw new TypeError(`[parquet] column ${spec.name}: type ${spec.type} is not built yet`);
+      return new Utf8Builder(spec, get);
+    case 'json':
+      return new Utf8Builder(spec, (row) => jsonText(get(row)));
+    case 'timestamp':
+      return new TimestampBuilder(spec, get);
+    case 'boolean':
+      return new BoolBuilder(spec, get);
+    case 'int64':
+      return new Int64Builder(spec, get);
+    case 'double':
+      return new DoubleBuilder(spec, get);
+    case 'date':
+      return new DateBuilder(spec, get);
+    case 'vector':
+      throw new TypeError(`[parquet] column ${spec.name}: a vector is not a scalar`);
+  }
+}
+
+/**
+ * The Arrow field of a column. Parquet types: UTF8; INT64 TIMESTAMP(MICROS, isAdjustedToUTC=true);
+ * INT64; DOUBLE; INT32 DATE; BOOLEAN (bit-packed; `_deleted` is REQUIRED); standard 3-level LIST
+ * (vectors: LIST<FLOAT>; a missing one is null, not []). JSON is UTF8 text (Snowflake
+ * PARSE_JSON, Databricks parse_json/from_json).
+ */
+function arrowField(spec: ColumnSpec): arrow.Field {
+  if (spec.type === 'vector') return new arrow.Field(spec.name, new arrow.List(new arrow.Field('element', new arrow.Float32(), true)), spec.nullable);
+  const type = scalarType(spec.type);
+  return new arrow.Field(spec.name, spec.list ? new arrow.List(new arrow.Field('element', type, true)) : type, spec.nullable);
+}
+
+function scalarType(type: Exclude<ColumnType, 'vector'>): arrow.DataType {
+  switch (type) {
+    case 'string':
+    case 'json':
+      return new arrow.Utf8();
+    case 'timestamp':
+      return new arrow.TimestampMicrosecond('UTC');
+    case 'boolean':
+      return new arrow.Bool();
+    case 'int64':
+      return new arrow.Int64();
+    case 'double':
+      return new arrow.Float64();
+    case 'date':
+      return new arrow.DateDay();
   }
 }

@@ -1,6 +1,6 @@
 /**
  * NDJSON encoder: one JSON object per line, UTF-8, keys in `columnsFor` order; timestamps as
- * canonical ISO strings, `fields`/`internal` as nested objects (null in a tombstone), vectors as
+ * canonical ISO strings, typed columns as JSON values (dates `YYYY-MM-DD`, JSON columns nested), `fields`/`internal` as nested objects (null in a tombstone), vectors as
  * `vec_<key>` arrays of numbers (null when absent), `_deleted` as `true`/`false`. Compressed with gzip, zstd or nothing.
  *
  * Lines are joined into ~1 MiB chunks before they are written to the compressor (few stream
@@ -10,7 +10,7 @@
  */
 import { Transform, pipeline, type TransformCallback, type Writable } from 'node:stream';
 import { createGzip } from 'node:zlib';
-import { columnsFor, VECTOR_PREFIX } from '../rows/columns.js';
+import { columnsFor, type TypedColumn, VECTOR_PREFIX } from '../rows/columns.js';
 import { extensionFor } from './codecs.js';
 import type { Row } from '../rows/types.js';
 import { WriteGuard } from './guard.js';
@@ -21,13 +21,16 @@ import { createZstdCompress } from './zstd.js';
 export const NDJSON_CHUNK_CHARS = 1024 * 1024;
 
 /** Serialises a row as one JSON line (without the newline), keys in column order. */
-export function lineSerializer(vectorKeys: readonly string[]): (row: Row) => string {
-  const parts = columnsFor(vectorKeys).map((spec) => {
+export function lineSerializer(vectorKeys: readonly string[], typed: readonly TypedColumn[] = []): (row: Row) => string {
+  const typedNames = new Set(typed.map((c) => c.name));
+  const parts = columnsFor(vectorKeys, typed).map((spec) => {
     const key = JSON.stringify(spec.name) + ':';
     if (spec.type === 'vector') {
       const vector = spec.name.slice(VECTOR_PREFIX.length);
       return (row: Row) => key + vectorJson(row.vectors?.[vector]);
     }
+    // Typed values are already in their column's form (rows/typed.ts fitValue); JSON columns nest like `fields`.
+    if (typedNames.has(spec.name)) return (row: Row) => key + (JSON.stringify(row.typed?.[spec.name]) ?? 'null');
     const name = spec.name;
     return (row: Row) => {
       const value = (row as unknown as Record<string, unknown>)[name];
@@ -87,7 +90,7 @@ export class NdjsonEncoder implements FileEncoder {
 
   constructor(options: EncoderOptions) {
     this.extension = extensionFor('ndjson', options.compression);
-    this.#serialize = lineSerializer(options.vectorKeys);
+    this.#serialize = lineSerializer(options.vectorKeys, options.typedColumns);
     this.#guard = new WriteGuard('ndjson', (error) => {
       if (!this.#sink.destroyed) this.#sink.destroy(error);
       if (!this.#counter.destroyed) this.#counter.destroy(error);

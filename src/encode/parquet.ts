@@ -46,7 +46,7 @@ export class ParquetEncoder implements FileEncoder {
   constructor(options: EncoderOptions) {
     this.#rowGroupRows = options.rowGroupRows ?? DEFAULT_ROW_GROUP_ROWS;
     this.#rowGroupBytes = options.rowGroupBytes ?? DEFAULT_ROW_GROUP_BYTES;
-    this.#columns = new RowGroupColumns(options.vectorKeys);
+    this.#columns = new RowGroupColumns(options.vectorKeys, options.typedColumns);
     this.#guard = new WriteGuard('parquet', (error) => {
       this.#stream.fail(error);
       if (!this.output.destroyed) this.output.destroy(error);

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { TypedColumn } from '../rows/columns.js';
 import type { Row } from '../rows/types.js';
 
 export type Format = 'parquet' | 'ndjson';
@@ -10,6 +11,8 @@ export interface EncoderOptions {
   compression: Compression;
   /** Vector keys of this file (columns `vec_<key>`); fixed for the file's life. */
   vectorKeys: readonly string[];
+  /** The run's typed columns (after `internal`, before `vec_*`; values in `row.typed`). Default none. */
+  typedColumns?: readonly TypedColumn[];
   /**
    * Parquet: rows buffered before a row group is encoded. Memory cost: about this many
    * rows as Arrow data (with 1024-dim vectors about 4 KB a row). Default 10,000.

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { VECTOR_PREFIX } from './columns.js';
+import { type TypedColumn, VECTOR_PREFIX } from './columns.js';
+import { fitValue } from './typed.js';
 import type { VersionRow } from './types.js';
 import { canonicalTimestamp } from './time.js';
 
@@ -20,6 +21,17 @@ export interface RowContext {
    * stays in `fields` (counted as untyped, with a note). Omit to accept any length.
    */
   vectorDims?: Map<string, number>;
+  /**
+   * The run's typed columns by source field (`typedByField`): each such root key's value goes
+   * to its column when it fits (rows/typed.ts fitValue), else stays in `fields` (rescued).
+   * Absent: every field stays in `fields` (`columns: json`).
+   */
+  typed?: ReadonlyMap<string, TypedColumn>;
+}
+
+/** The typed columns of a run keyed by their source field, as `RowContext.typed` takes them. */
+export function typedByField(columns: readonly TypedColumn[]): ReadonlyMap<string, TypedColumn> {
+  return new Map(columns.map((c) => [c.field, c]));
 }
 
 export type MapResult =
@@ -30,6 +42,8 @@ export type MapResult =
       untyped: number;
       /** Why values that looked typed (vectors) stayed in `fields`; one line each, for the log. */
       notes: string[];
+      /** Fields whose values did not fit their typed column and stayed in `fields` (the column is null). */
+      rescued: string[];
     }
   | { ok: false; reason: string };
 
@@ -112,8 +126,35 @@ export function toRow(doc: unknown, ctx: RowContext): MapResult {
     _exported_at: ctx.exportedAt,
     _deleted: false, // a document version; tombstones come from tombstoneRow (tombstone.ts)
   };
-  for (const [key, value] of Object.entries(root)) if (!used.has(key)) fields[key] = value;
-  return { ok: true, row, untyped: untyped + notes.length, notes };
+  const rescued: string[] = [];
+  if (ctx.typed) row.typed = splitTyped(root, used, ctx.typed, fields, rescued);
+  else for (const [key, value] of Object.entries(root)) if (!used.has(key)) fields[key] = value;
+  return { ok: true, row, untyped: untyped + notes.length, notes, rescued };
+}
+
+/**
+ * The root keys no envelope column took: a typed field's value goes to its column when it
+ * fits (null and absent: the column is null), every other key and every value that does not
+ * fit goes to `fields` under its own name (its field then listed in `rescued`). Each value
+ * lands in exactly one place.
+ */
+function splitTyped(root: Record<string, unknown>, used: Set<string>, typed: ReadonlyMap<string, TypedColumn>, fields: Record<string, unknown>, rescued: string[]): Record<string, unknown> {
+  const values = Object.create(null) as Record<string, unknown>;
+  for (const [key, value] of Object.entries(root)) {
+    if (used.has(key)) continue;
+    const column = typed.get(key);
+    if (column && value === null) continue;
+    if (column) {
+      const fit = fitValue(column, value);
+      if (fit.ok) {
+        values[column.name] = fit.value;
+        continue;
+      }
+      rescued.push(key);
+    }
+    fields[key] = value;
+  }
+  return values;
 }
 
 /**

@@ -5,8 +5,10 @@ import { Lease } from '../commit/lease.js';
 import type { ActiveRun, Checkpoint, FileRecord } from '../commit/schema.js';
 import { type ReconcileOutcome, reconcileCollection } from '../reconcile/run.js';
 import { activeRun, beginRun } from '../commit/transitions.js';
+import { typedByField } from '../rows/map.js';
 import { canonicalFromDate } from '../rows/time.js';
 import { listDocumentPages } from '../source/pages.js';
+import { planRunColumns } from './columns.js';
 import { FileRoller, type RollSettings } from './files.js';
 import { Intake } from './intake.js';
 import { PositionTracker } from './position.js';
@@ -49,8 +51,9 @@ export async function exportCollection(ctx: ExportContext, collectionId: string,
     const window = plan.window ? planWindow(ctx.settings, store.value, started, interrupted?.kind === 'reconcile' ? undefined : (interrupted?.window.lo ?? undefined)) : null;
     if (window) {
       const { format, vectors } = ctx.settings;
+      const columns = await planRunColumns(ctx, store.value);
       // Staged only: a run is first written with its first file's intent, so one that fails before that leaves the checkpoint as it was.
-      store.stage((cp) => beginRun(cp, { runId, startedAt: canonicalFromDate(started), window, format, compression: ctx.compression, vectors }));
+      store.stage((cp) => beginRun(cp, { runId, startedAt: canonicalFromDate(started), window, format, compression: ctx.compression, vectors, ...columns }));
       ctx.logger.info('RunStarted', { collection_id: collectionId, ...shardField, run_id: runId, lo: window.lo, hi: window.hi, format });
       runs.push(await runWindow(ctx, store, lease, false));
     } else if (!interrupted && plan.window) {
@@ -83,7 +86,8 @@ export function reconcileDue(settings: Pick<ExportContext['settings'], 'reconcil
 async function runWindow(ctx: ExportContext, store: CheckpointStore, lease: Lease, resumed: boolean): Promise<RunOutcome> {
   const collectionId = store.value.collectionId;
   const start = activeRun(store.value); // counters and vector dims; resolving the pending file below changes neither
-  const context = { runId: start.runId, exportedAt: canonicalFromDate(ctx.now()), namespace: ctx.settings.namespace, vectors: start.vectors };
+  const typed = start.typedColumns ? { typed: typedByField(start.typedColumns) } : {};
+  const context = { runId: start.runId, exportedAt: canonicalFromDate(ctx.now()), namespace: ctx.settings.namespace, vectors: start.vectors, ...typed };
   const intake = new Intake(ctx.logger, collectionId, context, start);
   const published = (record: FileRecord) => ctx.progress.filePublished(record, collectionId);
   const committer = new Committer(store, { driver: ctx.driver, logger: ctx.logger, onStep: ctx.onStep, lease, counts: intake, published, now: ctx.now });
@@ -141,5 +145,5 @@ function outside(updatedAt: string, window: { lo: string | null; hi: string }): 
 
 function rollSettings(ctx: ExportContext, run: ActiveRun): RollSettings {
   const { targetFileMb, maxRowsPerFile, rowGroupRows } = ctx.settings;
-  return { format: run.format, compression: run.compression, targetFileBytes: Math.round(targetFileMb * 1024 * 1024), maxRowsPerFile, rowGroupRows };
+  return { format: run.format, compression: run.compression, targetFileBytes: Math.round(targetFileMb * 1024 * 1024), maxRowsPerFile, rowGroupRows, typedColumns: run.typedColumns ?? [] };
 }

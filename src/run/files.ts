@@ -3,7 +3,7 @@ import type { FileRecord, Position } from '../commit/checkpoint.js';
 import { layout } from '../commit/layout.js';
 import { createEncoder, DEFAULT_ROW_GROUP_BYTES } from '../encode/index.js';
 import type { Compression, FileEncoder, Format } from '../encode/types.js';
-import { columnsFor } from '../rows/columns.js';
+import { columnsFor, type TypedColumn } from '../rows/columns.js';
 import { partitionDate } from '../rows/time.js';
 import type { Row } from '../rows/types.js';
 import type { ObjectInfo, StorageDriver } from '../storage/types.js';
@@ -18,6 +18,8 @@ export interface RollSettings {
   maxRowsPerFile: number;
   /** Parquet row group size in rows (memory: this many rows of Arrow data). */
   rowGroupRows: number;
+  /** The run's typed columns (every file of the run has all of them). Default none. */
+  typedColumns?: readonly TypedColumn[];
   /** Record each file's last `document_id` as `lastId` (a reconciliation writes tombstones in id order: its position). */
   recordLastId?: boolean;
 }
@@ -97,7 +99,7 @@ export class FileRoller {
       sha256: '',
       minUpdatedAt: file.minUpdatedAt,
       maxUpdatedAt: file.maxUpdatedAt,
-      columns: columnsFor(file.vectorKeys).map((c) => c.name),
+      columns: columnsFor(file.vectorKeys, this.settings.typedColumns).map((c) => c.name),
       endPosition: position,
       ...(this.settings.recordLastId && file.lastId !== null ? { lastId: file.lastId } : {}),
     };
@@ -138,6 +140,7 @@ export class FileRoller {
       format: this.settings.format,
       compression: this.settings.compression,
       vectorKeys: this.vectorKeys,
+      typedColumns: this.settings.typedColumns,
       rowGroupRows: this.settings.rowGroupRows,
       // A row group is only counted in bytesOut once written out: cut it by the file target too,
       // so a few huge documents (5 MB fields) still roll the file near its target.

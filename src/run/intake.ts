@@ -10,12 +10,21 @@ export interface Admitted {
   row: Row & { updated_at: string };
   untyped: number;
   notes: string[];
+  /** Fields whose values did not fit their typed column (kept in `fields`). */
+  rescued: string[];
 }
 
 export interface IntakeCounts {
   rejected: number;
   untyped: number;
+  /** Values rescued into `fields` (typed runs). */
+  rescued: number;
+  /** The same per field. */
+  rescuedFields: Record<string, number>;
 }
+
+/** What a run's counters start from (an interrupted run's, or zeros); rescue counts are absent before typed columns existed. */
+export type StartCounts = Pick<IntakeCounts, 'rejected' | 'untyped'> & Partial<Pick<IntakeCounts, 'rescued' | 'rescuedFields'>> & { vectorDims?: Record<string, number> };
 
 /**
  * Documents → rows for one run: the mapping, the run's own admission rule, the counters the
@@ -38,11 +47,11 @@ export class Intake {
     private readonly logger: Logger,
     private readonly collectionId: string,
     context: Omit<RowContext, 'vectorDims' | 'collectionId'>,
-    start: IntakeCounts & { vectorDims?: Record<string, number> },
+    start: StartCounts,
   ) {
     this.context = { ...context, collectionId, vectorDims: new Map(Object.entries(start.vectorDims ?? {})) };
-    this.counts = { ...start };
-    this.atLastRow = { ...start };
+    this.counts = { rejected: start.rejected, untyped: start.untyped, rescued: start.rescued ?? 0, rescuedFields: { ...start.rescuedFields } };
+    this.atLastRow = copy(this.counts);
   }
 
   /** Maps a document; null when it is rejected (counted and logged). */
@@ -61,7 +70,12 @@ export class Intake {
   written(admitted: Admitted): void {
     this.counts.untyped += admitted.untyped;
     for (const note of admitted.notes) this.warn('ValueLeftUntyped', { document_id: admitted.row.document_id, note });
-    this.atLastRow = { ...this.counts };
+    for (const field of admitted.rescued) {
+      this.counts.rescued++;
+      this.counts.rescuedFields[field] = (this.counts.rescuedFields[field] ?? 0) + 1;
+      this.warn('ValueRescued', { document_id: admitted.row.document_id, field, note: "the value does not fit its typed column's type: kept in fields, the column is null" });
+    }
+    this.atLastRow = copy(this.counts);
   }
 
   /** A row the API returned outside the window it was asked for: skipped here, it belongs to another run. */
@@ -76,7 +90,7 @@ export class Intake {
    * without a readable `updated_at`, is counted by every run and resume that sees it.)
    */
   get committed(): IntakeCounts {
-    return { ...this.atLastRow };
+    return copy(this.atLastRow);
   }
 
   /** Dims fixed so far per vector column, for the checkpoint: a resumed run keeps them. */
@@ -95,6 +109,10 @@ export class Intake {
     this.logged.set(event, n);
     if (n <= LOGGED_PER_EVENT) this.logger.warn(event, { collection_id: this.collectionId, ...fields });
   }
+}
+
+function copy(counts: IntakeCounts): IntakeCounts {
+  return { ...counts, rescuedFields: { ...counts.rescuedFields } };
 }
 
 function stringId(doc: unknown): string | null {

@@ -212,7 +212,7 @@ describe('the run intake', () => {
     }
     expect(intake.admit({ document_id: 'none' })).toBeNull();
     expect(intake.admit({ document_id: 'ok', _internal: { updated_at: '2026-01-01T10:00:00' } })?.row.updated_at).toBe('2026-01-01T10:00:00.000000Z');
-    expect(intake.counts).toEqual({ rejected: 4, untyped: 0 });
+    expect(intake.counts).toEqual({ rejected: 4, untyped: 0, rescued: 0, rescuedFields: {} });
     expect(events[0]).toMatchObject({ event: 'DocumentRejected', collection_id: 'col', document_id: 'd_not a date', reason: 'updated_at is missing or not a timestamp', updated_at: '"not a date"' });
   });
 
