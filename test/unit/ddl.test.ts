@@ -21,8 +21,9 @@ import { generateDdl, type DdlRequest } from '../../src/ddl/index.js';
 import { dataPattern } from '../../src/ddl/snowflake.js';
 import { createEncoder } from '../../src/encode/index.js';
 import type { Compression, Format } from '../../src/encode/types.js';
-import { toRow } from '../../src/rows/map.js';
+import { toRow, typedByField } from '../../src/rows/map.js';
 import { tombstoneRow } from '../../src/rows/tombstone.js';
+import type { TypedColumn } from '../../src/rows/columns.js';
 import type { Row } from '../../src/rows/types.js';
 import { parseManifest } from '../../src/commit/manifest.js';
 import { memoryDriver } from '../../src/storage/drivers/memory.js';
@@ -224,6 +225,22 @@ describe('ddl PATTERN and globs', () => {
   });
 });
 
+/** `name TYPE [NOT NULL]` of the first CREATE TABLE, in order. */
+function snowflakeTable(text: string): { name: string; type: string; notNull: boolean }[] {
+  const body = /CREATE TABLE IF NOT EXISTS \S+ \(\n([\s\S]*?)\n\) ENABLE_SCHEMA_EVOLUTION = TRUE\n/.exec(text)![1]!;
+  return body.split('\n').map((line) => {
+    const [, name, type, notNull] = /^ {2}(\w+) (\S+)( NOT NULL)?/.exec(line)!;
+    return { name: name!, type: type!, notNull: notNull !== undefined };
+  });
+}
+
+/** Every schema hints string of a Databricks output (Python job and pipeline SQL), parsed. */
+function sparkHints(text: string): Map<string, string>[] {
+  const hints = [...text.matchAll(/^ {5}"([^"]+)"\),$|schemaHints => '([^']+)'/gm)].map((m) => m[1] ?? m[2]!);
+  expect(hints).toHaveLength(2);
+  return hints.map((h) => new Map(h.split(', ').map((pair) => pair.split(' ') as [string, string])));
+}
+
 describe('ddl types match the files the encoders write', () => {
   let dir: string;
   let instance: DuckDBInstance;
@@ -310,22 +327,6 @@ describe('ddl types match the files the encoders write', () => {
    */
   const NULLABLE_IN_TABLE = new Set(['_deleted']);
 
-  /** `name TYPE [NOT NULL]` of the first CREATE TABLE, in order. */
-  function snowflakeTable(text: string): { name: string; type: string; notNull: boolean }[] {
-    const body = /CREATE TABLE IF NOT EXISTS \S+ \(\n([\s\S]*?)\n\) ENABLE_SCHEMA_EVOLUTION = TRUE\n/.exec(text)![1]!;
-    return body.split('\n').map((line) => {
-      const [, name, type, notNull] = /^ {2}(\w+) (\S+)( NOT NULL)?/.exec(line)!;
-      return { name: name!, type: type!, notNull: notNull !== undefined };
-    });
-  }
-
-  /** Every schema hints string of a Databricks output (Python job and pipeline SQL), parsed. */
-  function sparkHints(text: string): Map<string, string>[] {
-    const hints = [...text.matchAll(/^ {5}"([^"]+)"\),$|schemaHints => '([^']+)'/gm)].map((m) => m[1] ?? m[2]!);
-    expect(hints).toHaveLength(2);
-    return hints.map((h) => new Map(h.split(', ').map((pair) => pair.split(' ') as [string, string])));
-  }
-
   for (const [format, compression] of [['parquet', 'zstd'], ['ndjson', 'none']] as [Format, Compression][]) {
     it(`declares every ${format} column with the type Snowflake loads it as, in file order`, async () => {
       const path = await encode(format, compression);
@@ -352,6 +353,122 @@ describe('ddl types match the files the encoders write', () => {
       }
     });
   }
+});
+
+describe('ddl types match the typed columns the encoders write (DuckDB reads the files)', () => {
+  let dir: string;
+  let instance: DuckDBInstance;
+  /** Columns of every kind a typed run has: each scalar type, JSON (object, file reference) and lists. */
+  const TYPED: TypedColumn[] = [
+    { name: 'title', field: 'title', type: 'string', declared: 'string' },
+    { name: 'page_number', field: 'page_number', type: 'int64', declared: 'integer' },
+    { name: 'duration', field: 'duration', type: 'double', declared: 'number' },
+    { name: 'is_public', field: 'is_public', type: 'boolean', declared: 'boolean' },
+    { name: 'published_at', field: 'published_at', type: 'timestamp', declared: 'datetime' },
+    { name: 'release_date', field: 'release_date', type: 'date', declared: 'date' },
+    { name: 'metadata', field: 'metadata', type: 'json', declared: 'object' },
+    { name: 'thumbnail', field: 'thumbnail', type: 'json', declared: 'image' },
+    { name: 'tags', field: 'tags', type: 'string', list: true, declared: 'array<string>' },
+    { name: 'scores', field: 'scores', type: 'double', list: true, declared: 'array<float>' },
+    { name: 'frame_numbers', field: 'frame_numbers', type: 'int64', list: true, declared: 'array<integer>' },
+  ];
+  let rows: Row[];
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ddl-typed-'));
+    instance = await DuckDBInstance.create();
+    const docs = [0, 1].map((i) => ({
+      document_id: `doc_${i}`,
+      collection_id: 'col_typed',
+      title: `Document ${i}`,
+      page_number: i === 1 ? '12a' : 7 + i, // doc_1's value does not fit: rescued into fields
+      duration: 12.5 + i,
+      is_public: i === 0,
+      published_at: '2026-11-20T08:00:00.5Z',
+      release_date: '2026-11-01',
+      metadata: { source: 'upload', pages: [1, 2] },
+      thumbnail: { url: `https://cdn.example/t${i}.jpg`, width: 128 },
+      tags: ['a', 'b'],
+      scores: [0.25, 0.5],
+      frame_numbers: [1, 2, 3],
+      caption: 'undeclared: stays in fields',
+      _internal: { namespace_id: 'ns_1', created_at: '2026-11-01T10:00:00Z', updated_at: `2026-11-21T15:30:0${i}.123456Z`, lineage: { root_object_id: 'obj_1', source_object_id: 'src_1' } },
+    }));
+    rows = docs.map((doc) => {
+      const result = toRow(doc, { runId: '20261121T153000Z-7f3a', exportedAt: '2026-11-21T15:31:00.000000Z', namespace: 'ns_1', vectors: false, typed: typedByField(TYPED) });
+      if (!result.ok) throw new Error(result.reason);
+      return result.row;
+    });
+    rows.push(tombstoneRow({ documentId: 'doc_1', collectionId: 'col_typed', namespaceId: 'ns_1', runId: '20261122T020000Z-rcn1', exportedAt: '2026-11-22T02:00:05.000000Z', observedAt: '2026-11-22T02:00:00.000000Z' }));
+  });
+
+  afterAll(async () => {
+    instance.closeSync();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function encode(format: Format, compression: Compression): Promise<string> {
+    const encoder = createEncoder({ format, compression, vectorKeys: [], typedColumns: TYPED });
+    const path = join(dir, `typed${encoder.extension}`);
+    const sink = pipeline(encoder.output, createWriteStream(path));
+    for (const row of rows) await encoder.write(row);
+    await Promise.all([encoder.end(), sink]);
+    return path;
+  }
+
+  /** Name and DuckDB type of every column DuckDB reads in the file (its own type detection for NDJSON). */
+  async function duckColumns(path: string, format: Format): Promise<{ name: string; type: string }[]> {
+    const db = await instance.connect();
+    const source = format === 'parquet' ? `read_parquet('${path}')` : `read_json('${path}', format = 'newline_delimited')`;
+    const reader = await db.runAndReadAll(`DESCRIBE SELECT * FROM ${source}`);
+    db.closeSync();
+    return (reader.getRowObjectsJson() as { column_name: string; column_type: string }[]).map((r) => ({ name: r.column_name, type: r.column_type.startsWith('STRUCT') ? 'STRUCT' : r.column_type }));
+  }
+
+  const DDL = (target: string, format: Format, compression: Compression) =>
+    generateDdl({
+      ...request(['--target', target, '--dest', 's3://b/p', '--collection', 'col_typed', '--format', format, '--compression', compression]),
+      columns: [{ typed: TYPED, source: { kind: 'manifest', key: 'col_typed/_manifests/r.json', runId: 'r', finishedAt: '2026-11-21T15:40:00.000000Z' } }],
+    });
+
+  // What each consumer loads a column DuckDB reads as (independent of src/ddl): Snowflake with
+  // MATCH_BY_COLUMN_NAME and the vectorized scanner; Spark with the hint that reads it without loss.
+  const SNOWFLAKE: Record<Format, Record<string, string>> = {
+    parquet: { VARCHAR: 'VARCHAR', BIGINT: 'NUMBER(38,0)', DOUBLE: 'FLOAT', BOOLEAN: 'BOOLEAN', 'TIMESTAMP WITH TIME ZONE': 'TIMESTAMP_LTZ', DATE: 'DATE', 'VARCHAR[]': 'ARRAY', 'DOUBLE[]': 'ARRAY', 'BIGINT[]': 'ARRAY' },
+    ndjson: { VARCHAR: 'VARCHAR', BIGINT: 'NUMBER(38,0)', DOUBLE: 'FLOAT', BOOLEAN: 'BOOLEAN', 'TIMESTAMP WITH TIME ZONE': 'TIMESTAMP_LTZ', TIMESTAMP: 'TIMESTAMP_LTZ', DATE: 'DATE', STRUCT: 'VARIANT', 'VARCHAR[]': 'ARRAY', 'DOUBLE[]': 'ARRAY', 'BIGINT[]': 'ARRAY' },
+  };
+  const SPARK: Record<Format, Record<string, string>> = {
+    parquet: { VARCHAR: 'STRING', BIGINT: 'BIGINT', DOUBLE: 'DOUBLE', BOOLEAN: 'BOOLEAN', 'TIMESTAMP WITH TIME ZONE': 'TIMESTAMP', DATE: 'DATE', 'VARCHAR[]': 'ARRAY<STRING>', 'DOUBLE[]': 'ARRAY<DOUBLE>', 'BIGINT[]': 'ARRAY<BIGINT>' },
+    ndjson: { VARCHAR: 'STRING', BIGINT: 'BIGINT', DOUBLE: 'DOUBLE', BOOLEAN: 'BOOLEAN', 'TIMESTAMP WITH TIME ZONE': 'TIMESTAMP', TIMESTAMP: 'TIMESTAMP', DATE: 'DATE', STRUCT: 'STRING', 'VARCHAR[]': 'ARRAY<STRING>', 'DOUBLE[]': 'ARRAY<DOUBLE>', 'BIGINT[]': 'ARRAY<BIGINT>' },
+  };
+
+  for (const [format, compression] of [['parquet', 'zstd'], ['ndjson', 'none']] as [Format, Compression][]) {
+    it(`names exactly the ${format} file's columns in the Snowflake table, each with the type it loads as`, async () => {
+      const columns = await duckColumns(await encode(format, compression), format);
+      expect(columns.map((c) => c.name)).toEqual(expect.arrayContaining(TYPED.map((c) => c.name)));
+      const table = snowflakeTable(await DDL('snowflake', format, compression));
+      expect(table.map((c) => c.name)).toEqual([...columns.map((c) => c.name), '_file_name']);
+      for (const column of columns) expect(table.find((c) => c.name === column.name)!.type, `${column.name} (${column.type})`).toBe(SNOWFLAKE[format][column.type]);
+    });
+
+    it(`hints exactly the ${format} file's columns to Auto Loader, each with the Spark type that reads it`, async () => {
+      const columns = await duckColumns(await encode(format, compression), format);
+      for (const hints of sparkHints(await DDL('databricks', format, compression))) {
+        expect([...hints.keys()]).toEqual(columns.map((c) => c.name));
+        for (const column of columns) expect(hints.get(column.name), `${column.name} (${column.type})`).toBe(SPARK[format][column.type]);
+      }
+    });
+  }
+
+  it('keeps the value that does not fit in fields, and the typed column null, as the column comments say', async () => {
+    const db = await instance.connect();
+    const read = await db.runAndReadAll(`SELECT document_id, page_number, fields FROM read_parquet('${await encode('parquet', 'zstd')}') WHERE NOT _deleted ORDER BY document_id`);
+    db.closeSync();
+    expect(read.getRowObjectsJson()).toEqual([
+      { document_id: 'doc_0', page_number: '7', fields: '{"caption":"undeclared: stays in fields"}' },
+      { document_id: 'doc_1', page_number: null, fields: '{"page_number":"12a","caption":"undeclared: stays in fields"}' },
+    ]);
+  });
 });
 
 describe('ddl applies tombstones: the generated SQL run on DuckDB over files the encoders wrote', () => {
