@@ -47,51 +47,76 @@ const MANIFEST_BATCH = 16;
 
 /** Looks up the typed columns of every collection of `settings` (`columns: typed`). Never throws: failures become warnings. */
 export async function lookupColumns(settings: DdlSettings, options: LookupOptions = {}): Promise<LookupResult> {
-  const timeoutMs = options.timeoutMs ?? LOOKUP_TIMEOUT_MS;
+  const lookup = new Lookup(settings, options);
   const warnings: string[] = [];
   const columns: CollectionColumns[] = [];
-  let destinationFailure: string | null = null;
-  let apiFailure: string | null = apiUnavailable(settings);
-  let driver: StorageDriver | null = null;
   try {
-    for (const collectionId of settings.collections) {
-      let picked: ReadManifest | null = null;
-      let notFound: string | null = null;
-      if (destinationFailure === null) {
-        try {
-          driver ??= await bounded((options.open ?? openStore)(settings), timeoutMs, `opening ${settings.dest}`);
-          picked = await bounded(newestManifest(driver, collectionId), timeoutMs, `reading ${layout.manifestPrefix(collectionId)}`);
-        } catch (error) {
-          destinationFailure = `the destination ${settings.dest} was not readable (${messageOf(error)}); check its credentials (the same settings as export: AWS_* / AZURE_STORAGE_*, --s3-endpoint)`;
-        }
-      }
-      if (picked) {
-        columns.push(columnsFromManifest(picked));
-        continue;
-      }
-      if (apiFailure === null) {
-        try {
-          columns.push(columnsFromCollection(await getCollection(settings, collectionId, timeoutMs)));
-          if (destinationFailure !== null) warnings.push(`${collectionId}: ${destinationFailure}; the columns are from the API's output_schema, which matches the files unless a field's declared type changed after it was first staged`);
-          continue;
-        } catch (error) {
-          const failure = `the API at ${originOf(settings.baseUrl)} did not answer GET /v1/collections/${collectionId} (${messageOf(error)})`;
-          // A 404 is this collection's (a wrong id); anything else (auth, network, timeout) would fail for the rest too.
-          if (error instanceof SourceError && error.status === 404) {
-            notFound = `${failure}; check the collection id`;
-          } else {
-            apiFailure = `${failure}; check MIXPEEK_API_KEY, --namespace and --base-url`;
-          }
-        }
-      }
-      const reasons = [destinationFailure ?? 'no manifest at the destination lists typed columns yet', notFound ?? apiFailure];
-      columns.push(envelopeOnly(reasons.join('; ')));
-      warnings.push(`${collectionId}: the DDL declares the envelope only: ${reasons.join('; ')}. Fix that and run ddl again, or pass --columns json if the files are exported with columns: json`);
-    }
+    for (const collectionId of settings.collections) columns.push(await lookup.collection(collectionId, warnings));
   } finally {
-    await driver?.close?.().catch(() => {});
+    await lookup.close();
   }
   return { columns, warnings };
+}
+
+/** The lookup of one `ddl` run: the destination opened once, and each source given up after its first failure. */
+class Lookup {
+  private readonly timeoutMs: number;
+  private driver: StorageDriver | null = null;
+  /** Why the destination cannot be read (set at its first failure), or null. */
+  private destinationFailure: string | null = null;
+  /** Why the API cannot be asked (no key or namespace, or its first failure), or null. */
+  private apiFailure: string | null;
+
+  constructor(
+    private readonly settings: DdlSettings,
+    private readonly options: LookupOptions,
+  ) {
+    this.timeoutMs = options.timeoutMs ?? LOOKUP_TIMEOUT_MS;
+    this.apiFailure = apiUnavailable(settings);
+  }
+
+  /** The columns of `collectionId`: manifest, else API, else the envelope (each fallback past the manifest adds a warning). */
+  async collection(collectionId: string, warnings: string[]): Promise<CollectionColumns> {
+    const picked = await this.fromDestination(collectionId);
+    if (picked) return columnsFromManifest(picked);
+    const api = await this.fromApi(collectionId);
+    if (api.columns) {
+      if (this.destinationFailure !== null) warnings.push(`${collectionId}: ${this.destinationFailure}; the columns are from the API's output_schema, which matches the files unless a field's declared type changed after it was first staged`);
+      return api.columns;
+    }
+    const reasons = [this.destinationFailure ?? 'no manifest at the destination lists typed columns yet', api.failure].join('; ');
+    warnings.push(`${collectionId}: the DDL declares the envelope only: ${reasons}. Fix that and run ddl again, or pass --columns json if the files are exported with columns: json`);
+    return envelopeOnly(reasons);
+  }
+
+  private async fromDestination(collectionId: string): Promise<ReadManifest | null> {
+    if (this.destinationFailure !== null) return null;
+    const { settings, timeoutMs } = this;
+    try {
+      this.driver ??= await bounded((this.options.open ?? openStore)(settings), timeoutMs, `opening ${settings.dest}`);
+      return await bounded(newestManifest(this.driver, collectionId), timeoutMs, `reading ${layout.manifestPrefix(collectionId)}`);
+    } catch (error) {
+      this.destinationFailure = `the destination ${settings.dest} was not readable (${messageOf(error)}); check its credentials (the same settings as export: AWS_* / AZURE_STORAGE_*, --s3-endpoint)`;
+      return null;
+    }
+  }
+
+  private async fromApi(collectionId: string): Promise<{ columns: CollectionColumns; failure?: never } | { columns?: never; failure: string }> {
+    if (this.apiFailure !== null) return { failure: this.apiFailure };
+    try {
+      return { columns: columnsFromCollection(await getCollection(this.settings, collectionId, this.timeoutMs)) };
+    } catch (error) {
+      const failure = `the API at ${originOf(this.settings.baseUrl)} did not answer GET /v1/collections/${collectionId} (${messageOf(error)})`;
+      // A 404 is this collection's (a wrong id); anything else (auth, network, timeout) would fail for the rest too.
+      if (error instanceof SourceError && error.status === 404) return { failure: `${failure}; check the collection id` };
+      this.apiFailure = `${failure}; check MIXPEEK_API_KEY, --namespace and --base-url`;
+      return { failure: this.apiFailure };
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.driver?.close?.().catch(() => {});
+  }
 }
 
 function openStore(settings: DdlSettings): Promise<StorageDriver> {
