@@ -27,6 +27,7 @@ import type { TypedColumn } from '../../src/rows/columns.js';
 import type { Row } from '../../src/rows/types.js';
 import { parseManifest } from '../../src/commit/manifest.js';
 import { memoryDriver } from '../../src/storage/drivers/memory.js';
+import { duckColumns, SNOWFLAKE_TYPE_OF, SPARK_TYPE_OF, snowflakeTable, sparkHints } from '../support/ddl-columns.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const goldenDir = join(root, 'test/golden/ddl');
@@ -225,22 +226,6 @@ describe('ddl PATTERN and globs', () => {
   });
 });
 
-/** `name TYPE [NOT NULL]` of the first CREATE TABLE, in order. */
-function snowflakeTable(text: string): { name: string; type: string; notNull: boolean }[] {
-  const body = /CREATE TABLE IF NOT EXISTS \S+ \(\n([\s\S]*?)\n\) ENABLE_SCHEMA_EVOLUTION = TRUE\n/.exec(text)![1]!;
-  return body.split('\n').map((line) => {
-    const [, name, type, notNull] = /^ {2}(\w+) (\S+)( NOT NULL)?/.exec(line)!;
-    return { name: name!, type: type!, notNull: notNull !== undefined };
-  });
-}
-
-/** Every schema hints string of a Databricks output (Python job and pipeline SQL), parsed. */
-function sparkHints(text: string): Map<string, string>[] {
-  const hints = [...text.matchAll(/^ {5}"([^"]+)"\),$|schemaHints => '([^']+)'/gm)].map((m) => m[1] ?? m[2]!);
-  expect(hints).toHaveLength(2);
-  return hints.map((h) => new Map(h.split(', ').map((pair) => pair.split(' ') as [string, string])));
-}
-
 describe('ddl types match the files the encoders write', () => {
   let dir: string;
   let instance: DuckDBInstance;
@@ -416,13 +401,13 @@ describe('ddl types match the typed columns the encoders write (DuckDB reads the
     return path;
   }
 
-  /** Name and DuckDB type of every column DuckDB reads in the file (its own type detection for NDJSON). */
-  async function duckColumns(path: string, format: Format): Promise<{ name: string; type: string }[]> {
+  async function read(path: string, format: Format) {
     const db = await instance.connect();
-    const source = format === 'parquet' ? `read_parquet('${path}')` : `read_json('${path}', format = 'newline_delimited')`;
-    const reader = await db.runAndReadAll(`DESCRIBE SELECT * FROM ${source}`);
-    db.closeSync();
-    return (reader.getRowObjectsJson() as { column_name: string; column_type: string }[]).map((r) => ({ name: r.column_name, type: r.column_type.startsWith('STRUCT') ? 'STRUCT' : r.column_type }));
+    try {
+      return await duckColumns(db, [path], format);
+    } finally {
+      db.closeSync();
+    }
   }
 
   const DDL = (target: string, format: Format, compression: Compression) =>
@@ -431,31 +416,20 @@ describe('ddl types match the typed columns the encoders write (DuckDB reads the
       columns: [{ typed: TYPED, source: { kind: 'manifest', key: 'col_typed/_manifests/r.json', runId: 'r', finishedAt: '2026-11-21T15:40:00.000000Z' } }],
     });
 
-  // What each consumer loads a column DuckDB reads as (independent of src/ddl): Snowflake with
-  // MATCH_BY_COLUMN_NAME and the vectorized scanner; Spark with the hint that reads it without loss.
-  const SNOWFLAKE: Record<Format, Record<string, string>> = {
-    parquet: { VARCHAR: 'VARCHAR', BIGINT: 'NUMBER(38,0)', DOUBLE: 'FLOAT', BOOLEAN: 'BOOLEAN', 'TIMESTAMP WITH TIME ZONE': 'TIMESTAMP_LTZ', DATE: 'DATE', 'VARCHAR[]': 'ARRAY', 'DOUBLE[]': 'ARRAY', 'BIGINT[]': 'ARRAY' },
-    ndjson: { VARCHAR: 'VARCHAR', BIGINT: 'NUMBER(38,0)', DOUBLE: 'FLOAT', BOOLEAN: 'BOOLEAN', 'TIMESTAMP WITH TIME ZONE': 'TIMESTAMP_LTZ', TIMESTAMP: 'TIMESTAMP_LTZ', DATE: 'DATE', STRUCT: 'VARIANT', 'VARCHAR[]': 'ARRAY', 'DOUBLE[]': 'ARRAY', 'BIGINT[]': 'ARRAY' },
-  };
-  const SPARK: Record<Format, Record<string, string>> = {
-    parquet: { VARCHAR: 'STRING', BIGINT: 'BIGINT', DOUBLE: 'DOUBLE', BOOLEAN: 'BOOLEAN', 'TIMESTAMP WITH TIME ZONE': 'TIMESTAMP', DATE: 'DATE', 'VARCHAR[]': 'ARRAY<STRING>', 'DOUBLE[]': 'ARRAY<DOUBLE>', 'BIGINT[]': 'ARRAY<BIGINT>' },
-    ndjson: { VARCHAR: 'STRING', BIGINT: 'BIGINT', DOUBLE: 'DOUBLE', BOOLEAN: 'BOOLEAN', 'TIMESTAMP WITH TIME ZONE': 'TIMESTAMP', TIMESTAMP: 'TIMESTAMP', DATE: 'DATE', STRUCT: 'STRING', 'VARCHAR[]': 'ARRAY<STRING>', 'DOUBLE[]': 'ARRAY<DOUBLE>', 'BIGINT[]': 'ARRAY<BIGINT>' },
-  };
-
   for (const [format, compression] of [['parquet', 'zstd'], ['ndjson', 'none']] as [Format, Compression][]) {
     it(`names exactly the ${format} file's columns in the Snowflake table, each with the type it loads as`, async () => {
-      const columns = await duckColumns(await encode(format, compression), format);
+      const columns = await read(await encode(format, compression), format);
       expect(columns.map((c) => c.name)).toEqual(expect.arrayContaining(TYPED.map((c) => c.name)));
       const table = snowflakeTable(await DDL('snowflake', format, compression));
       expect(table.map((c) => c.name)).toEqual([...columns.map((c) => c.name), '_file_name']);
-      for (const column of columns) expect(table.find((c) => c.name === column.name)!.type, `${column.name} (${column.type})`).toBe(SNOWFLAKE[format][column.type]);
+      for (const column of columns) expect(table.find((c) => c.name === column.name)!.type, `${column.name} (${column.type})`).toBe(SNOWFLAKE_TYPE_OF[format][column.type]);
     });
 
     it(`hints exactly the ${format} file's columns to Auto Loader, each with the Spark type that reads it`, async () => {
-      const columns = await duckColumns(await encode(format, compression), format);
+      const columns = await read(await encode(format, compression), format);
       for (const hints of sparkHints(await DDL('databricks', format, compression))) {
         expect([...hints.keys()]).toEqual(columns.map((c) => c.name));
-        for (const column of columns) expect(hints.get(column.name), `${column.name} (${column.type})`).toBe(SPARK[format][column.type]);
+        for (const column of columns) expect(hints.get(column.name), `${column.name} (${column.type})`).toBe(SPARK_TYPE_OF[format][column.type]);
       }
     });
   }
