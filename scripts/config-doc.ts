@@ -29,6 +29,9 @@ interface Property {
   minLength?: number;
   minItems?: number;
   items?: Property;
+  const?: unknown;
+  /** A union (`collections`: a list of ids or `all`). */
+  anyOf?: Property[];
 }
 
 /** What the generator needs: the schema and the environment map, injectable for tests. */
@@ -91,11 +94,15 @@ function defaultOf(prop: Property): string {
 /** As src/cli/flags.ts derives them: kebab-case; a list takes its singular, repeated. */
 function flagOf(key: string, prop: Property): string {
   const kebab = key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+  // A union (collections: ids or all) takes the flag of its list; its description names --all-<key>.
+  if (prop.anyOf) return prop.anyOf.filter((p) => p.const === undefined).map((p) => flagOf(key, p)).join(', ');
   if (prop.type === 'array') return `${code(`--${kebab.replace(/s$/, '')}`)} (repeatable)`;
   return code(`--${kebab}`);
 }
 
 function typeOf(prop: Property): string {
+  if (prop.anyOf) return prop.anyOf.map(typeOf).join(', or ');
+  if (prop.const !== undefined) return code(String(prop.const));
   if (prop.enum) return prop.enum.map((v) => code(String(v))).join(' \\| ');
   if (prop.type === 'array') {
     const items = prop.items?.type === 'string' && !prop.items.enum ? 'strings' : typeOf(prop.items ?? {});

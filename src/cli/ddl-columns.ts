@@ -42,11 +42,14 @@ export interface LookupResult {
 
 export const LOOKUP_TIMEOUT_MS = 5_000;
 
+/** ddl's settings with the collections chosen (`collections: all` already listed). */
+export type ChosenSettings = DdlSettings & { collections: string[] };
+
 /** Manifests read at once, newest run ids first (run ids sort by start time). */
 const MANIFEST_BATCH = 16;
 
 /** Looks up the typed columns of every collection of `settings` (`columns: typed`). Never throws: failures become warnings. */
-export async function lookupColumns(settings: DdlSettings, options: LookupOptions = {}): Promise<LookupResult> {
+export async function lookupColumns(settings: ChosenSettings, options: LookupOptions = {}): Promise<LookupResult> {
   const lookup = new Lookup(settings, options);
   const warnings: string[] = [];
   const columns: CollectionColumns[] = [];
@@ -68,7 +71,7 @@ class Lookup {
   private apiFailure: string | null;
 
   constructor(
-    private readonly settings: DdlSettings,
+    private readonly settings: ChosenSettings,
     private readonly options: LookupOptions,
   ) {
     this.timeoutMs = options.timeoutMs ?? LOOKUP_TIMEOUT_MS;

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { type Command, COMMAND_EXTRA_FLAGS, COMMAND_SETTINGS } from '../config/commands.js';
-import { flagName, nearest } from '../config/load.js';
+import { flagName, kebab, nearest } from '../config/load.js';
 import { SECRET_KEYS, SETTING_KEYS, type SettingKey, settingsSchema } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
 
@@ -17,10 +17,18 @@ export interface FlagSpec {
   values?: readonly string[];
   /** The schema's default, if it has one. */
   default?: unknown;
+  /**
+   * A boolean flag that sets its setting to this value: a setting that also accepts the
+   * literal `'all'` gets `--all-<setting>` (`collections: all` is `--all-collections`).
+   */
+  sets?: string;
 }
 
-/** The flag of each setting (kebab-case; `collections` is the repeatable `--collection`). Secrets have none. */
-export const FLAGS: FlagSpec[] = SETTING_KEYS.filter((k) => !SECRET_KEYS.includes(k)).map((key) => specOf(key, settingsSchema.shape[key] as z.ZodType));
+/**
+ * The flags of each setting (kebab-case; `collections` is the repeatable `--collection`, and
+ * `--all-collections` sets it to `all`). Secrets have none.
+ */
+export const FLAGS: FlagSpec[] = SETTING_KEYS.filter((k) => !SECRET_KEYS.includes(k)).flatMap((key) => specsOf(key, settingsSchema.shape[key] as z.ZodType));
 
 const EXTRA_DOCS: Record<string, string> = {
   config: 'YAML config file, camelCase keys (see config/example.yaml)',
@@ -47,7 +55,8 @@ export function flagNamesOf(command: Command): string[] {
 
 /**
  * Parses and types `command`'s flags (default `export`). A flag of another command is
- * refused naming this one; an unknown flag gets the nearest valid one. ConfigError: exit 2.
+ * refused naming this one; an unknown flag gets the nearest valid one; two flags of one
+ * setting (`--collection` and `--all-collections`) are refused naming both. ConfigError: exit 2.
  */
 export function parseFlags(argv: string[], command: Command = 'export'): ParsedFlags {
   const known = flagNamesOf(command);
@@ -72,10 +81,15 @@ export function parseFlags(argv: string[], command: Command = 'export'): ParsedF
 
 function typed(values: Record<string, unknown>, flags: FlagSpec[]): Partial<Record<SettingKey, unknown>> {
   const settings: Partial<Record<SettingKey, unknown>> = {};
+  const givenBy: Partial<Record<SettingKey, string>> = {};
   for (const f of flags) {
     const raw = values[f.flag];
-    if (raw === undefined) continue;
-    if (f.kind === 'number') {
+    if (raw === undefined || (f.sets !== undefined && raw === false)) continue;
+    const earlier = givenBy[f.key];
+    if (earlier) throw new ConfigError(`--${earlier} and --${f.flag} contradict each other (both set ${f.key}); give one of them`);
+    givenBy[f.key] = f.flag;
+    if (f.sets !== undefined) settings[f.key] = f.sets;
+    else if (f.kind === 'number') {
       const n = Number(raw);
       if (raw === '' || !Number.isFinite(n)) throw new ConfigError(`--${f.flag} ${JSON.stringify(raw)}: expected a number`);
       settings[f.key] = n;
@@ -84,22 +98,30 @@ function typed(values: Record<string, unknown>, flags: FlagSpec[]): Partial<Reco
   return settings;
 }
 
-function specOf(key: SettingKey, schema: z.ZodType): FlagSpec {
+/** A setting's flag; a union with the literal `'all'` (collections) adds `--all-<setting>` after it. */
+function specsOf(key: SettingKey, schema: z.ZodType): FlagSpec[] {
   let inner: z.ZodType = schema;
   let fallback: unknown;
   while (inner instanceof z.ZodDefault || inner instanceof z.ZodOptional) {
     if (inner instanceof z.ZodDefault) fallback = inner.def.defaultValue;
     inner = inner.unwrap() as z.ZodType;
   }
+  const options = inner instanceof z.ZodUnion ? (inner.options as z.ZodType[]) : [inner];
+  const all = options.some((o) => o instanceof z.ZodLiteral && o.value === 'all');
+  inner = options.find((o) => !(o instanceof z.ZodLiteral)) ?? inner;
   const kind: Kind = inner instanceof z.ZodBoolean ? 'boolean' : inner instanceof z.ZodNumber ? 'number' : inner instanceof z.ZodArray ? 'array' : 'string';
   const values = inner instanceof z.ZodEnum ? (inner.options as string[]) : undefined;
-  return { key, flag: flagName(key), kind, doc: schema.description ?? '', values, default: fallback };
+  const spec: FlagSpec = { key, flag: flagName(key), kind, doc: schema.description ?? '', values, default: fallback };
+  if (!all) return [spec];
+  const allDoc = `every ${key.replace(/s$/, '')} of the namespace (${key}: all), instead of --${spec.flag}`;
+  return [spec, { key, flag: `all-${kebab(key)}`, kind: 'boolean', doc: allDoc, sets: 'all' }];
 }
 
 /** One help line: `--format parquet|ndjson    file format (default parquet)`. */
 function helpLine(f: FlagSpec): string {
   const value = f.kind === 'boolean' ? '' : f.values ? ` ${f.values.join('|')}` : f.kind === 'number' ? ' <n>' : f.kind === 'array' ? ' <id>' : ' <value>';
-  const fallback = f.default === undefined || f.default === false ? '' : ` (default ${f.default})`;
+  const none = f.default === undefined || f.default === false || (Array.isArray(f.default) && f.default.length === 0);
+  const fallback = none ? '' : ` (default ${f.default})`;
   return `  --${f.flag}${value} `.padEnd(34) + f.doc + fallback;
 }
 

@@ -11,11 +11,17 @@ export const COMMANDS: readonly Command[] = ['export', 'reconcile', 'status', 'v
 /** `reconcile` takes export's settings except those that choose a window or whether to reconcile. */
 const NOT_RECONCILE: readonly SettingKey[] = ['since', 'until', 'shard', 'dryRun', 'reconcile', 'noReconcile', 'reconcileEveryHours'];
 
-/** What `status` and `verify` read: where, which collections, and how to reach the store. No API key. */
-const STORAGE_READ_KEYS = ['dest', 'collections', 's3Region', 's3Endpoint', 's3ForcePathStyle', 'azureConnectionString', 'azureAccountKey', 'azureSasToken'] as const;
+/**
+ * How a reading command reaches the API, which it needs only to list the namespace
+ * (`collections: all`): always accepted, required only then (config/load.ts checks it).
+ */
+export const NAMESPACE_API_KEYS = ['apiKey', 'namespace', 'baseUrl', 'allowInsecureHttp'] as const;
+
+/** What `status` and `verify` read: where, which collections, how to reach the store, and the API for `collections: all`. */
+const STORAGE_READ_KEYS = ['dest', 'collections', 'excludeCollections', ...NAMESPACE_API_KEYS, 's3Region', 's3Endpoint', 's3ForcePathStyle', 'azureConnectionString', 'azureAccountKey', 'azureSasToken'] as const;
 
 /** `ddl`: what decides the files' names and columns, and how to read the typed columns from the destination's manifests or the API (both optional). */
-const DDL_KEYS = ['dest', 'collections', 'format', 'compression', 'vectors', 'columns', 's3Region', 's3Endpoint', 's3ForcePathStyle', 'azureConnectionString', 'azureAccountKey', 'azureSasToken', 'apiKey', 'namespace', 'baseUrl', 'allowInsecureHttp'] as const;
+const DDL_KEYS = ['format', 'compression', 'vectors', 'columns', ...STORAGE_READ_KEYS] as const;
 
 /** The settings each command takes. */
 export const COMMAND_SETTINGS: Record<Command, readonly SettingKey[]> = {

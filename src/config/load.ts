@@ -4,7 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { type Destination, parseDestination } from '../storage/destination.js';
-import { type Command, COMMAND_SETTINGS, type DdlKey, type StorageReadKey } from './commands.js';
+import { type Command, COMMAND_SETTINGS, type DdlKey, NAMESPACE_API_KEYS, type StorageReadKey } from './commands.js';
 import { resolveCodec, resolveSettings, type ResolvedSettings } from './resolve.js';
 import { SECRET_KEYS, SETTING_KEYS, type SettingKey, type Settings, settingsSchema } from './schema.js';
 
@@ -15,6 +15,7 @@ export const ENV_VARS: Record<string, SettingKey> = {
   MIXPEEK_BASE_URL: 'baseUrl',
   MIXPEEK_EXPORT_DEST: 'dest',
   MIXPEEK_EXPORT_COLLECTIONS: 'collections',
+  MIXPEEK_EXPORT_EXCLUDE_COLLECTIONS: 'excludeCollections',
   MIXPEEK_EXPORT_SHARD: 'shard',
   MIXPEEK_EXPORT_METRICS_PUSHGATEWAY: 'metricsPushgateway',
   AZURE_STORAGE_CONNECTION_STRING: 'azureConnectionString',
@@ -32,12 +33,24 @@ export interface SettingSources {
   now?: Date;
 }
 
-/** `status` and `verify`: the destination (parsed), the collections and the storage options. */
-export type StorageSettings = Pick<Settings, StorageReadKey> & { destination: Destination };
+/**
+ * `status` and `verify`: the destination (parsed), the collections and the storage options.
+ * The API settings are there only with `collections: all`, and then `apiKey` and `namespace`
+ * are set (checked on load); `baseUrl` absent means the schema's default.
+ */
+export type StorageSettings = Omit<Pick<Settings, StorageReadKey>, NamespaceApiKey | 'excludeCollections'> &
+  Partial<Pick<Settings, NamespaceApiKey | 'excludeCollections'>> & { destination: Destination };
 
-/** `ddl`: the destination (parsed), the collections, the format and the codec in force; the API key and namespace only when set (ddl looks columns up with them). */
-export type DdlSettings = Pick<Settings, Exclude<DdlKey, 'compression' | 'apiKey' | 'namespace'>> &
-  Partial<Pick<Settings, 'apiKey' | 'namespace'>> &
+type NamespaceApiKey = (typeof NAMESPACE_API_KEYS)[number];
+
+/**
+ * `ddl`: the destination (parsed), the collections, the format and the codec in force, the
+ * storage options, and the API settings when set (ddl looks typed columns up with them;
+ * `collections: all` needs them). `baseUrl` is the schema's default when not given.
+ */
+export type DdlSettings = Omit<Pick<Settings, DdlKey>, 'compression' | NamespaceApiKey | 'excludeCollections' | 'baseUrl'> &
+  Partial<Pick<Settings, NamespaceApiKey | 'excludeCollections'>> &
+  Pick<Settings, 'baseUrl'> &
   Pick<ResolvedSettings, 'compression'> & { destination: Destination };
 
 /**
@@ -47,20 +60,42 @@ export type DdlSettings = Pick<Settings, Exclude<DdlKey, 'compression' | 'apiKey
  */
 export function loadSettings(sources: SettingSources): ResolvedSettings {
   const settings = loadCommand('export', sources) as Settings;
-  checkBaseUrl(settings, 'baseUrl' in stripUndefined(sources.flags) ? '--base-url' : sources.env.MIXPEEK_BASE_URL ? 'MIXPEEK_BASE_URL' : 'baseUrl');
+  checkBaseUrl(settings, baseUrlOrigin(sources));
   return resolveSettings(settings, sources.now);
 }
 
 /** Loads `status`'s or `verify`'s settings, with the same precedence and checks as `export`'s. */
 export function loadStorageSettings(command: 'status' | 'verify', sources: SettingSources): StorageSettings {
-  const settings = loadCommand(command, sources) as Pick<Settings, StorageReadKey>;
+  const settings = loadCommand(command, sources) as StorageSettings;
+  if (settings.collections === 'all') checkNamespaceApi(command, settings, sources);
+  // The API settings serve only the listing: with a list of ids they are left out, as a shared config file's export settings are.
+  else for (const key of NAMESPACE_API_KEYS) delete settings[key];
   return { ...settings, destination: parseDestination(settings.dest) };
+}
+
+/**
+ * A reading command given `collections: all` lists the namespace through the API: the key
+ * and the namespace are required then (and only then), and the base URL is checked as for export.
+ */
+function checkNamespaceApi(command: Command, settings: Partial<Settings>, sources: SettingSources): void {
+  const why = `${command} --all-collections lists the namespace's collections through the Mixpeek API`;
+  if (!settings.apiKey) throw new ConfigError(`${why}: set MIXPEEK_API_KEY (or give the ids with --collection instead)`);
+  if (!settings.namespace) throw new ConfigError(`${why}: set MIXPEEK_NAMESPACE or pass --namespace`);
+  checkBaseUrl({ ...settings, baseUrl: settings.baseUrl ?? settingsSchema.shape.baseUrl.parse(undefined), allowInsecureHttp: settings.allowInsecureHttp ?? false }, baseUrlOrigin(sources));
+}
+
+/** Where the base URL came from, for its messages: the flag, the env var or the config key. */
+function baseUrlOrigin(sources: SettingSources): string {
+  return 'baseUrl' in stripUndefined(sources.flags) ? '--base-url' : sources.env.MIXPEEK_BASE_URL ? 'MIXPEEK_BASE_URL' : 'baseUrl';
 }
 
 /** Loads `ddl`'s settings (its own flags are parsed by the ddl command). */
 export function loadDdlSettings(sources: SettingSources): DdlSettings {
-  const settings = loadCommand('ddl', sources) as Omit<DdlSettings, 'compression' | 'destination'> & Pick<Settings, 'compression'>;
-  checkBaseUrl(settings as Settings, 'baseUrl' in stripUndefined(sources.flags) ? '--base-url' : sources.env.MIXPEEK_BASE_URL ? 'MIXPEEK_BASE_URL' : 'baseUrl');
+  const loaded = loadCommand('ddl', sources) as Omit<DdlSettings, 'compression' | 'destination' | 'baseUrl'> & Partial<Pick<Settings, 'baseUrl' | 'compression'>>;
+  const settings = { ...loaded, baseUrl: loaded.baseUrl ?? settingsSchema.shape.baseUrl.parse(undefined) };
+  // The API is optional for ddl (typed columns fall back to the envelope), except to list the namespace.
+  if (settings.collections === 'all') checkNamespaceApi('ddl', settings, sources);
+  else checkBaseUrl({ ...settings, allowInsecureHttp: settings.allowInsecureHttp ?? false } as Settings, baseUrlOrigin(sources));
   return { ...settings, compression: resolveCodec(settings.format, settings.compression), destination: parseDestination(settings.dest) };
 }
 
@@ -77,12 +112,29 @@ export function loadCommand(command: Command, sources: SettingSources): Record<s
   }
   const file = pick(sources.configFile ? readConfigFile(sources.configFile) : {}, keys);
   const env = pick(fromEnv(sources.env), keys);
-  const picked = settingsSchema.pick(Object.fromEntries(keys.map((k) => [k, true])) as Partial<Record<SettingKey, true>>);
-  // Only export and reconcile need the API key and namespace; ddl uses them when they are set.
-  const schema = command === 'export' ? settingsSchema : command === 'ddl' ? picked.partial({ apiKey: true, namespace: true }) : picked;
-  const result = schema.safeParse({ ...file, ...env, ...flags });
-  if (!result.success) throw new ConfigError(formatIssues(result.error, sources));
+  const input = { ...file, ...env, ...flags };
+  const result = commandSchema(command, keys).safeParse(input);
+  if (!result.success) throw new ConfigError(formatIssues(result.error, sources, input));
   return result.data;
+}
+
+/**
+ * `command`'s subset of the schema. The commands that read the destination take the API
+ * settings only for `collections: all`: there they and `excludeCollections` are optional,
+ * without defaults, so a list of collections loads exactly as before they existed.
+ */
+function commandSchema(command: Command, keys: readonly SettingKey[]) {
+  if (command === 'export') return settingsSchema;
+  const picked = settingsSchema.pick(Object.fromEntries(keys.map((k) => [k, true])) as Partial<Record<SettingKey, true>>);
+  if (command === 'reconcile' || !NAMESPACE_API_KEYS.every((k) => keys.includes(k))) return picked;
+  const { shape } = settingsSchema;
+  return picked.extend({
+    apiKey: shape.apiKey.optional(),
+    namespace: shape.namespace.optional(),
+    baseUrl: shape.baseUrl.unwrap().optional(),
+    allowInsecureHttp: shape.allowInsecureHttp.unwrap().optional(),
+    excludeCollections: shape.excludeCollections.unwrap().optional(),
+  });
 }
 
 /** Nearest valid name, for "did you mean". */
@@ -122,13 +174,22 @@ function fromEnv(env: Record<string, string | undefined>): Record<string, unknow
   for (const [name, key] of Object.entries(ENV_VARS)) {
     const value = env[name];
     if (value === undefined || value === '') continue;
-    out[key] = key === 'collections' ? value.split(',').map((s) => s.trim()).filter(Boolean) : value;
+    out[key] = LIST_KEYS.includes(key) ? listFromEnv(key, value) : value;
   }
   return out;
 }
 
+/** Settings whose environment variable holds a comma-separated list. */
+const LIST_KEYS: readonly SettingKey[] = ['collections', 'excludeCollections'];
+
+/** `a, b` → `['a', 'b']`; MIXPEEK_EXPORT_COLLECTIONS=all stays `'all'` (every collection of the namespace). */
+function listFromEnv(key: SettingKey, value: string): string[] | 'all' {
+  if (key === 'collections' && value.trim() === 'all') return 'all';
+  return value.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
 /** `origin` names where the URL came from (the flag, the env var or the config key), so the message points at what to change. */
-function checkBaseUrl(settings: Settings, origin: string): void {
+function checkBaseUrl(settings: Pick<Settings, 'baseUrl' | 'allowInsecureHttp'>, origin: string): void {
   const url = new URL(settings.baseUrl);
   const loopback = ['localhost', '127.0.0.1', '[::1]', '::1'].includes(url.hostname) || url.hostname.startsWith('127.');
   if (url.protocol === 'http:' && !loopback && !settings.allowInsecureHttp) {
@@ -140,18 +201,18 @@ function checkBaseUrl(settings: Settings, origin: string): void {
 const ORIGIN_HINT: Partial<Record<SettingKey, string>> = {
   apiKey: 'set MIXPEEK_API_KEY',
   namespace: 'set MIXPEEK_NAMESPACE or pass --namespace',
-  collections: 'pass --collection ID (repeatable) or set MIXPEEK_EXPORT_COLLECTIONS',
+  collections: 'pass --collection ID (repeatable) or --all-collections, or set MIXPEEK_EXPORT_COLLECTIONS',
   dest: 'pass --dest URL or set MIXPEEK_EXPORT_DEST',
 };
 
-function formatIssues(error: z.ZodError, sources: SettingSources): string {
+function formatIssues(error: z.ZodError, sources: SettingSources, input: Record<string, unknown>): string {
   return error.issues
     .map((issue) => {
       const key = String(issue.path[0] ?? '');
       if (issue.code === 'unrecognized_keys') {
         return issue.keys.map((k) => `unknown setting "${k}"; did you mean "${nearest(k, SETTING_KEYS)}"?`).join('\n');
       }
-      const missing = issue.code === 'invalid_type' && issue.input === undefined;
+      const missing = (issue.code === 'invalid_type' && issue.input === undefined) || (issue.code === 'invalid_union' && input[key] === undefined);
       if (missing) return `${key} ${key === 'collections' ? 'are' : 'is'} required: ${ORIGIN_HINT[key as SettingKey] ?? `pass --${kebab(key)}`}`;
       const origin = key in sources.flags ? `--${flagName(key)}` : sources.configFile ? `${key} (env or ${sources.configFile})` : key;
       return `${origin}: ${issue.message}`;
@@ -163,9 +224,9 @@ export function kebab(key: string): string {
   return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 }
 
-/** The flag of a setting: kebab-case, and `collections` is the repeatable `--collection`. */
+/** The flag of a setting: kebab-case; the lists of collections take the singular, repeated (`--collection`, `--exclude-collection`). */
 export function flagName(key: string): string {
-  return key === 'collections' ? 'collection' : kebab(key);
+  return key === 'collections' || key === 'excludeCollections' ? kebab(key).replace(/s$/, '') : kebab(key);
 }
 
 function pick(obj: Record<string, unknown>, keys: readonly string[]): Record<string, unknown> {

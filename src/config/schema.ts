@@ -1,6 +1,11 @@
 import { z } from 'zod';
 import { isSafeCollectionId } from '../commit/layout.js';
 
+/** A collection id: it becomes a path segment at the destination, so it is refused before any I/O unless it is plain. */
+const collectionId = z.string().refine(isSafeCollectionId, {
+  error: (issue) => `collection id ${JSON.stringify(issue.input)} is not a plain id (1-255 of letters, digits, _ . -, starting with a letter or digit; no / or ..)`,
+});
+
 /**
  * The one schema of every setting (STYLE.md item 9): types, defaults, docs and validation
  * come from here. Names carry units. `apiKey` is a secret: it comes only from the
@@ -13,14 +18,15 @@ export const settingsSchema = z
     baseUrl: z.url().default('https://api.mixpeek.com').describe('Mixpeek API root (env MIXPEEK_BASE_URL)'),
     allowInsecureHttp: z.boolean().default(false).describe('allow an http:// baseUrl that is not loopback'),
     collections: z
-      .array(
-        // Each id becomes a path segment at the destination: refused before any I/O unless it is plain.
-        z.string().refine(isSafeCollectionId, {
-          error: (issue) => `collection id ${JSON.stringify(issue.input)} is not a plain id (1-255 of letters, digits, _ . -, starting with a letter or digit; no / or ..)`,
-        }),
+      .union(
+        [z.array(collectionId).min(1), z.literal('all')],
+        { error: 'expected a list of collection ids, or "all" for every collection of the namespace' },
       )
-      .min(1)
-      .describe('collection ids to export (--collection, repeatable)'),
+      .describe('collection ids to export, or all: every collection of the namespace, listed through the API at the start of each invocation and taken in collection id order (all: --all-collections; status and verify then need MIXPEEK_API_KEY too)'),
+    excludeCollections: z
+      .array(collectionId)
+      .default([])
+      .describe('collection ids to skip (mostly with collections: all); an id that is not among the collections only warns'),
     dest: z
       .string()
       .min(1)
@@ -91,6 +97,12 @@ export const settingsSchema = z
 
 export type Settings = z.infer<typeof settingsSchema>;
 export type SettingKey = keyof Settings;
+
+/**
+ * `collections`: the ids given, or `'all'` (every collection of the namespace, listed at the
+ * start of each invocation by `resolveCollectionIds` in source/collections.ts).
+ */
+export type CollectionChoice = Settings['collections'];
 export const SETTING_KEYS = Object.keys(settingsSchema.shape) as SettingKey[];
 
 /** Keys that may not appear in a config file. */

@@ -50,12 +50,15 @@ export function checkDdlFlags(own: Record<string, string>): 'snowflake' | 'datab
  * The request `generateDdl` prints from: `own` are ddl's own flags (name → value), `settings`
  * the loaded ones, `columns` each collection's typed columns as the command looked them up
  * (same order as `settings.collections`; ignored with `columns: json`). Every flag is checked
- * here, so the command builds the request first (exit 2 before any I/O), looks the columns
- * up, then sets `columns`; without them a typed request holds the envelope only.
+ * here, so the command builds the request first (exit 2 before any I/O), lists the namespace
+ * for `collections: all` (until then the request names no collection), looks the columns up,
+ * then builds it again with both; without columns a typed request holds the envelope only.
  */
 export function buildDdlRequest(own: Record<string, string>, settings: DdlSettings, columns?: readonly CollectionColumns[]): DdlRequest {
   const target = checkDdlFlags(own);
-  const { dest, destination, collections, format, compression } = settings;
+  const { dest, destination, format, compression } = settings;
+  if (settings.collections === 'all' && own.table !== undefined) throw new ConfigError('--table names one table: give one --collection instead of --all-collections, or leave --table out');
+  const collections = settings.collections === 'all' ? [] : settings.collections;
   const columnsMode = settings.columns;
   if (columns !== undefined && columns.length !== collections.length) throw new Error(`buildDdlRequest: ${columns.length} column lists for ${collections.length} collection(s)`);
   const vectors = own['vector-dims'] === undefined ? [] : parseVectorDims(own['vector-dims']);

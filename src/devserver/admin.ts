@@ -10,10 +10,17 @@
  * - `POST /_dev/recreate` body `{collection_id, document_id}` → `{document_id, updated_at}`
  * - `GET  /_dev/deleted/{collectionId}` → `{deleted: [ids]}`, deleted and not re-created, ascending
  * - `GET  /_dev/stats` → the counters of `DevServer.stats()` (deletions, creations and re-creations included)
+ * - `POST /_dev/schema` body `{collection_id, field, schema}` → `{collection_id, schema_version, output_schema}`:
+ *   declares `field` in the collection's output_schema (added, or its declaration replaced), or
+ *   removes it with `schema: null`; as `DevServer.defineField` (422 for a malformed declaration)
+ * - `POST /_dev/collections` body `{collection_id, based_on, documents?, collection_name?}` → the new
+ *   collection's CollectionResponse: as `DevServer.addCollection` (422 for a taken id or unknown based_on)
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ApiError, drained, notFound, readJsonBody, sendError, sendJson, validationError } from './http.js';
-import { createNow, deleteNow, liveIndices, mutateNow, recreateNow, type ServerState } from './state.js';
+import { collectionResponse } from './collections.js';
+import type { FieldSchema } from './schema.js';
+import { addCollection, createNow, deleteNow, liveIndices, mutateNow, recreateNow, type NewCollection, type ServerState } from './state.js';
 
 /** Lines per write of the versions stream. */
 const LINES_PER_WRITE = 2000;
@@ -26,6 +33,8 @@ export async function handleAdmin(state: ServerState, req: IncomingMessage, res:
     if (req.method === 'POST' && url.pathname === '/_dev/delete') return await deleteRoute(state, req, res);
     if (req.method === 'POST' && url.pathname === '/_dev/create') return await createRoute(state, req, res);
     if (req.method === 'POST' && url.pathname === '/_dev/recreate') return await recreateRoute(state, req, res);
+    if (req.method === 'POST' && url.pathname === '/_dev/schema') return await schemaRoute(state, req, res);
+    if (req.method === 'POST' && url.pathname === '/_dev/collections') return await addCollectionRoute(state, req, res);
     const deleted = /^\/_dev\/deleted\/([^/]+)$/.exec(url.pathname);
     if (req.method === 'GET' && deleted) return sendJson(res, 200, { deleted: collectionOf(state, decodeURIComponent(deleted[1] as string)).store.deletedIds() });
     if (req.method === 'GET' && url.pathname === '/_dev/stats') return sendJson(res, 200, structuredClone(state.stats));
@@ -91,6 +100,30 @@ async function recreateRoute(state: ServerState, req: IncomingMessage, res: Serv
   if (typeof id !== 'string') throw validationError(['body', 'document_id'], 'document_id must be a string');
   const v = asApi(() => recreateNow(state, c, id));
   sendJson(res, 200, { document_id: v.id, updated_at: v.updated });
+}
+
+async function schemaRoute(state: ServerState, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const body = await readJsonBody(req);
+  const c = collectionOf(state, body['collection_id']);
+  if (!('schema' in body)) throw validationError(['body', 'schema'], 'schema is required: a field declaration like {"type": "integer"}, or null to remove the field');
+  const version = asInvalid(['body', 'schema'], () => c.schema.define(body['field'] as string, body['schema'] as FieldSchema | null));
+  sendJson(res, 200, { collection_id: c.spec.collectionId, schema_version: version, output_schema: c.schema.outputSchema() });
+}
+
+async function addCollectionRoute(state: ServerState, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const body = await readJsonBody(req);
+  const c = asInvalid(['body'], () => addCollection(state, body as unknown as NewCollection));
+  sendJson(res, 200, collectionResponse(c, state.options));
+}
+
+/** A RangeError from a malformed request body is a 422 naming the problem. */
+function asInvalid<T>(location: string[], run: () => T): T {
+  try {
+    return run();
+  } catch (err) {
+    if (err instanceof RangeError) throw validationError(location, err.message);
+    throw err;
+  }
 }
 
 /** A RangeError from the state (an id that is not live, or not deleted) is the caller's mistake: 404. */

@@ -6,7 +6,12 @@ import type { CollectionSpec } from './catalog.js';
 import { internalBlock, type DocContext, type Tenant } from './docs/common.js';
 import { ByteArena, vectorBytes, type VectorSpec } from './docs/vectors.js';
 import { hashString, Rng, seedOf } from './prng.js';
+import type { CollectionSchema } from './schema.js';
 import type { DocVersion } from './store.js';
+
+/** Seed parts of the `late` draws and of the values of fields defined at run time ("late", "ovrl"). */
+const LATE_STREAM = 0x6c617465;
+const OVERLAY_STREAM = 0x6f76726c;
 
 /** How one document is rendered; mirrors the list request's flags. */
 export interface RenderOptions {
@@ -27,6 +32,8 @@ export class DocumentFactory {
     readonly spec: CollectionSpec,
     private readonly seed: number,
     private readonly tenant: Tenant,
+    /** The collection's current output_schema; fields defined on it since start are overlaid on every document. */
+    private readonly schema: CollectionSchema,
   ) {
     this.salt = hashString(spec.collectionId);
   }
@@ -38,8 +45,10 @@ export class DocumentFactory {
       salt: this.salt,
       stable: new Rng(seedOf(this.seed, this.salt, version.index)),
       fresh: new Rng(seedOf(this.seed, this.salt, version.index, version.version)),
+      late: new Rng(seedOf(this.seed, this.salt, version.index, LATE_STREAM)),
     };
     const fields = this.spec.fields(ctx);
+    this.schema.overlay(fields, seedOf(this.seed, this.salt, version.index, OVERLAY_STREAM));
     const sizeBytes = Math.round(this.spec.typicalSizeBytes * (0.5 + ctx.stable.float()));
     return {
       document_id: version.id,

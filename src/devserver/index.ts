@@ -2,8 +2,10 @@
  * A Mixpeek-compatible dev server: `POST /v1/collections/{id}/documents/list` with the
  * Mar 2026 request and response shapes (reference/mixpeek-api.md §1–4), four multimodal
  * collections of up to millions of generated documents, and knobs for latency, rate limits,
- * faults and concurrent writes, and the document deletes (§7). Memory is O(mutations +
- * creations + deletions): documents are made on demand.
+ * faults and concurrent writes, and the document deletes (§7). Each collection declares its
+ * fields in an `output_schema` (§8) that a test can change between runs (`defineField`), and
+ * collections can be added (`addCollection`). Memory is O(mutations + creations + deletions):
+ * documents are made on demand.
  *
  * @example
  * const server = await startDevServer({ documentsPerCollection: 10_000, seed: 7 });
@@ -21,14 +23,17 @@ import type { FaultOptions } from './faults.js';
 import type { InjectedDocument } from './inject.js';
 import { TokenBucket, type RateLimitOptions } from './ratelimit.js';
 import { handleApi } from './routes.js';
+import type { FieldSchema, SchemaProperties } from './schema.js';
 import {
-  createNow, createState, defaultTimeline, deleteNow, liveIndices, mutateNow, recreateNow,
-  type ResolvedOptions, type ServerState, type Stats,
+  addCollection, checkKnown, createNow, createState, defaultTimeline, deleteNow, liveIndices, mutateNow, recreateNow,
+  type NewCollection, type ResolvedOptions, type ServerState, type Stats,
 } from './state.js';
 
 export type { FaultOptions } from './faults.js';
 export type { InjectedDocument } from './inject.js';
 export type { RateLimitOptions } from './ratelimit.js';
+export type { FieldSchema, SchemaProperties } from './schema.js';
+export type { NewCollection } from './state.js';
 
 /** Options of {@link startDevServer}. Every field is optional. */
 export interface DevServerOptions {
@@ -89,6 +94,12 @@ export interface DevServerOptions {
    * @example { col_pdf_pages: [{ title: 'no id', _internal: { updated_at: '2026-01-02T00:00:00Z' } }, '{"document_id":"deep","a":[[[]]]}'] }
    */
   injectDocuments?: Record<string, readonly InjectedDocument[]>;
+  /**
+   * Collections served with `output_schema: null` (their documents unchanged), as a
+   * collection the schema sync never ran on, to test a client's fallback. Default none.
+   * @example ['col_pdf_pages']
+   */
+  noOutputSchema?: readonly string[];
 }
 
 /** Counters since start. `requests` counts `/v1` requests only (admin routes are not API traffic). */
@@ -99,12 +110,31 @@ export interface DevServer {
   /** Base URL without a trailing slash, e.g. `http://127.0.0.1:40123`. */
   url: string;
   port: number;
-  /** Collection ids. */
-  collections: string[];
+  /** Collection ids in creation order (added collections last); read anew after addCollection. */
+  readonly collections: string[];
   /** Stop listening and drop open connections. */
   close(): Promise<void>;
   /** Change behaviour on the fly; a new `rateLimit` starts with a full bucket. */
-  setOptions(patch: Partial<Pick<DevServerOptions, 'latencyMs' | 'rateLimit' | 'faults' | 'mutateWhilePaging' | 'deleteWhilePaging' | 'createWhilePaging' | 'refuseSortFields'>>): void;
+  setOptions(patch: Partial<Pick<DevServerOptions, 'latencyMs' | 'rateLimit' | 'faults' | 'mutateWhilePaging' | 'deleteWhilePaging' | 'createWhilePaging' | 'refuseSortFields' | 'noOutputSchema'>>): void;
+  /**
+   * Declare a top-level field in a collection's `output_schema` (added at the end, or a
+   * declaration replaced in place: a type drift), or remove it with `null`. Bumps and returns
+   * `schema_version`. From then on every document of the collection carries a deterministic
+   * value of the declared type under `name` (a removed field: none); `updated_at` of documents
+   * does not change. Throws a RangeError for an unknown collection, a malformed declaration
+   * or the removal of an undeclared field.
+   * @example server.defineField('col_product_images', 'warehouse', { type: 'string' })
+   */
+  defineField(collectionId: string, name: string, schema: FieldSchema | null): number;
+  /** The current `output_schema.properties` and `schema_version` of a collection (a copy). */
+  outputSchema(collectionId: string): { properties: SchemaProperties; schema_version: number };
+  /**
+   * Add a collection now, listed after every other, with documents generated like
+   * `based_on`'s (own ids). Returns its id. Throws a RangeError for a taken or malformed id
+   * or an unknown `based_on`.
+   * @example server.addCollection({ collection_id: 'col_product_images_eu', based_on: 'col_product_images', documents: 50 })
+   */
+  addCollection(input: NewCollection): string;
   /** Mutate n seeded-random documents now: new version, updated_at = now (strictly increasing across calls), a changed field. Returns their ids. */
   mutate(collectionId: string, n: number): string[];
   /**
@@ -149,6 +179,7 @@ function resolveOptions(o: DevServerOptions): ResolvedOptions {
     createWhilePaging: o.createWhilePaging ?? null,
     refuseSortFields: o.refuseSortFields ?? [],
     injectDocuments: o.injectDocuments ?? {},
+    noOutputSchema: o.noOutputSchema ?? [],
   };
 }
 
@@ -177,6 +208,10 @@ function applyPatch(state: ServerState, patch: Parameters<DevServer['setOptions'
   if (patch.deleteWhilePaging !== undefined) o.deleteWhilePaging = patch.deleteWhilePaging;
   if (patch.createWhilePaging !== undefined) o.createWhilePaging = patch.createWhilePaging;
   if (patch.refuseSortFields !== undefined) o.refuseSortFields = patch.refuseSortFields;
+  if (patch.noOutputSchema !== undefined) {
+    checkKnown(state.collections, patch.noOutputSchema, 'noOutputSchema');
+    o.noOutputSchema = patch.noOutputSchema;
+  }
   if (patch.faults !== undefined) {
     o.faults = patch.faults;
     state.faults.update(patch.faults, o.seed);
@@ -199,12 +234,18 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
   return {
     url: `http://127.0.0.1:${port}`,
     port,
-    collections: [...state.collections.keys()],
+    get collections() { return [...state.collections.keys()]; },
     close: () => new Promise<void>((resolve, reject) => {
       server.close((err) => (err ? reject(err) : resolve()));
       server.closeAllConnections();
     }),
     setOptions: (patch) => applyPatch(state, patch),
+    defineField: (collectionId, name, schema) => collectionOf(state, collectionId).schema.define(name, schema),
+    outputSchema: (collectionId) => {
+      const schema = collectionOf(state, collectionId).schema;
+      return { properties: schema.outputSchema().properties, schema_version: schema.version };
+    },
+    addCollection: (input) => addCollection(state, input).spec.collectionId,
     mutate: (collectionId, n) => mutateNow(state, collectionOf(state, collectionId), n),
     delete: (collectionId, which) => {
       const c = collectionOf(state, collectionId);

@@ -30,9 +30,14 @@ const USAGE = `usage: devserver [options]
   --delete-every N     delete documents after every N list pages (with --delete-count)
   --delete-count N     documents per such deletion (default 10)
   --create-every N     create documents after every N list pages (with --create-count)
-  --create-count N     documents per such creation (default 10)`;
+  --create-count N     documents per such creation (default 10)
+  --no-output-schema ID  serve collection ID with output_schema null (repeatable)
 
-function num(values: Record<string, string | boolean | undefined>, name: string): number | undefined {
+Admin routes (no auth) change the server while it runs; see src/devserver/admin.ts:
+  POST /_dev/schema {collection_id, field, schema}   declare, redeclare or (schema null) remove a field
+  POST /_dev/collections {collection_id, based_on, documents}   add a collection`;
+
+function num(values: Record<string, string | boolean | string[] | undefined>, name: string): number | undefined {
   const raw = values[name];
   if (raw === undefined) return undefined;
   const n = Number(raw);
@@ -40,7 +45,7 @@ function num(values: Record<string, string | boolean | undefined>, name: string)
   return n;
 }
 
-function toOptions(values: Record<string, string | boolean | undefined>): DevServerOptions {
+function toOptions(values: Record<string, string | boolean | string[] | undefined>): DevServerOptions {
   const rpm = num(values, 'rpm');
   const every = num(values, 'mutate-every');
   const deleteEvery = num(values, 'delete-every');
@@ -61,6 +66,7 @@ function toOptions(values: Record<string, string | boolean | undefined>): DevSer
     mutateWhilePaging: every ? { everyNPages: every, count: num(values, 'mutate-count') ?? 10 } : null,
     deleteWhilePaging: deleteEvery ? { everyNPages: deleteEvery, count: num(values, 'delete-count') ?? 10 } : null,
     createWhilePaging: createEvery ? { everyNPages: createEvery, count: num(values, 'create-count') ?? 10 } : null,
+    noOutputSchema: values['no-output-schema'] as string[] | undefined,
   };
 }
 
@@ -70,7 +76,11 @@ const STRING_FLAGS = ['port', 'seed', 'docs', 'api-key', 'namespace', 'latency-m
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { ...Object.fromEntries(STRING_FLAGS.map((f) => [f, { type: 'string' as const }])), help: { type: 'boolean' as const } },
+    options: {
+      ...Object.fromEntries(STRING_FLAGS.map((f) => [f, { type: 'string' as const }])),
+      'no-output-schema': { type: 'string' as const, multiple: true as const },
+      help: { type: 'boolean' as const },
+    },
     strict: true,
   });
   if (values['help']) {

@@ -51,10 +51,10 @@ async function route(state: ServerState, req: IncomingMessage, res: ServerRespon
   if (del) return deleteRoute(state, req, res, del, headers);
   if (collections) {
     const body = await readJsonBody(req);
-    return sendJson(res, 200, collectionList([...state.collections.values()], state.options.namespace, url.searchParams, body), headers);
+    return sendJson(res, 200, collectionList([...state.collections.values()], state.options, url.searchParams, body), headers);
   }
   const collection = lookup(state, decodeURIComponent(((list ?? get) as RegExpExecArray)[1] as string));
-  if (get) return sendJson(res, 200, collectionResponse(collection, state.options.namespace), headers);
+  if (get) return sendJson(res, 200, collectionResponse(collection, state.options), headers);
   await listRoute(state, collection, req, res, url, headers);
 }
 

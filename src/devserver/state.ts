@@ -9,6 +9,7 @@ import { FaultInjector, type FaultOptions } from './faults.js';
 import { InjectedDocuments, Listing, type InjectedDocument } from './inject.js';
 import { hashString, Rng, seedOf } from './prng.js';
 import { TokenBucket, type RateLimitOptions } from './ratelimit.js';
+import { CollectionSchema } from './schema.js';
 import { CollectionStore } from './store.js';
 import { BaseTimeline, MonotonicClock, type TimeFormat } from './time.js';
 
@@ -33,6 +34,7 @@ export interface ResolvedOptions {
   createWhilePaging: { everyNPages: number; count: number } | null;
   refuseSortFields: readonly string[];
   injectDocuments: Record<string, readonly InjectedDocument[]>;
+  noOutputSchema: readonly string[];
 }
 
 /** One hosted collection. */
@@ -45,6 +47,10 @@ export interface Collection {
   mutationRng: Rng;
   /** Picks the documents `deleteWhilePaging` and `delete(n)` remove; separate, so mutations replay unchanged. */
   deletionRng: Rng;
+  /** The collection's `output_schema` and `schema_version`, changed by defineField. */
+  schema: CollectionSchema;
+  /** The collection's `created_at`, ms: listing order is creation order. */
+  createdAtMs: number;
 }
 
 export interface Stats {
@@ -88,22 +94,29 @@ function formatPicker(seed: number, salt: number): (group: number) => TimeFormat
   };
 }
 
-function makeCollection(spec: CollectionSpec, o: ResolvedOptions): Collection {
+function makeCollection(spec: CollectionSpec, o: ResolvedOptions, count: number, createdAtMs: number | null): Collection {
   const salt = hashString(spec.collectionId);
   const timeline = new BaseTimeline(
-    docCount(o.documentsPerCollection, spec.collectionId), GROUP_SIZE,
+    count, GROUP_SIZE,
     o.timeline.start.getTime() * 1000, o.timeline.end.getTime() * 1000, formatPicker(o.seed, salt),
   );
   const tenant = { namespaceId: o.namespace, internalId: 'org_devserver' };
   const store = new CollectionStore(spec.collectionId, salt, timeline);
   const injected = o.injectDocuments[spec.collectionId];
+  const schema = new CollectionSchema(spec.schema);
+  // A catalogue collection was created 9 days before its first document (base created_at lies
+  // at most 8 days before it), one second apart in catalogue order.
+  const position = COLLECTIONS.indexOf(spec);
+  const firstMs = store.count > 0 ? Math.floor(store.baseVersion(0).updatedMicros / 1000) : o.timeline.start.getTime();
   return {
     spec,
     store,
     listing: new Listing(store, injected?.length ? new InjectedDocuments(injected) : null),
-    factory: new DocumentFactory(spec, o.seed, tenant),
+    factory: new DocumentFactory(spec, o.seed, tenant, schema),
     mutationRng: new Rng(seedOf(o.seed, salt, 0x6d757461)),
     deletionRng: new Rng(seedOf(o.seed, salt, 0x64656c65)),
+    schema,
+    createdAtMs: createdAtMs ?? firstMs - 9 * DAY_MS + Math.max(0, position) * 1000,
   };
 }
 
@@ -117,9 +130,10 @@ export function createState(o: ResolvedOptions): ServerState {
   const [start, end] = [o.timeline.start.getTime(), o.timeline.end.getTime()];
   if (Number.isNaN(start) || Number.isNaN(end) || end < start) throw new RangeError('timeline needs valid dates with start <= end');
   const collections = new Map<string, Collection>();
-  for (const spec of COLLECTIONS) collections.set(spec.collectionId, makeCollection(spec, o));
+  for (const spec of COLLECTIONS) collections.set(spec.collectionId, makeCollection(spec, o, docCount(o.documentsPerCollection, spec.collectionId), null));
   const unknown = Object.keys(o.injectDocuments).filter((id) => !collections.has(id));
   if (unknown.length > 0) throw new RangeError(`injectDocuments names unknown collections ${unknown.join(', ')}; the dev server has ${[...collections.keys()].join(', ')}`);
+  checkKnown(collections, o.noOutputSchema, 'noOutputSchema');
   return {
     options: o,
     collections,
@@ -178,4 +192,48 @@ export function liveIndices(collection: Collection, ids: readonly string[]): num
     if (index === null || collection.store.isDeleted(index)) throw new RangeError(`${id} is not a live document of ${collection.spec.collectionId}`);
     return index;
   });
+}
+
+/** Throws a RangeError when `ids` (of option `option`) names a collection the server does not have. */
+export function checkKnown(collections: Map<string, Collection>, ids: readonly string[], option: string): void {
+  const unknown = ids.filter((id) => !collections.has(id));
+  if (unknown.length > 0) throw new RangeError(`${option} names unknown collections ${unknown.join(', ')}; the dev server has ${[...collections.keys()].join(', ')}`);
+}
+
+/** What {@link addCollection} takes; the body of `POST /_dev/collections` too. */
+export interface NewCollection {
+  /** Id of the new collection: letters, digits, `_` and `-`, unused. */
+  collection_id: string;
+  /** Id of the collection whose documents (shape, vectors, schema at start) the new one copies. */
+  based_on: string;
+  /** Base documents; default as `documentsPerCollection` gives for the new id. */
+  documents?: number;
+  /** `collection_name`; default the id. */
+  collection_name?: string;
+}
+
+/**
+ * Add a collection now: documents generated like `based_on`'s (own ids and values, salted by
+ * the new id), its static output_schema at version 1, created now (after every other
+ * collection, so listing order stays creation order). Throws a RangeError naming the problem.
+ */
+export function addCollection(state: ServerState, input: NewCollection): Collection {
+  const id = input.collection_id;
+  if (typeof id !== 'string' || !/^[A-Za-z0-9_-]{1,128}$/.test(id)) throw new RangeError(`collection_id must be 1..128 letters, digits, _ or -, got ${JSON.stringify(id)}`);
+  if (findCollection(state, id)) throw new RangeError(`collection ${id} exists already; pick another collection_id`);
+  const base = state.collections.get(input.based_on);
+  if (!base) throw new RangeError(`based_on names unknown collection ${String(input.based_on)}; the dev server has ${[...state.collections.keys()].join(', ')}`);
+  const name = input.collection_name ?? id;
+  if (typeof name !== 'string' || name === '' || findCollection(state, name)) throw new RangeError(`collection_name ${JSON.stringify(name)} must be a non-empty string no other collection uses as id or name`);
+  const count = input.documents === undefined ? docCount(state.options.documentsPerCollection, id) : checkCount(input.documents);
+  const last = Math.max(...[...state.collections.values()].map((c) => c.createdAtMs));
+  const spec: CollectionSpec = { ...base.spec, collectionId: id, name, description: `${base.spec.description} (copy)` };
+  const collection = makeCollection(spec, state.options, count, Math.max(Date.now(), last + 1));
+  state.collections.set(id, collection);
+  return collection;
+}
+
+function checkCount(n: unknown): number {
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 2 ** 31) throw new RangeError(`documents must be an integer in 0..2^31, got ${JSON.stringify(n)}`);
+  return n;
 }

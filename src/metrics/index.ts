@@ -34,7 +34,7 @@ export function runMetrics(settings: ResolvedSettings, logger: Logger, progress:
     progress: tally,
     push: async (result) => {
       const endedAt = new Date();
-      const attempted = attemptedCollections(settings.collections, result, (performance.now() - started) / 1000);
+      const attempted = attemptedCollections(result.collectionIds ?? (settings.collections === 'all' ? [] : settings.collections), result, (performance.now() - started) / 1000);
       const newest = await readNewest(settings, [...attempted.keys()], logger);
       const stage = result.error ? errorStage(result.error) : null;
       const target = redactUrl(gatewayUrl);

@@ -1,6 +1,7 @@
 import { isSafeCollectionId } from '../commit/layout.js';
 import type { ResolvedSettings } from '../config/resolve.js';
 import { AbortedError, ConfigError, ExportError, InternalError } from '../errors.js';
+import { resolveCollectionIds } from '../source/collections.js';
 import { MixpeekHttp } from '../source/http.js';
 import { openDestination } from '../storage/index.js';
 import type { StorageDriver } from '../storage/types.js';
@@ -26,6 +27,9 @@ export interface ExportDeps {
  * Runs one export: every collection in turn, each under its own lease. Never throws for
  * an expected failure and never exits: the outcome, including the first error, is data.
  * `settings` come from `loadSettings` (or `resolveSettings`): validated and resolved.
+ * With `collections: all` the namespace is listed first (sorted by id, without
+ * `excludeCollections`): a collection created later is picked up by the next invocation,
+ * and an empty namespace is a success with nothing done (`collectionIds` empty).
  */
 export async function runExport(settings: ResolvedSettings, deps: ExportDeps = {}): Promise<ExportResult> {
   return runCollections(settings, deps, { window: true, reconcile: 'auto' });
@@ -48,12 +52,14 @@ async function runCollections(settings: ResolvedSettings, deps: ExportDeps, plan
   try {
     const ctx = await buildContext(settings, deps, logger);
     driver = ctx.driver;
+    const ids = await resolveCollectionIds(settings, ctx.http, logger, deps.signal);
+    result.collectionIds = ids;
     if (settings.dryRun && plan.window) {
       result.dryRun = [];
-      for (const id of settings.collections) result.dryRun.push(await dryRunCollection(ctx, id));
+      for (const id of ids) result.dryRun.push(await dryRunCollection(ctx, id));
       return result;
     }
-    for (const id of settings.collections) {
+    for (const id of ids) {
       const started = performance.now();
       const seconds = () => (performance.now() - started) / 1000;
       try {
@@ -75,7 +81,7 @@ async function runCollections(settings: ResolvedSettings, deps: ExportDeps, plan
 async function buildContext(settings: ResolvedSettings, deps: ExportDeps, logger: Logger): Promise<ExportContext> {
   if (settings.reconcile && settings.noReconcile) throw new ConfigError('--reconcile and --no-reconcile contradict each other; give one');
   if (settings.reconcile && settings.range.shard) throw new ConfigError('--reconcile does not run on a shard (--shard): a reconciliation lists the whole collection; run mixpeek-export reconcile without --shard');
-  for (const id of settings.collections) {
+  for (const id of settings.collections === 'all' ? [] : settings.collections) {
     if (!isSafeCollectionId(id)) {
       throw new ConfigError(`collection id ${JSON.stringify(id)} is not a plain id (letters, digits, _ . -; no / or ..); check --collection`);
     }

@@ -62,6 +62,12 @@ export interface CollectionResult {
 /** What `runExport` returns: the run's outcome as data (STYLE.md item 8). */
 export interface ExportResult {
   collections: CollectionResult[];
+  /**
+   * The collections this invocation chose, in order: the ids given, or with `collections: all`
+   * the namespace as listed (sorted by id), without the excluded ones. Absent when the run
+   * failed before choosing them (the destination or the listing failed).
+   */
+  collectionIds?: string[];
   /** The first error; the CLI maps it to an exit code. Absent when everything succeeded. */
   error?: ExportError;
   /**

@@ -31,6 +31,25 @@ describe('flags per command', () => {
     expect(() => loadStorageSettings('status', { flags: { dest: '/tmp/x', collections: ['a'], vectors: true }, env })).toThrow(/status does not take --vectors/);
   });
 
+  it('gives status and verify --all-collections and --exclude-collection, and requires the API key and namespace only with all', () => {
+    for (const command of ['status', 'verify'] as const) {
+      expect(flagHelp(command)).toMatch(/--all-collections\s+every collection of the namespace \(collections: all\), instead of --collection/);
+      expect(flagHelp(command)).toContain('--exclude-collection <id>');
+      const flags = parseFlags(['--dest', 's3://acme/p', '--all-collections', '--exclude-collection', 'col_b'], command).settings;
+      expect(() => loadStorageSettings(command, { flags, env: {} })).toThrow(expect.objectContaining({ exitCode: 2, message: expect.stringContaining(`${command} --all-collections lists the namespace's collections through the Mixpeek API: set MIXPEEK_API_KEY`) }));
+      expect(() => loadStorageSettings(command, { flags, env: { MIXPEEK_API_KEY: 'sk_x' } })).toThrow(/set MIXPEEK_NAMESPACE or pass --namespace/);
+      expect(() => loadStorageSettings(command, { flags: { ...flags, baseUrl: 'http://api.example.com' }, env })).toThrow(/--base-url http:\/\/api\.example\.com is plain http/);
+      expect(loadStorageSettings(command, { flags, env })).toMatchObject({ collections: 'all', excludeCollections: ['col_b'], apiKey: 'sk_test_x', namespace: 'ns_env' });
+    }
+  });
+
+  it('leaves the API settings out of status and verify when the collections are given as ids', () => {
+    const settings = loadStorageSettings('status', { flags: { dest: '/tmp/x', collections: ['col_a'], namespace: 'ns_flag' }, env });
+    expect(settings).not.toHaveProperty('apiKey');
+    expect(settings).not.toHaveProperty('namespace');
+    expect(settings.collections).toEqual(['col_a']);
+  });
+
   it('loads status and verify without an API key, reading only their subset of a shared config file', () => {
     const file = path.join(mkdtempSync(path.join(tmpdir(), 'cli-flags-')), 'c.yaml');
     writeFileSync(file, 'namespace: ns_file\ncollections: [col_a]\ndest: s3://acme/p\ntargetFileMb: 64\ns3Region: eu-west-1\n');
@@ -86,5 +105,13 @@ describe('the export summary', () => {
     for (let seq = 0; seq < 9; seq++) progress.filePublished({ key: `k${seq}`, seq, rows: 100, bytes: 2_000_000, sha256: '', endPosition: null } as never);
     const line = summary({ collections: ['col_a'], dest: '/tmp/x' }, { collections: [], error: new AbortedError('the run was interrupted', 'SIGTERM') }, progress);
     expect(line).toMatch(/^export failed \(exit 143\): the run was interrupted; 1 collection\(s\), 0 run\(s\), 9 files, 900 rows, 18\.0 MB, /);
+  });
+
+  it('counts the collections the run chose with --all-collections, and says plainly when there were none', () => {
+    const progress = new TtyProgress(null);
+    const listed = summary({ collections: 'all', dest: '/tmp/x' }, { collections: [], collectionIds: ['col_a', 'col_b'] }, progress);
+    expect(listed).toMatch(/^export ok, nothing new; 2 collection\(s\), 0 run\(s\)/);
+    const none = summary({ collections: 'all', dest: '/tmp/x' }, { collections: [], collectionIds: [] }, progress);
+    expect(none).toBe('export ok, nothing to do: no collections in the namespace (after exclusions); nothing written to /tmp/x');
   });
 });

@@ -51,6 +51,39 @@ describe('settings', () => {
   });
 });
 
+describe('choosing collections', () => {
+  it('takes collections: all from a config file, MIXPEEK_EXPORT_COLLECTIONS=all or --all-collections', () => {
+    expect(loadSettings({ flags: {}, env, configFile: file('collections: all\n') }).collections).toBe('all');
+    expect(loadSettings({ flags: {}, env: { ...env, MIXPEEK_EXPORT_COLLECTIONS: 'all' } }).collections).toBe('all');
+    expect(loadSettings({ flags: parseFlags(['--all-collections']).settings, env }).collections).toBe('all');
+    expect(loadSettings({ flags: parseFlags(['--all-collections']).settings, env, configFile: file('collections: [col_a]\n') }).collections).toBe('all');
+    expect(loadSettings({ flags: parseFlags(['--collection', 'col_b']).settings, env, configFile: file('collections: all\n') }).collections).toEqual(['col_b']);
+  });
+
+  it('refuses --collection together with --all-collections with exit 2, naming both', () => {
+    expect(() => parseFlags(['--collection', 'col_a', '--all-collections'])).toThrow(
+      expect.objectContaining({ exitCode: 2, message: expect.stringMatching(/--collection and --all-collections contradict each other/) }),
+    );
+    for (const command of ['reconcile', 'status', 'verify'] as const) {
+      expect(() => parseFlags(['--all-collections', '--collection', 'col_a'], command), command).toThrow(/--collection and --all-collections contradict each other/);
+    }
+  });
+
+  it('reads the exclusions from repeated --exclude-collection or a comma-separated MIXPEEK_EXPORT_EXCLUDE_COLLECTIONS, empty by default', () => {
+    expect(loadSettings({ flags: { collections: 'all' }, env }).excludeCollections).toEqual([]);
+    const flags = parseFlags(['--all-collections', '--exclude-collection', 'col_a', '--exclude-collection', 'col_b']).settings;
+    expect(loadSettings({ flags, env }).excludeCollections).toEqual(['col_a', 'col_b']);
+    expect(loadSettings({ flags: { collections: 'all' }, env: { ...env, MIXPEEK_EXPORT_EXCLUDE_COLLECTIONS: 'col_a, col_c' } }).excludeCollections).toEqual(['col_a', 'col_c']);
+    expect(() => loadSettings({ flags: parseFlags(['--all-collections', '--exclude-collection', '../x']).settings, env })).toThrow(/--exclude-collection: collection id "\.\.\/x" is not a plain id/);
+  });
+
+  it('names both ways of choosing collections when none is given, and refuses another word than all', () => {
+    expect(() => loadSettings({ flags: {}, env })).toThrow(/collections are required: pass --collection ID \(repeatable\) or --all-collections, or set MIXPEEK_EXPORT_COLLECTIONS/);
+    expect(() => loadSettings({ flags: {}, env, configFile: file('collections: every\n') })).toThrow(/expected a list of collection ids, or "all" for every collection of the namespace/);
+    expect(() => loadSettings({ flags: {}, env, configFile: file('collections: [col_a, "a/b"]\n') })).toThrow(/collection id "a\/b" is not a plain id/);
+  });
+});
+
 describe('window planning', () => {
   const now = new Date('2026-11-21T12:00:00Z');
   const load = (flags: Record<string, unknown> = {}) => loadSettings({ flags: { collections: ['a'], ...flags }, env, now });

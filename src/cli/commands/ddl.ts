@@ -8,7 +8,10 @@ import { type DdlSettings, loadDdlSettings, nearest } from '../../config/load.js
 import { ConfigError, type ExitCode } from '../../errors.js';
 import { DDL_FLAGS, buildDdlRequest, ddlFlagHelp } from '../../ddl/request.js';
 import type { DdlRequest } from '../../ddl/types.js';
+import { chooseCollections } from '../../source/collections.js';
+import { silentLogger, type Logger } from '../../util/log.js';
 import { type LookupOptions, lookupColumns } from '../ddl-columns.js';
+import { cliLogger } from '../output.js';
 import { FLAGS, flagHelp, flagNamesOf, parseFlags } from '../flags.js';
 import type { CommandIo } from './types.js';
 
@@ -49,14 +52,23 @@ export function parseDdlArgs(argv: string[], env: NodeJS.ProcessEnv): ParsedDdl 
   return { own, settings, request: buildDdlRequest(own, settings) };
 }
 
+/** What {@link resolveDdl} may be given: the lookup's options, and the logger of the namespace listing. */
+export interface ResolveOptions extends LookupOptions {
+  /** Where `collections: all` logs the listing (CollectionsListed, NoCollections); default silent. */
+  logger?: Logger;
+}
+
 /**
- * The request with each collection's typed columns looked up (`columns: typed`), and the
- * warnings to print; with `columns: json` nothing is read.
+ * The request with its collections chosen (`collections: all` lists the namespace through the
+ * API, then `excludeCollections` applies) and each one's typed columns looked up (`columns:
+ * typed`), and the warnings to print. With a list of ids and `columns: json` nothing is read.
  */
-export async function resolveDdl(parsed: ParsedDdl, options: LookupOptions = {}): Promise<{ request: DdlRequest; warnings: string[] }> {
-  if (parsed.settings.columns === 'json') return { request: parsed.request, warnings: [] };
-  const { columns, warnings } = await lookupColumns(parsed.settings, options);
-  return { request: buildDdlRequest(parsed.own, parsed.settings, columns), warnings };
+export async function resolveDdl(parsed: ParsedDdl, options: ResolveOptions = {}): Promise<{ request: DdlRequest; warnings: string[] }> {
+  const collections = await chooseCollections(parsed.settings, options.logger ?? silentLogger);
+  const settings = { ...parsed.settings, collections };
+  if (settings.columns === 'json') return { request: buildDdlRequest(parsed.own, settings), warnings: [] };
+  const { columns, warnings } = await lookupColumns(settings, options);
+  return { request: buildDdlRequest(parsed.own, settings, columns), warnings };
 }
 
 export async function ddlCommand(argv: string[], io: CommandIo): Promise<ExitCode> {
@@ -67,9 +79,9 @@ export async function ddlCommand(argv: string[], io: CommandIo): Promise<ExitCod
   }
   const { checkDdlDestination, generateDdl } = await import('../../ddl/index.js');
   checkDdlDestination(parsed.request); // exit 2 before anything is looked up there
-  const { request, warnings } = await resolveDdl(parsed);
+  const { request, warnings } = await resolveDdl(parsed, { logger: cliLogger(process.stderr, 'info', io.redact) });
   for (const warning of warnings) process.stderr.write(io.redact(`mixpeek-export: warning: ${warning}`) + '\n');
-  io.stdout(await generateDdl(request));
+  if (request.collections.length > 0) io.stdout(await generateDdl(request)); // none: the listing warned NoCollections
   return 0;
 }
 

@@ -57,6 +57,8 @@ export function crashHook(spec: string | undefined): StepHook | undefined {
  * files it did publish, not only those of the runs that completed.
  */
 export function summary(settings: Pick<ResolvedSettings, 'collections' | 'dest'>, result: ExportResult, progress: TtyProgress): string {
+  const chosen = result.collectionIds ?? (settings.collections === 'all' ? [] : settings.collections);
+  if (result.collectionIds?.length === 0 && !result.error) return `export ok, nothing to do: no collections${settings.collections === 'all' ? ' in the namespace (after exclusions)' : ' left after exclusions'}; nothing written to ${settings.dest}`;
   if (result.dryRun) {
     return result.dryRun
       .map((r) => `dry run ${r.collectionId}: window ${r.window ? `[${r.window.lo ?? 'beginning'}, ${r.window.hi})` : 'none (nothing new)'}: ${r.documents} documents in ${Object.keys(r.partitions).length} dt partitions, ${r.rejected} rejected, ~${(r.jsonBytes / 1e6).toFixed(1)} MB of JSON; nothing written`)
@@ -69,5 +71,5 @@ export function summary(settings: Pick<ResolvedSettings, 'collections' | 'dest'>
   const status = result.error ? `failed (exit ${result.error.exitCode}): ${result.error.message}` : runs.length === 0 ? 'ok, nothing new' : 'ok';
   const reconciles = result.collections.flatMap((c) => c.reconciles ?? []);
   const reconciled = reconciles.length ? `, ${reconciles.length} reconciliation(s): ${reconciles.reduce((n, r) => n + r.idsListed, 0)} ids listed, ${reconciles.reduce((n, r) => n + r.tombstones, 0)} tombstones` : '';
-  return `export ${status}; ${settings.collections.length} collection(s), ${runs.length} run(s), ${files} files, ${rows} rows, ${(bytes / 1e6).toFixed(1)} MB, ${rejected} rejected, ${untyped} values left untyped${reconciled}, ${progress.seconds.toFixed(1)} s (${Math.round(rows / Math.max(progress.seconds, 0.001))} docs/s) to ${settings.dest}`;
+  return `export ${status}; ${chosen.length} collection(s), ${runs.length} run(s), ${files} files, ${rows} rows, ${(bytes / 1e6).toFixed(1)} MB, ${rejected} rejected, ${untyped} values left untyped${reconciled}, ${progress.seconds.toFixed(1)} s (${Math.round(rows / Math.max(progress.seconds, 0.001))} docs/s) to ${settings.dest}`;
 }

@@ -16,8 +16,9 @@ const EXIT_CODES = `Exit codes: 0 done (also "nothing new"), 2 bad usage or conf
 4 storage failure, 5 lease held by another run, 6 verify found a problem or corrupt state, 130/143 interrupted
 (checkpoint valid).`;
 
-const ENVIRONMENT = `Environment: MIXPEEK_API_KEY (secret, required by export), MIXPEEK_NAMESPACE, MIXPEEK_BASE_URL,
-MIXPEEK_EXPORT_DEST, MIXPEEK_EXPORT_COLLECTIONS (comma-separated), MIXPEEK_EXPORT_SHARD,
+const ENVIRONMENT = `Environment: MIXPEEK_API_KEY (secret, required by export, and by status and verify with --all-collections),
+MIXPEEK_NAMESPACE, MIXPEEK_BASE_URL, MIXPEEK_EXPORT_DEST, MIXPEEK_EXPORT_COLLECTIONS (comma-separated, or all),
+MIXPEEK_EXPORT_EXCLUDE_COLLECTIONS (comma-separated), MIXPEEK_EXPORT_SHARD,
 MIXPEEK_EXPORT_METRICS_PUSHGATEWAY (with user:password@ in it, set it here rather than as a flag,
 which ps shows); Azure secrets AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_KEY, AZURE_STORAGE_SAS_TOKEN.`;
 

@@ -1,5 +1,6 @@
 /** `col_audio_transcripts`: one document per transcribed audio chunk, in six languages. */
 import type { Rng } from '../prng.js';
+import type { SchemaProperties } from '../schema.js';
 import { maybe, type DocContext } from './common.js';
 import { LANGUAGES, SPEAKER_NAMES, UTTERANCES } from './words.js';
 
@@ -48,3 +49,19 @@ export function audioFields(ctx: DocContext): Record<string, unknown> {
     keywords: maybe(r, 0.4, () => r.sample(['pricing', 'roadmap', 'launch', 'hiring', 'Q4', '東京', 'Αθήνα'], 1 + r.int(3))),
   };
 }
+
+/** What {@link audioFields} writes, as `output_schema.properties`. */
+export const audioSchema: SchemaProperties = {
+  transcript: { type: 'text' },
+  language: { type: 'string' },
+  speakers: { type: 'array', items: { type: 'string' } },
+  segments: {
+    type: 'array',
+    items: { type: 'object', properties: { start: { type: 'number' }, end: { type: 'number' }, speaker: { type: 'string' }, text: { type: 'text' } } },
+  },
+  start_time: { type: 'integer', description: 'Chunk start, whole seconds into the recording' },
+  end_time: { type: 'integer' },
+  asr_model: { type: 'string' },
+  sentiment: { type: 'object', properties: { overall: { type: 'float' }, by_speaker: { type: 'object' } } },
+  keywords: { type: 'array', items: { type: 'string' } },
+};

@@ -13,6 +13,12 @@ export interface DocContext {
   stable: Rng;
   /** Draws re-seeded per version: the fields a mutation changes. */
   fresh: Rng;
+  /**
+   * Draws that never change for a document, for fields added after the first release (the
+   * typed-columns fields): a stream of its own, so adding one changes no value drawn from
+   * `stable` or `fresh` (`size_bytes` and `content_hash` are drawn after the fields).
+   */
+  late: Rng;
   /** Per-collection salt, for ids derived from something other than the document. */
   salt: number;
 }

@@ -1,5 +1,6 @@
 /** `col_pdf_pages`: one document per PDF page; a few pages carry a very large text field. */
 import type { Rng } from '../prng.js';
+import type { SchemaProperties } from '../schema.js';
 import { maybe, type DocContext } from './common.js';
 import { HEADINGS, PDF_TITLES, SENTENCES } from './words.js';
 
@@ -65,5 +66,21 @@ export function pdfPageFields(ctx: DocContext): Record<string, unknown> {
     ocr: maybe(r, 0.25, () => ({ engine: { name: 'tesseract', version: '5.3.4' }, confidence: r.decimal(0.6, 0.99, 3) })),
     layout: maybe(r, 0.3, () => layout(r)),
     language: maybe(r, 0.5, () => 'en'),
+    // Set by a second OCR pass on some pages; a name starting with a digit cannot be a column.
+    '2nd_pass': maybe(ctx.late, 0.1, () => ctx.late.chance(0.8)),
   };
 }
+
+/** What {@link pdfPageFields} writes, as `output_schema.properties`. */
+export const pdfPageSchema: SchemaProperties = {
+  document_title: { type: 'string' },
+  page_number: { type: 'integer' },
+  page_count: { type: 'integer' },
+  text: { type: 'text' },
+  headings: { type: 'array', items: { type: 'string' } },
+  tables: { type: 'array', items: { type: 'array' }, description: 'Each table as rows of cells, header first' },
+  ocr: { type: 'object', properties: { engine: { type: 'object', properties: { name: { type: 'string' }, version: { type: 'string' } } }, confidence: { type: 'float' } } },
+  layout: { type: 'object', properties: { columns: { type: 'integer' }, blocks: { type: 'array', items: { type: 'object' } } } },
+  language: { type: 'string' },
+  '2nd_pass': { type: 'boolean' },
+};

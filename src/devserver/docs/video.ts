@@ -1,4 +1,5 @@
 /** `col_video_frames`: one document per keyframe of a video (reference §2a example). */
+import type { SchemaProperties } from '../schema.js';
 import { maybe, type DocContext } from './common.js';
 import { OBJECT_LABELS, PRODUCT_TAXONOMY, SCENE_ACTIONS, SCENE_SETTINGS, SCENE_SUBJECTS } from './words.js';
 
@@ -49,5 +50,36 @@ export function videoFrameFields(ctx: DocContext): Record<string, unknown> {
     duration: maybe(r, 0.6, () => FRAMES_PER_VIDEO * KEYFRAME_SECONDS),
     cluster_id: maybe(r, 0.3, () => `cl_${r.hex(8)}`),
     camera: maybe(r, 0.35, () => camera(ctx)),
+    luma_histogram: Array.from({ length: 8 }, () => ctx.late.int(4096)),
+    // A taxonomy label under a hyphenated name, as a user-named enrichment writes it: no column can carry it.
+    'scene-label': maybe(ctx.late, 0.7, () => ctx.late.pick(SCENE_LABELS)),
   };
 }
+
+const SCENE_LABELS = ['outdoor/street', 'outdoor/nature', 'indoor/retail', 'indoor/office', 'event/crowd'] as const;
+
+/** What {@link videoFrameFields} writes, as `output_schema.properties`. */
+export const videoFrameSchema: SchemaProperties = {
+  start_time: { type: 'number', description: 'Keyframe start, seconds into the video' },
+  end_time: { type: 'number' },
+  frame_number: { type: 'integer' },
+  scene_description: { type: 'text' },
+  detected_objects: {
+    type: 'array',
+    items: { type: 'object', properties: { label: { type: 'string' }, confidence: { type: 'float' }, bbox: { type: 'array', items: { type: 'float' } } } },
+  },
+  thumbnail_url: { type: 'image' },
+  taxonomy_products_label: { type: 'string' },
+  campaign_id: { type: 'string' },
+  duration: { type: 'float' },
+  cluster_id: { type: 'string' },
+  camera: {
+    type: 'object',
+    properties: {
+      make: { type: 'string' },
+      settings: { type: 'object', properties: { exposure: { type: 'object' }, lens: { type: 'object' } } },
+    },
+  },
+  luma_histogram: { type: 'array', items: { type: 'integer' }, description: '8-bin luminance histogram' },
+  'scene-label': { type: 'string' },
+};
