@@ -16,7 +16,7 @@ import { ENVELOPE_COLUMNS, RUN_COLUMNS } from '../../src/rows/columns.js';
 import { planColumns } from '../../src/rows/typed.js';
 import { openDestination } from '../../src/storage/index.js';
 import type { StorageDriver } from '../../src/storage/types.js';
-import { type FileFormat, duckColumns, SNOWFLAKE_TYPE_OF, SPARK_TYPE_OF, snowflakeTable, sparkHints } from '../support/ddl-columns.js';
+import { type FileFormat, duckColumns, SNOWFLAKE_TYPE_OF, SPARK_TYPE_OF, snowflakeTable, snowflakeTables, sparkHints } from '../support/ddl-columns.js';
 import { createBucket } from '../support/emulators/s3.js';
 import { API_KEY, duckdb, exportEnv, NAMESPACE, runCli } from '../support/harness.js';
 
@@ -64,13 +64,15 @@ async function exportTo(dest: string, storage: string[], upload: string[], forma
   expect(exported.code, exported.stderr).toBe(0);
 }
 
-/** The newest manifest's typed columns, read through the store. */
+/** The typed columns of the export run's manifest, read through the store (the first export also reconciles: that manifest lists none). */
 async function stagedTypedNames(driver: StorageDriver): Promise<{ key: string; names: string[] }> {
   const keys: string[] = [];
   for await (const info of driver.list(`${COL}/_manifests/`)) keys.push(info.key);
-  const key = keys.sort().at(-1)!;
-  const manifest = (await readManifest(driver, key))!;
-  return { key, names: (manifest.typedColumns ?? []).map((c) => c.name) };
+  for (const key of keys.sort().reverse()) {
+    const manifest = (await readManifest(driver, key))!;
+    if (manifest.kind !== 'reconcile') return { key, names: (manifest.typedColumns ?? []).map((c) => c.name) };
+  }
+  throw new Error(`no export manifest under ${COL}/_manifests/`);
 }
 
 /** The collection as the API serves it (the exporter plans its first typed run from its output_schema). */
@@ -135,15 +137,46 @@ describe('where ddl takes the typed columns from', () => {
     expect(tableNames(fromApi.stdout)).toEqual([...ENVELOPE_COLUMNS.map((c) => c.name), ...planned, ...RUN_COLUMNS.map((c) => c.name), '_file_name']);
     expect(fromApi.stdout).not.toContain(API_KEY);
 
-    // Staged: the manifest wins over the API.
+    // Staged: the manifest wins over the API, also once the API declares a field no file has yet.
     await exportTo(dest, storage, upload, 'parquet');
     const driver = await driverOf(dest);
     const staged = await stagedTypedNames(driver);
     await driver.close?.();
-    const fromManifest = await runCli([...ddl, ...api], { ...S3_ENV, MIXPEEK_API_KEY: API_KEY });
-    expect(fromManifest.code, fromManifest.stderr).toBe(0);
-    expect(fromManifest.stdout).toContain(`from the newest manifest that lists them, ${staged.key}`);
-    expect(tableNames(fromManifest.stdout)).toEqual([...ENVELOPE_COLUMNS.map((c) => c.name), ...staged.names, ...RUN_COLUMNS.map((c) => c.name), '_file_name']);
+    server.defineField(COL, 'reviewer', { type: 'string' });
+    try {
+      const fromManifest = await runCli([...ddl, ...api], { ...S3_ENV, MIXPEEK_API_KEY: API_KEY });
+      expect(fromManifest.code, fromManifest.stderr).toBe(0);
+      expect(fromManifest.stdout).toContain(`from the newest manifest that lists them, ${staged.key}`);
+      expect(tableNames(fromManifest.stdout)).toEqual([...ENVELOPE_COLUMNS.map((c) => c.name), ...staged.names, ...RUN_COLUMNS.map((c) => c.name), '_file_name']);
+      expect(fromManifest.stdout).not.toContain('reviewer');
+    } finally {
+      server.defineField(COL, 'reviewer', null);
+    }
+  }, 120_000);
+
+  it('with --all-collections prints one table per collection of the namespace, each with its own typed columns', async () => {
+    const { dest, storage, upload } = await freshBucket();
+    await exportTo(dest, storage, upload, 'parquet');
+    const driver = await driverOf(dest);
+    const staged = await stagedTypedNames(driver);
+    await driver.close?.();
+    const excluded = 'col_audio_transcripts';
+    const result = await runCli(['ddl', '--target', 'snowflake', '--dest', dest, '--all-collections', '--exclude-collection', excluded, ...storage, '--namespace', NAMESPACE, '--base-url', server.url], {
+      ...S3_ENV,
+      MIXPEEK_API_KEY: API_KEY,
+    });
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).not.toContain('mixpeek-export: warning');
+    const ids = [...server.collections].filter((id) => id !== excluded).sort();
+    const tables = snowflakeTables(result.stdout);
+    expect([...tables.keys()]).toEqual(ids.map((id) => `mixpeek_db.mixpeek.${id}`));
+    const typedOf = (id: string) => tables.get(`mixpeek_db.mixpeek.${id}`)!.map((c) => c.name).filter((name) => !ENVELOPE_AND_RUN.includes(name) && name !== '_file_name');
+    expect(typedOf(COL)).toEqual(staged.names);
+    expect(result.stdout).toContain(`--   ${COL}: ${staged.names.length} typed columns from the newest manifest that lists them`);
+    for (const id of ids.filter((i) => i !== COL)) {
+      expect(result.stdout).toContain(`--   ${id}: `);
+      expect(typedOf(id), id).not.toEqual(staged.names); // each collection its own columns
+    }
   }, 120_000);
 
   it('prints the envelope with a warning naming both, and exit 0, when neither the destination nor the API answers', async () => {

@@ -3,7 +3,8 @@
  * the files: shared by the unit DDL test (files the encoders write) and the integ one (files a
  * real export wrote). The maps are independent of src/ddl: they say what Snowflake loads with
  * MATCH_BY_COLUMN_NAME and the vectorized Parquet scanner, and which Spark hint reads a column
- * without loss. DuckDB's own type detection reads NDJSON (an object is a STRUCT).
+ * without loss. DuckDB's own type detection reads NDJSON: nested JSON (an object, an array of
+ * objects or of arrays) is `NESTED` here, which both targets hold as JSON.
  */
 import { expect } from 'vitest';
 import type { DuckDBConnection } from '@duckdb/node-api';
@@ -12,20 +13,25 @@ export type FileFormat = 'parquet' | 'ndjson';
 
 export const SNOWFLAKE_TYPE_OF: Record<FileFormat, Record<string, string>> = {
   parquet: { VARCHAR: 'VARCHAR', BIGINT: 'NUMBER(38,0)', DOUBLE: 'FLOAT', BOOLEAN: 'BOOLEAN', 'TIMESTAMP WITH TIME ZONE': 'TIMESTAMP_LTZ', DATE: 'DATE', 'VARCHAR[]': 'ARRAY', 'DOUBLE[]': 'ARRAY', 'BIGINT[]': 'ARRAY', 'FLOAT[]': 'ARRAY', 'BOOLEAN[]': 'ARRAY' },
-  ndjson: { VARCHAR: 'VARCHAR', BIGINT: 'NUMBER(38,0)', DOUBLE: 'FLOAT', BOOLEAN: 'BOOLEAN', 'TIMESTAMP WITH TIME ZONE': 'TIMESTAMP_LTZ', TIMESTAMP: 'TIMESTAMP_LTZ', DATE: 'DATE', STRUCT: 'VARIANT', 'VARCHAR[]': 'ARRAY', 'DOUBLE[]': 'ARRAY', 'BIGINT[]': 'ARRAY', 'BOOLEAN[]': 'ARRAY' },
+  ndjson: { VARCHAR: 'VARCHAR', BIGINT: 'NUMBER(38,0)', DOUBLE: 'FLOAT', BOOLEAN: 'BOOLEAN', 'TIMESTAMP WITH TIME ZONE': 'TIMESTAMP_LTZ', TIMESTAMP: 'TIMESTAMP_LTZ', DATE: 'DATE', NESTED: 'VARIANT', 'VARCHAR[]': 'ARRAY', 'DOUBLE[]': 'ARRAY', 'BIGINT[]': 'ARRAY', 'BOOLEAN[]': 'ARRAY' },
 };
 
 export const SPARK_TYPE_OF: Record<FileFormat, Record<string, string>> = {
   parquet: { VARCHAR: 'STRING', BIGINT: 'BIGINT', DOUBLE: 'DOUBLE', BOOLEAN: 'BOOLEAN', 'TIMESTAMP WITH TIME ZONE': 'TIMESTAMP', DATE: 'DATE', 'VARCHAR[]': 'ARRAY<STRING>', 'DOUBLE[]': 'ARRAY<DOUBLE>', 'BIGINT[]': 'ARRAY<BIGINT>', 'FLOAT[]': 'ARRAY<FLOAT>', 'BOOLEAN[]': 'ARRAY<BOOLEAN>' },
-  ndjson: { VARCHAR: 'STRING', BIGINT: 'BIGINT', DOUBLE: 'DOUBLE', BOOLEAN: 'BOOLEAN', 'TIMESTAMP WITH TIME ZONE': 'TIMESTAMP', TIMESTAMP: 'TIMESTAMP', DATE: 'DATE', STRUCT: 'STRING', 'VARCHAR[]': 'ARRAY<STRING>', 'DOUBLE[]': 'ARRAY<DOUBLE>', 'BIGINT[]': 'ARRAY<BIGINT>', 'BOOLEAN[]': 'ARRAY<BOOLEAN>' },
+  ndjson: { VARCHAR: 'STRING', BIGINT: 'BIGINT', DOUBLE: 'DOUBLE', BOOLEAN: 'BOOLEAN', 'TIMESTAMP WITH TIME ZONE': 'TIMESTAMP', TIMESTAMP: 'TIMESTAMP', DATE: 'DATE', NESTED: 'STRING', 'VARCHAR[]': 'ARRAY<STRING>', 'DOUBLE[]': 'ARRAY<DOUBLE>', 'BIGINT[]': 'ARRAY<BIGINT>', 'BOOLEAN[]': 'ARRAY<BOOLEAN>' },
 };
+
+/** A DuckDB type of nested JSON: a STRUCT, JSON, or a list of those or of lists (`JSON[][]`, `STRUCT(...)[]`). */
+function nested(type: string): boolean {
+  return /^(STRUCT|JSON|MAP)/.test(type) || /\]\[\]$/.test(type) || /\)\[\]$/.test(type);
+}
 
 /** Name and DuckDB type of every column DuckDB reads in `paths` (one schema: union by name), in file order. */
 export async function duckColumns(db: DuckDBConnection, paths: readonly string[], format: FileFormat): Promise<{ name: string; type: string }[]> {
   const list = `[${paths.map((p) => `'${p}'`).join(', ')}]`;
-  const source = format === 'parquet' ? `read_parquet(${list}, union_by_name = true)` : `read_json(${list}, format = 'newline_delimited', union_by_name = true)`;
+  const source = format === 'parquet' ? `read_parquet(${list}, union_by_name = true, hive_partitioning = false)` : `read_json(${list}, format = 'newline_delimited', union_by_name = true, hive_partitioning = false)`;
   const reader = await db.runAndReadAll(`DESCRIBE SELECT * FROM ${source}`);
-  return (reader.getRowObjectsJson() as { column_name: string; column_type: string }[]).map((r) => ({ name: r.column_name, type: r.column_type.startsWith('STRUCT') ? 'STRUCT' : r.column_type }));
+  return (reader.getRowObjectsJson() as { column_name: string; column_type: string }[]).map((r) => ({ name: r.column_name, type: nested(r.column_type) ? 'NESTED' : r.column_type }));
 }
 
 /** `name TYPE [NOT NULL]` of every CREATE TABLE of a Snowflake script, by table name, in order. */
