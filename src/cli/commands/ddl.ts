@@ -17,7 +17,7 @@ import type { CommandIo } from './types.js';
 
 export function ddlUsage(): string {
   return [
-    'Usage: mixpeek-export ddl --target snowflake|databricks --dest URL --collection ID [--collection ID]... [flags]',
+    'Usage: mixpeek-export ddl --target snowflake|databricks --dest URL (--collection ID [--collection ID]... | --all-collections) [flags]',
     '',
     'Prints the consumer setup for the files export writes: Snowflake file format, stage, table (with',
     'schema evolution), pipe or COPY and a latest-version view; Databricks Auto Loader job (PySpark) and',
@@ -29,6 +29,8 @@ export function ddlUsage(): string {
     "without one, the API (GET /v1/collections/{id}: output_schema; needs MIXPEEK_API_KEY and",
     '--namespace). Each lookup gives up after a few seconds; what is not reachable is a warning on',
     'stderr and the DDL declares the envelope only. --columns json reads nothing (no network).',
+    '--all-collections lists the namespace through the API first (MIXPEEK_API_KEY and --namespace needed),',
+    'as export does, and prints the setup of each collection (--exclude-collection skips some).',
     '',
     ddlFlagHelp(),
     flagHelp('ddl'),
