@@ -41,7 +41,13 @@ function newer(a: Manifest, b: Manifest): boolean {
 export function columnsFromManifest({ key, manifest }: ReadManifest): CollectionColumns {
   return {
     typed: (manifest.typedColumns ?? []).map(typedColumn),
-    source: { kind: 'manifest', key, runId: manifest.runId, finishedAt: manifest.finishedAt },
+    source: {
+      kind: 'manifest',
+      key,
+      runId: manifest.runId,
+      finishedAt: manifest.finishedAt,
+      ...(manifest.columnDrift?.length ? { drift: manifest.columnDrift.map(({ column, staged, declared }) => ({ column, staged, declared })) } : {}),
+    },
   };
 }
 
@@ -76,6 +82,10 @@ export function columnSourceLines(req: DdlRequest): string[] {
   req.collections.forEach((collectionId, i) => {
     const { typed, source } = req.columns[i]!;
     lines.push(`  ${collectionId}: ${describe(typed, source)}`);
+    if (source.kind !== 'manifest') return;
+    for (const d of source.drift ?? []) {
+      lines.push(`    type drift: ${d.column} is declared ${d.declared} now; the column keeps ${d.staged}, values of the new type are in fields`);
+    }
   });
   lines.push(
     'A field added to output_schema becomes a column of later files only; a field whose declared type changes',

@@ -17,9 +17,16 @@ export type SnowflakeLoad = 'pipe' | 'copy';
  */
 export type ColumnsSource =
   | { kind: 'json' }
-  | { kind: 'manifest'; key: string; runId: string; finishedAt: string }
+  | { kind: 'manifest'; key: string; runId: string; finishedAt: string; drift?: ColumnDriftNote[] }
   | { kind: 'api'; schemaVersion: number | null; declared: boolean }
   | { kind: 'none'; reason: string };
+
+/** A staged column whose field is declared with another type now (the manifest's `columnDrift`): the column keeps `staged`. */
+export interface ColumnDriftNote {
+  column: string;
+  staged: string;
+  declared: string;
+}
 
 /** One collection's typed columns (file order, as in the manifest) and where they came from. */
 export interface CollectionColumns {

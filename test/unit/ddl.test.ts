@@ -139,9 +139,18 @@ describe('ddl with typed columns from the newest manifest', () => {
 
   it('takes the newest export manifest that lists typed columns, passing over a newer reconciliation', async () => {
     const { request, text } = await typedDdl(TYPED_GOLDEN[0]!.argv);
-    expect(request.columns[0]!.source).toEqual({ kind: 'manifest', key: 'col_typed/_manifests/20261121T100000Z-0b02.json', runId: '20261121T100000Z-0b02', finishedAt: '2026-11-21T10:04:00.000000Z' });
+    expect(request.columns[0]!.source).toEqual({
+      kind: 'manifest',
+      key: 'col_typed/_manifests/20261121T100000Z-0b02.json',
+      runId: '20261121T100000Z-0b02',
+      finishedAt: '2026-11-21T10:04:00.000000Z',
+      drift: [{ column: 'page_number', staged: 'int64', declared: 'string' }],
+    });
     expect(request.columns[0]!.typed.map((c) => c.name)).toEqual(['title', 'page_number', 'duration', 'is_public', 'published_at', 'release_date', 'metadata', 'thumbnail', 'tags', 'scores', 'frame_numbers']);
     expect(text).toContain('--   col_typed: 11 typed columns from the newest manifest that lists them, col_typed/_manifests/20261121T100000Z-0b02.json');
+    // A drifted field keeps its staged type in the table; the header says where its new values are.
+    expect(text).toContain('--     type drift: page_number is declared string now; the column keeps int64, values of the new type are in fields');
+    expect(text).toContain('  page_number NUMBER(38,0) COMMENT');
   });
 
   it('gives each collection its own table columns and its own Auto Loader hints', async () => {

@@ -18,6 +18,7 @@
 --
 -- Columns (--columns typed): the envelope, then the typed columns of each collection, from:
 --   col_typed: 11 typed columns from the newest manifest that lists them, col_typed/_manifests/20261121T100000Z-0b02.json (run finished 2026-11-21T10:04:00.000000Z)
+--     type drift: page_number is declared string now; the column keeps int64, values of the new type are in fields
 --   col_plain: the envelope only: no manifest at the destination lists typed columns yet; MIXPEEK_API_KEY is not set, so the API was not asked for output_schema
 -- A field added to output_schema becomes a column of later files only; a field whose declared type changes
 -- keeps its column type, and its values of the new type are in fields. Run ddl again after a new column appears.
