@@ -1,10 +1,11 @@
 /**
- * `npm run bench [-- --docs 100000 --vectors both|on|off --format parquet|ndjson --row-group-rows 10000 --max-rows-per-file 1000000]`
+ * `npm run bench [-- --docs 100000 --vectors both|on|off --columns typed|json|both --format parquet|ndjson --row-group-rows 10000 --max-rows-per-file 1000000]`
  * `npm run bench -- --reconcile [--docs 1000000 --delete-percent 1]`
  *
  * Starts the dev server (no latency, no faults) in this process and runs each export in
  * a child process against a fresh temp folder, then prints docs/s, MB/s (staged bytes)
- * and the exporter's peak RSS. Memory must not grow with --docs.
+ * and the exporter's peak RSS. Memory must not grow with --docs. `--columns both` runs each
+ * case with typed columns (the default) and with `columns: json` on the same documents.
  *
  * `--reconcile`: exports the collection (no vectors), deletes `--delete-percent` of its
  * documents through the dev server, then runs one reconciliation (the `reconcile`
@@ -26,6 +27,7 @@ const { values } = parseArgs({
   options: {
     docs: { type: 'string', default: '100000' },
     vectors: { type: 'string', default: 'both' },
+    columns: { type: 'string', default: 'typed' },
     format: { type: 'string', default: 'parquet' },
     collection: { type: 'string', default: 'col_video_frames' },
     'row-group-rows': { type: 'string', default: '10000' },
@@ -73,19 +75,20 @@ async function work(mode: 'export' | 'reconcile', flags: Record<string, unknown>
   return r;
 }
 
-function baseFlags(dest: string, vectors: boolean): Record<string, unknown> {
-  return { collections: [values.collection], dest, format: values.format, vectors, safetyLagSeconds: 0, requestsPerMinute: 0, rowGroupRows: Number(values['row-group-rows']), maxRowsPerFile: Number(values['max-rows-per-file']) };
+function baseFlags(dest: string, vectors: boolean, columns = 'typed'): Record<string, unknown> {
+  return { collections: [values.collection], dest, format: values.format, vectors, columns, safetyLagSeconds: 0, requestsPerMinute: 0, rowGroupRows: Number(values['row-group-rows']), maxRowsPerFile: Number(values['max-rows-per-file']) };
 }
 
 async function benchExport(): Promise<void> {
   const modes = values.vectors === 'both' ? [false, true] : [values.vectors === 'on'];
+  const columnModes = values.columns === 'both' ? ['typed', 'json'] : [values.columns];
   console.log(`bench: ${docs} documents of ${values.collection}, ${values.format}, row groups of ${values['row-group-rows']} rows, dev server ${server.url}`);
-  for (const vectors of modes) {
+  for (const [vectors, columns] of modes.flatMap((v) => columnModes.map((c) => [v, c] as const))) {
     const dest = mkdtempSync(path.join(tmpdir(), 'mxp-bench-'));
     try {
-      const r = await work('export', { ...baseFlags(dest, vectors), reconcileEveryHours: 0 });
+      const r = await work('export', { ...baseFlags(dest, vectors, columns), reconcileEveryHours: 0 });
       console.log(
-        `vectors=${vectors ? 'on ' : 'off'}: ${r.rows} rows, ${r.files} files, ${(r.bytes / 1e6).toFixed(1)} MB in ${r.seconds.toFixed(1)} s = ` +
+        `vectors=${vectors ? 'on ' : 'off'} columns=${columns.padEnd(5)}: ${r.rows} rows, ${r.files} files, ${(r.bytes / 1e6).toFixed(1)} MB in ${r.seconds.toFixed(1)} s = ` +
           `${Math.round(r.rows / r.seconds)} docs/s, ${(r.bytes / 1e6 / r.seconds).toFixed(1)} MB/s; peak RSS ${r.peakRssMb} MB (RSS at 25/50/75/100%: ${r.rssMbAtQuarters.join('/')} MB)`,
       );
     } finally {

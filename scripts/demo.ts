@@ -77,6 +77,10 @@ try {
     const rows = (await con.runAndReadAll(`SELECT count(*) AS n, count(DISTINCT document_id) AS ids, min(updated_at) AS lo, max(updated_at) AS hi FROM ${reader}`)).getRowObjectsJson();
     const r = rows[0]!;
     console.log(`  ${e.collection}: ${r.n} rows, ${r.ids} distinct documents, updated_at ${r.lo} .. ${r.hi}`);
+    const described = (await con.runAndReadAll(`DESCRIBE SELECT * EXCLUDE (dt) FROM ${reader}`)).getRowObjectsJson();
+    const names = described.map((c) => String(c.column_name));
+    const typed = described.slice(names.indexOf('internal') + 1).filter((c) => !/^(vec_|_)/.test(String(c.column_name)));
+    console.log(`    ${typed.length} typed columns from the collection's output_schema, e.g. ${typed.slice(0, 4).map((c) => `${c.column_name} ${c.column_type}`).join(', ')}`);
   }
   console.log(`\nPoint Auto Loader or a Snowflake stage at ${shownStaging}/<collection_id>/data/ (see README).`);
 } finally {

@@ -1,6 +1,7 @@
 import { type Checkpoint, CheckpointStore, type RunSummary } from '../commit/checkpoint.js';
 import { layout } from '../commit/layout.js';
 import { lagSeconds, newestExported } from '../metrics/freshness.js';
+import { type ColumnDrift, columnTypeText, driftAdvice } from '../rows/typed.js';
 import { reconcileDue } from '../run/collection.js';
 import { canonicalFromDate } from '../rows/time.js';
 import { type Destination, type DestinationOptions, openDestination } from '../storage/index.js';
@@ -65,6 +66,10 @@ export interface CollectionStatus {
   reconcile_due: boolean;
   /** The `reconcileEveryHours` setting the answer used (default 24; set it as the exports do). */
   reconcile_every_hours: number;
+  /** Typed columns staged at this destination (name → type, e.g. `list<string>`), in first-staged order; empty before the first typed run. */
+  typed_columns: Record<string, string>;
+  /** Staged columns whose field's declared type changed (as the last typed run found), with what to do. */
+  column_drift: Array<ColumnDrift & { advice: string }>;
 }
 
 /** A completed reconciliation, as `status` reports it. */
@@ -120,6 +125,8 @@ async function collectionStatus(driver: StorageDriver, collectionId: string, now
     last_reconcile: reconcileStatus(cp),
     reconcile_due: reconcileDue({ reconcile: false, noReconcile: false, reconcileEveryHours }, cp, now, { window: true, reconcile: 'auto' }),
     reconcile_every_hours: reconcileEveryHours,
+    typed_columns: Object.fromEntries((cp.typedColumns ?? []).map((c) => [c.name, columnTypeText(c)])),
+    column_drift: (cp.columnDrift ?? []).map((d) => ({ ...d, advice: driftAdvice(d) })),
   };
 }
 
@@ -182,6 +189,9 @@ function formatCollection(c: CollectionStatus): string {
     row(n === 0 ? 'earlier runs' : '', `${r.run_id}  ${count(r.rows).padStart(9)} rows  ${count(r.files).padStart(5)} files  ${size(r.bytes).padStart(9)}  finished ${r.finished_at}`);
   }
   formatReconcile(c, now, row);
+  const typed = Object.keys(c.typed_columns);
+  row('columns', typed.length > 0 ? `${typed.length} typed columns staged (${typed.slice(0, 8).join(', ')}${typed.length > 8 ? ', ...' : ''}); other fields in fields` : 'every field in fields (no typed columns staged)');
+  for (const d of c.column_drift) row('type drift', d.advice);
   return lines.join('\n');
 }
 

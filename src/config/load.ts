@@ -75,9 +75,11 @@ export function loadStorageSettings(command: 'status' | 'verify', sources: Setti
 
 /**
  * A reading command given `collections: all` lists the namespace through the API: the key
- * and the namespace are required then (and only then), and the base URL is checked as for export.
+ * and the namespace are required then (and only then), and the base URL is checked as for
+ * export. ConfigError (exit 2) naming MIXPEEK_API_KEY or MIXPEEK_NAMESPACE. Exported for a
+ * command with its own loader (ddl) that takes the API settings (NAMESPACE_API_KEYS).
  */
-function checkNamespaceApi(command: Command, settings: Partial<Settings>, sources: SettingSources): void {
+export function checkNamespaceApi(command: Command, settings: Partial<Settings>, sources: SettingSources): void {
   const why = `${command} --all-collections lists the namespace's collections through the Mixpeek API`;
   if (!settings.apiKey) throw new ConfigError(`${why}: set MIXPEEK_API_KEY (or give the ids with --collection instead)`);
   if (!settings.namespace) throw new ConfigError(`${why}: set MIXPEEK_NAMESPACE or pass --namespace`);

@@ -71,6 +71,11 @@ export interface ColumnPlan {
   added: TypedColumn[];
 }
 
+/** What a drifted field means for the consumer and how to move it (the log and `status` say this). */
+export function driftAdvice(d: ColumnDrift): string {
+  return `field ${d.field} is now declared ${d.declared}: column ${d.column} keeps type ${d.staged} at this destination, and values of the new type (${d.wouldBe}) stay in fields (counted as rescued). To move the consumer to ${d.wouldBe}, read ${d.field} from fields, or export to a new destination (or table) where ${d.column} starts as ${d.wouldBe}`;
+}
+
 /** `list<string>` for a list column, else its type. */
 export function columnTypeText(column: Pick<TypedColumn, 'type' | 'list'>): string {
   return column.list ? `list<${column.type}>` : column.type;

@@ -113,7 +113,7 @@ async function runWindow(ctx: ExportContext, store: CheckpointStore, lease: Leas
   }
   const { run: done, manifest, manifestKey } = await committer.finish(intake.counts);
   const { rows, bytes } = manifest.totals;
-  return { runId: done.runId, window: done.window, resumed, files: manifest.files, rows, bytes, rejected: done.rejected, untyped: done.untyped, manifestKey };
+  return { runId: done.runId, window: done.window, resumed, files: manifest.files, rows, bytes, rejected: done.rejected, untyped: done.untyped, ...(done.typedColumns ? { rescued: done.rescued ?? 0 } : {}), manifestKey };
 }
 
 /**

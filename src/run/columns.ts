@@ -6,7 +6,7 @@
 import { CheckpointStore } from '../commit/checkpoint.js';
 import type { ActiveRun, Checkpoint } from '../commit/schema.js';
 import type { TypedColumn } from '../rows/columns.js';
-import { planColumns } from '../rows/typed.js';
+import { driftAdvice, planColumns } from '../rows/typed.js';
 import { fetchDeclaredSchema } from '../source/schema.js';
 import type { ExportContext } from './types.js';
 
@@ -47,7 +47,7 @@ export async function planRunColumns(ctx: ExportContext, checkpoint: Checkpoint)
       column: d.column,
       staged: d.staged,
       declared: d.declared,
-      fix: `column ${d.column} keeps type ${d.staged}; values of the new type (${d.wouldBe}) stay in fields (rescued). To move the consumer to ${d.wouldBe}, read them from fields, or export to a new destination (or a new table) where ${d.column} starts as ${d.wouldBe}`,
+      fix: driftAdvice(d),
     });
   }
   return { typedColumns: plan.columns, columnDrift: plan.drift };

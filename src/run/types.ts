@@ -46,6 +46,8 @@ export interface RunOutcome {
   bytes: number;
   rejected: number;
   untyped: number;
+  /** Typed runs: values that did not fit their typed column, kept in `fields`. */
+  rescued?: number;
   manifestKey: string;
 }
 

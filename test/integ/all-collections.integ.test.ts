@@ -200,9 +200,9 @@ describe('status and verify --all-collections', () => {
 /**
  * A namespace the dev server cannot be: `ids` served by `POST /v1/collections/list` with
  * offset paging (`limit`, `offset`, `total_count`), the first answer a gateway page (not
- * JSON) so the retry of a bad body is exercised. Counts the list requests.
+ * JSON) so the retry of a bad body is exercised; or `body` as every answer. Counts the list requests.
  */
-async function namespaceServer(ids: string[]): Promise<{ url: string; requests: () => number; close: () => Promise<void> }> {
+async function namespaceServer(ids: string[], body?: unknown): Promise<{ url: string; requests: () => number; close: () => Promise<void> }> {
   let requests = 0;
   const srv: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
@@ -210,6 +210,11 @@ async function namespaceServer(ids: string[]): Promise<{ url: string; requests: 
     req.on('end', () => {
       if (req.method !== 'POST' || url.pathname !== '/v1/collections/list' || req.headers.authorization !== `Bearer ${API_KEY}`) {
         res.writeHead(404, { 'content-type': 'application/json' }).end('{"detail":"not found"}');
+        return;
+      }
+      if (body !== undefined) {
+        requests++;
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
         return;
       }
       if (requests++ === 0) {
@@ -246,6 +251,20 @@ describe('listing the namespace', () => {
         ['CollectionSkipped', 'bad/id'],
         ['CollectionSkipped', '..hidden'],
       ]);
+    } finally {
+      await ns.close();
+    }
+  });
+
+  it('retries a list response of the wrong shape, then fails with exit 3 naming what is wrong, before any collection is touched', async () => {
+    const ns = await namespaceServer([], { results: [{ collection_name: 'no id here' }], total_count: 1 });
+    try {
+      const dest = tempDir();
+      const result = await runCli(exportArgs(dest, ['--max-retries', '2', '--retry-base-delay-ms', '1']), exportEnv(ns.url));
+      expect(result.code, result.stderr).toBe(3);
+      expect(ns.requests()).toBe(3);
+      expect(result.stdout).toContain('results[0] of the collections list has no collection_id string after 3 attempts');
+      expect(readdirSync(dest)).toEqual([]);
     } finally {
       await ns.close();
     }

@@ -8,7 +8,6 @@ import { createWriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEncoder } from '../../src/encode/index.js';
 import type { Compression, Format } from '../../src/encode/types.js';
@@ -16,6 +15,7 @@ import { columnsFor, type TypedColumn } from '../../src/rows/columns.js';
 import { toRow, typedByField } from '../../src/rows/map.js';
 import { fitValue, mapDeclared, planColumns } from '../../src/rows/typed.js';
 import type { Row } from '../../src/rows/types.js';
+import { query } from '../support/harness.js';
 
 /** One field of every declared type of reference section 8, plus arrays of each kind. */
 const EVERY_TYPE = {
@@ -174,21 +174,12 @@ describe('the mapper with typed columns', () => {
 
 describe('files with typed columns', () => {
   let dir: string;
-  let instance: DuckDBInstance;
-  let db: DuckDBConnection;
   const typed = planColumns(EVERY_TYPE, []).columns;
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'typed-test-'));
-    instance = await DuckDBInstance.create();
-    db = await instance.connect();
   });
-  afterAll(async () => {
-    db.closeSync();
-    instance.closeSync();
-    await rm(dir, { recursive: true, force: true });
-  });
-  const query = async (sql: string) => (await db.runAndReadAll(sql)).getRowObjectsJson() as Record<string, unknown>[];
+  afterAll(() => rm(dir, { recursive: true, force: true }));
 
   const values: Record<string, unknown> = {
     title: 'Title ü', body: 'long text', page_number: 2 ** 53 - 1, duration: 12.5, score: -0.25, in_stock: true,

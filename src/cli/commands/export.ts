@@ -68,8 +68,9 @@ export function summary(settings: Pick<ResolvedSettings, 'collections' | 'dest'>
   const { files, rows, bytes } = progress.published;
   const rejected = runs.reduce((n, r) => n + r.rejected, 0);
   const untyped = runs.reduce((n, r) => n + r.untyped, 0);
+  const rescued = runs.reduce((n, r) => n + (r.rescued ?? 0), 0);
   const status = result.error ? `failed (exit ${result.error.exitCode}): ${result.error.message}` : runs.length === 0 ? 'ok, nothing new' : 'ok';
   const reconciles = result.collections.flatMap((c) => c.reconciles ?? []);
   const reconciled = reconciles.length ? `, ${reconciles.length} reconciliation(s): ${reconciles.reduce((n, r) => n + r.idsListed, 0)} ids listed, ${reconciles.reduce((n, r) => n + r.tombstones, 0)} tombstones` : '';
-  return `export ${status}; ${chosen.length} collection(s), ${runs.length} run(s), ${files} files, ${rows} rows, ${(bytes / 1e6).toFixed(1)} MB, ${rejected} rejected, ${untyped} values left untyped${reconciled}, ${progress.seconds.toFixed(1)} s (${Math.round(rows / Math.max(progress.seconds, 0.001))} docs/s) to ${settings.dest}`;
+  return `export ${status}; ${chosen.length} collection(s), ${runs.length} run(s), ${files} files, ${rows} rows, ${(bytes / 1e6).toFixed(1)} MB, ${rejected} rejected, ${untyped} values left untyped${rescued ? `, ${rescued} values rescued into fields` : ''}${reconciled}, ${progress.seconds.toFixed(1)} s (${Math.round(rows / Math.max(progress.seconds, 0.001))} docs/s) to ${settings.dest}`;
 }
