@@ -20,8 +20,8 @@ export const NAMESPACE_API_KEYS = ['apiKey', 'namespace', 'baseUrl', 'allowInsec
 /** What `status` and `verify` read: where, which collections, how to reach the store, and the API for `collections: all`. */
 const STORAGE_READ_KEYS = ['dest', 'collections', 'excludeCollections', ...NAMESPACE_API_KEYS, 's3Region', 's3Endpoint', 's3ForcePathStyle', 'azureConnectionString', 'azureAccountKey', 'azureSasToken'] as const;
 
-/** `ddl` reads what decides the files' names and columns (no network, no credentials). */
-const DDL_KEYS = ['dest', 'collections', 'format', 'compression', 'vectors'] as const;
+/** `ddl`: what decides the files' names and columns, and how to read the typed columns from the destination's manifests or the API (both optional). */
+const DDL_KEYS = ['format', 'compression', 'vectors', 'columns', ...STORAGE_READ_KEYS] as const;
 
 /** The settings each command takes. */
 export const COMMAND_SETTINGS: Record<Command, readonly SettingKey[]> = {

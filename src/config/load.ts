@@ -43,8 +43,15 @@ export type StorageSettings = Omit<Pick<Settings, StorageReadKey>, NamespaceApiK
 
 type NamespaceApiKey = (typeof NAMESPACE_API_KEYS)[number];
 
-/** `ddl`: the destination (parsed), the collections, the format and the codec in force. */
-export type DdlSettings = Pick<Settings, Exclude<DdlKey, 'compression'>> & Pick<ResolvedSettings, 'compression'> & { destination: Destination };
+/**
+ * `ddl`: the destination (parsed), the collections, the format and the codec in force, the
+ * storage options, and the API settings when set (ddl looks typed columns up with them;
+ * `collections: all` needs them). `baseUrl` is the schema's default when not given.
+ */
+export type DdlSettings = Omit<Pick<Settings, DdlKey>, 'compression' | NamespaceApiKey | 'excludeCollections' | 'baseUrl'> &
+  Partial<Pick<Settings, NamespaceApiKey | 'excludeCollections'>> &
+  Pick<Settings, 'baseUrl'> &
+  Pick<ResolvedSettings, 'compression'> & { destination: Destination };
 
 /**
  * Loads `export`'s settings: flags > environment > config file > defaults, validated and
@@ -86,7 +93,11 @@ function baseUrlOrigin(sources: SettingSources): string {
 
 /** Loads `ddl`'s settings (its own flags are parsed by the ddl command). */
 export function loadDdlSettings(sources: SettingSources): DdlSettings {
-  const settings = loadCommand('ddl', sources) as Pick<Settings, DdlKey>;
+  const loaded = loadCommand('ddl', sources) as Omit<DdlSettings, 'compression' | 'destination' | 'baseUrl'> & Partial<Pick<Settings, 'baseUrl' | 'compression'>>;
+  const settings = { ...loaded, baseUrl: loaded.baseUrl ?? settingsSchema.shape.baseUrl.parse(undefined) };
+  // The API is optional for ddl (typed columns fall back to the envelope), except to list the namespace.
+  if (settings.collections === 'all') checkNamespaceApi('ddl', settings, sources);
+  else checkBaseUrl({ ...settings, allowInsecureHttp: settings.allowInsecureHttp ?? false } as Settings, baseUrlOrigin(sources));
   return { ...settings, compression: resolveCodec(settings.format, settings.compression), destination: parseDestination(settings.dest) };
 }
 

@@ -4,14 +4,19 @@
  * every row to `<table>`, then a second stream MERGEs the newest version of each document into
  * `<table>_latest`. B. pipeline SQL (Lakeflow Declarative Pipelines): a streaming table over
  * `read_files` plus an AUTO CDC flow into `<table>_latest`. Both apply tombstones: the MERGE
- * deletes on `s._deleted`, the flow has `APPLY AS DELETE WHEN _deleted`.
+ * deletes on `s._deleted`, the flow has `APPLY AS DELETE WHEN _deleted`. Each collection has its
+ * own schema hints (envelope, its typed columns, vectors, run columns); a column that appears in
+ * later files is added by Auto Loader's schema evolution (`addNewColumns`: the stream stops once
+ * with an UnknownFieldException and picks the column up when it is started again).
  *
- * Databricks references: Auto Loader options (cloudFiles.format, schemaLocation, schemaHints),
+ * Databricks references: Auto Loader options (cloudFiles.format, schemaLocation, schemaHints,
+ * schemaEvolutionMode), Auto Loader schema inference and evolution,
  * file metadata column (`_metadata.file_path`), read_files, AUTO CDC INTO (pipelines).
  */
 import { extensionFor } from '../encode/codecs.js';
 import { FILE_NAME_COLUMN, sparkSchemaHints } from './columns.js';
 import type { ConsumerLocation } from './location.js';
+import { columnSourceLines } from './sources.js';
 import { commandLine, statement, vectorNote } from './text.js';
 import { DDL_DEFAULTS, type DdlRequest } from './types.js';
 
@@ -49,15 +54,21 @@ export function databricksDdl(req: DdlRequest, loc: ConsumerLocation): string {
     '# <table>_latest only the live documents.',
     ...formatNote(req),
     ...vectorNote(req, 'databricks', '#'),
+    '#',
+    ...columnSourceLines(req).map((line) => `# ${line}`),
+    '# Auto Loader adds a column that appears in later files (cloudFiles.schemaEvolutionMode addNewColumns): the stream',
+    '# stops once with an UnknownFieldException and picks the column up when the job runs again (let the job retry).',
     '',
     '# ----- A. PySpark job (a notebook or a Python task) -----',
     'from delta.tables import DeltaTable',
     'from pyspark.sql import Window, functions as F',
     '',
-    `SCHEMA_HINTS = ${py(sparkSchemaHints(req.vectors))}`,
     `STATE = ${py(state)}`,
-    'COLLECTIONS = [  # (collection id, data folder, table of every version)',
-    ...req.collections.map((c, i) => `    (${py(c)}, ${py(loc.sparkData(c))}, ${py(`${schema}.${req.tables[i]}`)}),`),
+    'COLLECTIONS = [  # (collection id, data folder, table of every version, schema hints: every file column)',
+    ...req.collections.flatMap((c, i) => [
+      `    (${py(c)}, ${py(loc.sparkData(c))}, ${py(`${schema}.${req.tables[i]}`)},`,
+      `     ${py(sparkSchemaHints(req.vectors, req.columns[i]!.typed))}),`,
+    ]),
     ']',
     '',
     `spark.sql(${py(`CREATE SCHEMA IF NOT EXISTS ${schema}`)})`,
@@ -69,15 +80,15 @@ export function databricksDdl(req: DdlRequest, loc: ConsumerLocation): string {
     '',
     ...mergePy(),
     '',
-    'for collection_id, source, table in COLLECTIONS:',
+    'for collection_id, source, table, hints in COLLECTIONS:',
     '    state = f"{STATE}/{table.split(\'.\')[-1]}"',
-    '    load_versions(source, table, state)',
+    '    load_versions(source, table, state, hints)',
     '    update_latest(table, state)',
     '',
     '',
     `-- ----- B. Pipeline SQL (Lakeflow Declarative Pipelines source file; the pipeline's catalog/schema: ${schema}) -----`,
   ];
-  req.collections.forEach((c, i) => out.push(...pipelineSql(req, loc.sparkData(c), c, `${schema}.${req.tables[i]}`, extension)));
+  req.collections.forEach((c, i) => out.push(...pipelineSql(req, loc.sparkData(c), c, `${schema}.${req.tables[i]}`, extension, sparkSchemaHints(req.vectors, req.columns[i]!.typed))));
   return out.join('\n') + '\n';
 }
 
@@ -94,12 +105,14 @@ function formatNote(req: DdlRequest): string[] {
 function autoLoaderPy(req: DdlRequest, extension: string): string[] {
   const json = req.format === 'ndjson';
   return [
-    'def load_versions(source, table, state):',
-    '    """Auto Loader: each new data file once; every row appended to `table` (all versions)."""',
+    'def load_versions(source, table, state, hints):',
+    '    """Auto Loader: each new data file once; every row appended to `table` (all versions). A column new in',
+    '    later files is added to the schema: the stream stops once (UnknownFieldException), the next run reads it."""',
     '    (spark.readStream.format("cloudFiles")',
     `        .option("cloudFiles.format", ${py(json ? 'json' : 'parquet')})`,
     '        .option("cloudFiles.schemaLocation", f"{state}/schema")',
-    '        .option("cloudFiles.schemaHints", SCHEMA_HINTS)',
+    '        .option("cloudFiles.schemaHints", hints)',
+    '        .option("cloudFiles.schemaEvolutionMode", "addNewColumns")',
     ...(json ? ['        .option("cloudFiles.inferColumnTypes", "true")', `        .option("timestampFormat", ${py(JSON_TIMESTAMP_FORMAT)})`] : []),
     `        .option("pathGlobFilter", ${py('*' + extension)})`,
     '        .load(source)',
@@ -147,14 +160,14 @@ function mergePy(): string[] {
   ];
 }
 
-function pipelineSql(req: DdlRequest, source: string, collectionId: string, table: string, extension: string): string[] {
+function pipelineSql(req: DdlRequest, source: string, collectionId: string, table: string, extension: string, hints: string): string[] {
   const json = req.format === 'ndjson';
   const options = [
     `  ${sql(source)}`,
     `  format => ${sql(json ? 'json' : 'parquet')}`,
     `  pathGlobFilter => ${sql('*' + extension)}`,
     ...(json ? [`  timestampFormat => ${py(JSON_TIMESTAMP_FORMAT)}`] : []),
-    `  schemaHints => ${sql(sparkSchemaHints(req.vectors))}`,
+    `  schemaHints => ${sql(hints)}`,
   ];
   const flow = `${table.split('.').at(-1)}_latest_flow`;
   return [

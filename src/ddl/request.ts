@@ -1,14 +1,16 @@
 /**
  * `mixpeek-export ddl`'s request: its own flags (target, names, vector lengths) checked and
  * combined with the exporter's settings that decide the files (`--dest`, `--collection`,
- * `--format`, `--compression`, `--vectors`, loaded by config/load.ts). Every mistake is a
+ * `--format`, `--compression`, `--vectors`, `--columns`, loaded by config/load.ts) and the
+ * typed columns the command looked up (plain data: src/ddl does no I/O). Every mistake is a
  * ConfigError (exit 2) naming the flag. The argv is split by the CLI (cli/commands/ddl.ts).
  */
 import type { DdlSettings } from '../config/load.js';
 import { ConfigError } from '../errors.js';
 import { columnKey } from '../rows/map.js';
 import { checkIdentifier, tableNameFor, type VectorColumn } from './columns.js';
-import { DDL_DEFAULTS, defaultIntegration, type DdlRequest } from './types.js';
+import { envelopeOnly, JSON_COLUMNS } from './sources.js';
+import { type CollectionColumns, DDL_DEFAULTS, defaultIntegration, type DdlRequest } from './types.js';
 
 /** `ddl`'s own flags: name → (target it applies to, or both) and help text. */
 export const DDL_FLAGS: Record<string, { only?: 'snowflake' | 'databricks'; doc: string }> = {
@@ -31,8 +33,8 @@ export function ddlFlagHelp(): string {
     .join('\n');
 }
 
-/** The request `generateDdl` prints from: `own` are ddl's own flags (name → value), `settings` the loaded ones. */
-export function buildDdlRequest(own: Record<string, string>, settings: DdlSettings): DdlRequest {
+/** ddl's own flags checked (target, and flags of the other target refused): before any lookup. */
+export function checkDdlFlags(own: Record<string, string>): 'snowflake' | 'databricks' {
   const target = own.target;
   if (target !== 'snowflake' && target !== 'databricks') {
     throw new ConfigError(target === undefined ? '--target is required: snowflake or databricks' : `--target ${JSON.stringify(target)}: use snowflake or databricks`);
@@ -41,15 +43,32 @@ export function buildDdlRequest(own: Record<string, string>, settings: DdlSettin
     const only = DDL_FLAGS[flag]!.only;
     if (only && only !== target) throw new ConfigError(`--${flag} applies to --target ${only}, not ${target}`);
   }
+  return target;
+}
+
+/**
+ * The request `generateDdl` prints from: `own` are ddl's own flags (name → value), `settings`
+ * the loaded ones, `columns` each collection's typed columns as the command looked them up
+ * (same order as `settings.collections`; ignored with `columns: json`). Every flag is checked
+ * here, so the command builds the request first (exit 2 before any I/O), lists the namespace
+ * for `collections: all` (until then the request names no collection), looks the columns up,
+ * then builds it again with both; without columns a typed request holds the envelope only.
+ */
+export function buildDdlRequest(own: Record<string, string>, settings: DdlSettings, columns?: readonly CollectionColumns[]): DdlRequest {
+  const target = checkDdlFlags(own);
   const { dest, destination, format, compression } = settings;
-  if (settings.collections === 'all') throw new ConfigError('ddl --all-collections is not wired yet: give the ids with --collection');
-  const collections = settings.collections;
+  if (settings.collections === 'all' && own.table !== undefined) throw new ConfigError('--table names one table: give one --collection instead of --all-collections, or leave --table out');
+  const collections = settings.collections === 'all' ? [] : settings.collections;
+  const columnsMode = settings.columns;
+  if (columns !== undefined && columns.length !== collections.length) throw new Error(`buildDdlRequest: ${columns.length} column lists for ${collections.length} collection(s)`);
   const vectors = own['vector-dims'] === undefined ? [] : parseVectorDims(own['vector-dims']);
   return {
     target,
     dest,
     destination,
     collections,
+    columnsMode,
+    columns: columnsMode === 'json' ? collections.map(() => JSON_COLUMNS) : (columns ?? collections.map(() => envelopeOnly('the columns were not looked up'))).slice(),
     format,
     compression,
     vectors,

@@ -2,15 +2,20 @@
  * `ddl --target snowflake`: file format, stage, table, load (Snowpipe or bulk COPY) and a
  * latest-version view per collection that applies tombstones, as one SQL script that can be re-run (IF NOT EXISTS
  * everywhere; the view is OR REPLACE; the table and the pipe are never replaced, since a
- * recreated pipe forgets which files it loaded).
+ * recreated pipe forgets which files it loaded). Each collection's table has its own columns
+ * (envelope, its typed columns, vectors, run columns) and ENABLE_SCHEMA_EVOLUTION, so a column
+ * that appears in later files (a field added to output_schema) is added by the load itself.
  *
  * Snowflake references: CREATE FILE FORMAT (TYPE = PARQUET, USE_VECTORIZED_SCANNER), COPY INTO
  * <table> (MATCH_BY_COLUMN_NAME, INCLUDE_METADATA, PATTERN), CREATE PIPE (AUTO_INGEST,
- * INTEGRATION), data-types-vector ("load as ARRAY, cast to VECTOR").
+ * INTEGRATION), data-types-vector ("load as ARRAY, cast to VECTOR"), table schema evolution
+ * (ENABLE_SCHEMA_EVOLUTION with MATCH_BY_COLUMN_NAME; the loading role needs EVOLVE SCHEMA or
+ * OWNERSHIP on the table).
  */
 import { extensionFor } from '../encode/codecs.js';
-import type { ColumnSpec } from '../rows/columns.js';
-import { FILE_NAME_COLUMN, fileColumns, snowflakeType, snowflakeViewExpr } from './columns.js';
+import { type ColumnSpec, type TypedColumn, typedSpec } from '../rows/columns.js';
+import { FILE_NAME_COLUMN, fileColumns, snowflakeColumnType, snowflakeType, snowflakeViewExpr } from './columns.js';
+import { columnSourceLines } from './sources.js';
 import type { ConsumerLocation } from './location.js';
 import { commandLine, statement, vectorNote } from './text.js';
 import type { DdlRequest } from './types.js';
@@ -33,7 +38,8 @@ export function snowflakeDdl(req: DdlRequest, loc: ConsumerLocation): string {
     `-- Files: ${loc.dest}/<collection>/data/dt=YYYY-MM-DD/part-<run_id>-<seq>${extensionFor(req.format, req.compression)} (${req.format}, ${req.compression})`,
     '--',
     '-- FILL IN before running (placeholders unless you passed the flag):',
-    '--   role         a role with CREATE FILE FORMAT, STAGE, TABLE, VIEW and PIPE on the schema and USAGE on the integration(s)',
+    '--   role         a role with CREATE FILE FORMAT, STAGE, TABLE, VIEW and PIPE on the schema and USAGE on the integration(s);',
+    '--                the role that loads (the pipe owner, or the one running COPY) needs EVOLVE SCHEMA or OWNERSHIP on the tables',
     `--   database     ${sf.database.padEnd(22)} (--database; must exist)`,
     `--   schema       ${req.schema.padEnd(22)} (--schema; created if missing)`,
     `--   integration  ${sf.integration.padEnd(22)} (--integration; a storage integration allowed to read ${loc.snowflakeRoot})`,
@@ -46,6 +52,10 @@ export function snowflakeDdl(req: DdlRequest, loc: ConsumerLocation): string {
     '-- files with both bulk COPY and Snowpipe (they keep separate metadata: rows load twice).',
     `-- Rows loaded twice are still harmless in <table>_latest (one row per document_id).`,
     ...vectorNote(req, 'snowflake'),
+    '--',
+    ...columnSourceLines(req).map((line) => `-- ${line}`),
+    '-- Snowflake adds a column that appears in later files itself (ENABLE_SCHEMA_EVOLUTION with MATCH_BY_COLUMN_NAME),',
+    "-- typed as it infers from the file; run ddl again to declare it here and show it in the _latest view.",
     '',
     '-- USE ROLE <your_role>;',
     '',
@@ -55,7 +65,7 @@ export function snowflakeDdl(req: DdlRequest, loc: ConsumerLocation): string {
     '',
     ...fileFormatSql(req, fileFormat),
   ];
-  req.collections.forEach((collectionId, i) => out.push('', ...collectionSql(req, loc, collectionId, `${schema}.${req.tables[i]}`, fileFormat)));
+  req.collections.forEach((collectionId, i) => out.push('', ...collectionSql(req, loc, collectionId, `${schema}.${req.tables[i]}`, fileFormat, req.columns[i]!.typed)));
   return out.join('\n') + '\n';
 }
 
@@ -99,7 +109,7 @@ function fileFormatSql(req: DdlRequest, name: string): string[] {
     return [
       `CREATE FILE FORMAT IF NOT EXISTS ${name}`,
       '  TYPE = PARQUET',
-      '  -- logical types: TIMESTAMP(MICROS, UTC) loads as TIMESTAMP_LTZ, LIST<FLOAT> as ARRAY',
+      '  -- logical types: TIMESTAMP(MICROS, UTC) loads as TIMESTAMP_LTZ, DATE as DATE, INT64 as NUMBER(38,0), LIST<T> as ARRAY',
       '  USE_VECTORIZED_SCANNER = TRUE',
       `  COMMENT = 'mixpeek-export Parquet files (${req.compression} inside the file)';`,
     ];
@@ -115,10 +125,11 @@ function fileFormatSql(req: DdlRequest, name: string): string[] {
   ];
 }
 
-function collectionSql(req: DdlRequest, loc: ConsumerLocation, collectionId: string, table: string, fileFormat: string): string[] {
+/** One collection's stage, table, load and view, over its file columns (envelope, its `typed` columns, vectors, run columns). */
+function collectionSql(req: DdlRequest, loc: ConsumerLocation, collectionId: string, table: string, fileFormat: string, typed: readonly TypedColumn[]): string[] {
   const stage = `${table}_stage`;
   const pipe = `${table}_pipe`;
-  const columns = fileColumns(req.vectors);
+  const columns = fileColumns(req.vectors, typed);
   const extension = extensionFor(req.format, req.compression);
   const copy = [
     `COPY INTO ${table}`,
@@ -137,7 +148,7 @@ function collectionSql(req: DdlRequest, loc: ConsumerLocation, collectionId: str
   const usePipe = req.snowflake.load === 'pipe';
   const commented = (lines: string[]) => lines.map((line) => `-- ${line}`);
   const rowDefs = [
-    ...columns.map((spec) => `  ${spec.name} ${snowflakeType(spec.type, req.format)}${tableNullable(spec) ? '' : ' NOT NULL'} COMMENT ${lit(columnDoc(spec, req.format))}`),
+    ...columns.map((spec) => `  ${spec.name} ${snowflakeColumnType(spec, req.format)}${tableNullable(spec) ? '' : ' NOT NULL'} COMMENT ${lit(columnDoc(spec, req.format))}`),
     `  ${FILE_NAME_COLUMN} VARCHAR COMMENT 'data file the row was loaded from (METADATA$FILENAME)'`,
   ];
   return [
@@ -150,11 +161,15 @@ function collectionSql(req: DdlRequest, loc: ConsumerLocation, collectionId: str
     '-- Every exported version of every document, append-only.',
     `CREATE TABLE IF NOT EXISTS ${table} (`,
     rowDefs.join(',\n'),
-    `) COMMENT = ${lit(`Mixpeek collection ${collectionId}: one row per exported document version or tombstone (see ${table}_latest)`)};`,
-    '-- A table created before tombstones existed: add _deleted (its older rows hold NULL, read as FALSE) and let',
-    '-- fields hold the NULL of a tombstone (both are no-ops on a table created above).',
+    ') ENABLE_SCHEMA_EVOLUTION = TRUE',
+    `  COMMENT = ${lit(`Mixpeek collection ${collectionId}: one row per exported document version or tombstone (see ${table}_latest)`)};`,
+    '-- A table created by an older ddl: add _deleted (its older rows hold NULL, read as FALSE), let fields hold the',
+    '-- NULL of a tombstone, let the load add the columns of later files, and declare the typed columns known now',
+    '-- (all no-ops on a table created above).',
     `ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS ${DELETED} ${snowflakeType('boolean', req.format)} COMMENT ${lit(columnDoc(deletedSpec(columns), req.format))};`,
     `ALTER TABLE ${table} ALTER COLUMN fields DROP NOT NULL;`,
+    `ALTER TABLE ${table} SET ENABLE_SCHEMA_EVOLUTION = TRUE;`,
+    ...typed.map(typedSpec).map((spec) => `ALTER TABLE ${table} ADD COLUMN IF NOT EXISTS ${spec.name} ${snowflakeColumnType(spec, req.format)} COMMENT ${lit(columnDoc(spec, req.format))};`),
     '',
     usePipe
       ? '-- Continuous load (the default): Snowpipe. Bulk COPY (--load copy) is below, commented out: use one, never both.'

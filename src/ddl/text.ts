@@ -11,6 +11,7 @@ export function statement(lines: readonly string[]): string[] {
 export function commandLine(req: DdlRequest): string {
   const parts = ['mixpeek-export ddl', `--target ${req.target}`, `--dest ${req.dest}`, ...req.collections.map((c) => `--collection ${c}`)];
   parts.push(`--format ${req.format}`, `--compression ${req.compression}`);
+  if (req.columnsMode === 'json') parts.push('--columns json');
   if (req.vectors.length > 0) parts.push(`--vector-dims ${req.vectors.map((v) => (v.dims === null ? v.key : `${v.key}=${v.dims}`)).join(',')}`);
   else if (req.vectorsRequested) parts.push('--vectors');
   const named: [string, string, string][] =
@@ -41,7 +42,7 @@ export function vectorNote(req: DdlRequest, target: DdlTarget, prefix = '--'): s
       '--vector-dims name=dims,... (the column names are in the "columns" of a run manifest,',
       '<collection>/_manifests/<run_id>.json).',
       target === 'snowflake'
-        ? 'Until then COPY (MATCH_BY_COLUMN_NAME) skips the vector columns of the files.'
+        ? 'Until then the load adds them to the table by schema evolution (as ARRAY); the _latest view shows them once ddl is run with them.'
         : 'Until then Auto Loader adds them by schema evolution (the stream stops once, then picks them up on restart), typed as inferred.',
     );
   } else {

@@ -56,9 +56,9 @@ describe('mixpeek-export commands', () => {
     const verify = await runCli(['verify', '--dest', dest, '--collection', COL, '--page-size', '10'], {});
     expect(verify.code).toBe(2);
     expect(verify.stderr).toContain('verify does not take --page-size');
-    const ddl = await runCli(['ddl', '--target', 'snowflake', '--dest', 's3://b/p', '--collection', COL, '--namespace', 'ns'], {});
+    const ddl = await runCli(['ddl', '--target', 'snowflake', '--dest', 's3://b/p', '--collection', COL, '--since', '24h'], {});
     expect(ddl.code).toBe(2);
-    expect(ddl.stderr).toContain('ddl does not take --namespace');
+    expect(ddl.stderr).toContain('ddl does not take --since');
   });
 
   it('lets status and verify read the same config file as export', async () => {

@@ -20,7 +20,7 @@ describe('flags per command', () => {
     for (const [command, argv] of [
       ['status', ['--vectors']],
       ['verify', ['--page-size', '10']],
-      ['ddl', ['--namespace', 'ns']],
+      ['ddl', ['--since', '24h']],
       ['export', ['--json']],
     ] as const) {
       expect(() => parseFlags([...argv], command), command).toThrow(expect.objectContaining({ exitCode: 2, message: expect.stringContaining(`${command} does not take --${argv[0].slice(2)}`) }));

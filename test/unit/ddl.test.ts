@@ -7,7 +7,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -16,23 +16,28 @@ import { promisify } from 'node:util';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { layout } from '../../src/commit/layout.js';
-import { parseDdlArgs } from '../../src/cli/commands/ddl.js';
+import { parseDdlArgs, resolveDdl } from '../../src/cli/commands/ddl.js';
 import { generateDdl, type DdlRequest } from '../../src/ddl/index.js';
 import { dataPattern } from '../../src/ddl/snowflake.js';
 import { createEncoder } from '../../src/encode/index.js';
 import type { Compression, Format } from '../../src/encode/types.js';
-import { toRow } from '../../src/rows/map.js';
+import { toRow, typedByField } from '../../src/rows/map.js';
 import { tombstoneRow } from '../../src/rows/tombstone.js';
+import type { TypedColumn } from '../../src/rows/columns.js';
 import type { Row } from '../../src/rows/types.js';
+import { parseManifest } from '../../src/commit/manifest.js';
+import { memoryDriver } from '../../src/storage/drivers/memory.js';
+import { duckColumns, SNOWFLAKE_TYPE_OF, SPARK_TYPE_OF, snowflakeTable, sparkHints } from '../support/ddl-columns.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const goldenDir = join(root, 'test/golden/ddl');
 const update = process.env.UPDATE_GOLDEN === '1';
 
+/** The request of `argv` as parsed, nothing looked up (network-free; `--columns json` where the test needs no typed columns). */
 function request(argv: string[]): DdlRequest {
   const parsed = parseDdlArgs(argv, {});
   if (parsed === 'help') throw new Error('unexpected help');
-  return parsed;
+  return parsed.request;
 }
 
 // async: a refused flag or destination rejects the promise, as generateDdl's own errors do.
@@ -41,23 +46,23 @@ const ddl = async (argv: string[]) => generateDdl(request(argv));
 const GOLDEN: { file: string; argv: string[] }[] = [
   {
     file: 'snowflake-s3-parquet-vectors.sql',
-    argv: ['--target', 'snowflake', '--dest', 's3://acme-lake/mixpeek', '--collection', 'col_abc', '--vector-dims', 'text_embedding=768,image_embedding=512,audio'],
+    argv: ['--target', 'snowflake', '--dest', 's3://acme-lake/mixpeek', '--collection', 'col_abc', '--vector-dims', 'text_embedding=768,image_embedding=512,audio', '--columns', 'json'],
   },
   {
     file: 'snowflake-abfss-ndjson-gzip.sql',
-    argv: ['--target', 'snowflake', '--dest', 'abfss://raw@acmelake.dfs.core.windows.net/mixpeek', '--collection', 'col_abc', '--collection', 'col_video', '--format', 'ndjson'],
+    argv: ['--target', 'snowflake', '--dest', 'abfss://raw@acmelake.dfs.core.windows.net/mixpeek', '--collection', 'col_abc', '--collection', 'col_video', '--format', 'ndjson', '--columns', 'json'],
   },
   {
     file: 'snowflake-https-ndjson-zstd-copy.sql',
-    argv: ['--target', 'snowflake', '--dest', 'https://acmelake.blob.core.windows.net/raw/mixpeek', '--collection', 'col_abc', '--format', 'ndjson', '--compression', 'zstd', '--load', 'copy', '--database', 'analytics', '--schema', 'raw', '--integration', 'lake_int', '--vectors'],
+    argv: ['--target', 'snowflake', '--dest', 'https://acmelake.blob.core.windows.net/raw/mixpeek', '--collection', 'col_abc', '--format', 'ndjson', '--compression', 'zstd', '--load', 'copy', '--database', 'analytics', '--schema', 'raw', '--integration', 'lake_int', '--vectors', '--columns', 'json'],
   },
   {
     file: 'databricks-s3-ndjson-gzip.txt',
-    argv: ['--target', 'databricks', '--dest', 's3://acme-lake/mixpeek', '--collection', 'col_abc', '--format', 'ndjson', '--catalog', 'lake', '--state-location', 's3://acme-lake/_autoloader'],
+    argv: ['--target', 'databricks', '--dest', 's3://acme-lake/mixpeek', '--collection', 'col_abc', '--format', 'ndjson', '--catalog', 'lake', '--state-location', 's3://acme-lake/_autoloader', '--columns', 'json'],
   },
   {
     file: 'databricks-https-parquet-vectors.txt',
-    argv: ['--target', 'databricks', '--dest', 'https://acmelake.blob.core.windows.net/raw/mixpeek', '--collection', 'Col.Video-2', '--vector-dims', 'text_embedding=768', '--table', 'videos'],
+    argv: ['--target', 'databricks', '--dest', 'https://acmelake.blob.core.windows.net/raw/mixpeek', '--collection', 'Col.Video-2', '--vector-dims', 'text_embedding=768', '--table', 'videos', '--columns', 'json'],
   },
 ];
 
@@ -85,6 +90,126 @@ describe('ddl golden outputs', () => {
       expect(body(abfss)).toEqual(body(https));
       expect(abfss).toContain(target === 'snowflake' ? "URL = 'azure://acmelake.blob.core.windows.net/raw/mixpeek/col_abc/data/'" : '"abfss://raw@acmelake.dfs.core.windows.net/mixpeek/col_abc/data/"');
     }
+  });
+});
+
+/**
+ * A destination holding the manifest fixtures of test/golden/ddl/manifests/ (file names
+ * `<collection>--<run_id>.json`), each checked against the manifest schema first. col_typed has
+ * two export runs (the newer adds columns of every type, lists and JSON included) and a newer
+ * reconciliation (no typed columns); col_plain has one `columns: json` run.
+ */
+async function fixtureStore() {
+  const driver = memoryDriver({ name: 'ddl-fixtures' });
+  const dir = join(goldenDir, 'manifests');
+  for (const name of await readdir(dir)) {
+    const [collectionId, runId] = name.replace(/\.json$/, '').split('--') as [string, string];
+    const body = await readFile(join(dir, name));
+    expect(parseManifest(body, name).runId).toBe(runId);
+    await driver.writeIf(layout.manifest(collectionId, runId), body, { ifNoneMatch: '*' });
+  }
+  return driver;
+}
+
+/** `ddl argv` with its columns looked up in the fixture store (no API key: the API is never asked). */
+async function typedDdl(argv: string[]): Promise<{ text: string; warnings: string[]; request: DdlRequest }> {
+  const parsed = parseDdlArgs(argv, {});
+  if (parsed === 'help') throw new Error('unexpected help');
+  const store = await fixtureStore();
+  const { request, warnings } = await resolveDdl(parsed, { open: async () => store });
+  return { text: await generateDdl(request), warnings, request };
+}
+
+const TYPED_GOLDEN: { file: string; argv: string[] }[] = [
+  { file: 'snowflake-s3-parquet-typed.sql', argv: ['--target', 'snowflake', '--dest', 's3://acme-lake/mixpeek', '--collection', 'col_typed', '--collection', 'col_plain'] },
+  { file: 'snowflake-s3-ndjson-typed.sql', argv: ['--target', 'snowflake', '--dest', 's3://acme-lake/mixpeek', '--collection', 'col_typed', '--format', 'ndjson'] },
+  { file: 'databricks-s3-parquet-typed.txt', argv: ['--target', 'databricks', '--dest', 's3://acme-lake/mixpeek', '--collection', 'col_typed', '--collection', 'col_plain'] },
+  { file: 'databricks-s3-ndjson-typed.txt', argv: ['--target', 'databricks', '--dest', 's3://acme-lake/mixpeek', '--collection', 'col_typed', '--format', 'ndjson'] },
+];
+
+describe('ddl with typed columns from the newest manifest', () => {
+  for (const { file, argv } of TYPED_GOLDEN) {
+    it(`prints test/golden/ddl/${file} for ${argv[1]} ${argv.includes('ndjson') ? 'ndjson' : 'parquet'}`, async () => {
+      const { text } = await typedDdl(argv);
+      const path = join(goldenDir, file);
+      if (update) await writeFile(path, text);
+      expect(text).toBe(await readFile(path, 'utf8'));
+    });
+  }
+
+  it('takes the newest export manifest that lists typed columns, passing over a newer reconciliation', async () => {
+    const { request, text } = await typedDdl(TYPED_GOLDEN[0]!.argv);
+    expect(request.columns[0]!.source).toEqual({
+      kind: 'manifest',
+      key: 'col_typed/_manifests/20261121T100000Z-0b02.json',
+      runId: '20261121T100000Z-0b02',
+      finishedAt: '2026-11-21T10:04:00.000000Z',
+      drift: [{ column: 'page_number', staged: 'int64', declared: 'string' }],
+    });
+    expect(request.columns[0]!.typed.map((c) => c.name)).toEqual(['title', 'page_number', 'duration', 'is_public', 'published_at', 'release_date', 'metadata', 'thumbnail', 'tags', 'scores', 'frame_numbers']);
+    expect(text).toContain('--   col_typed: 11 typed columns from the newest manifest that lists them, col_typed/_manifests/20261121T100000Z-0b02.json');
+    // A drifted field keeps its staged type in the table; the header says where its new values are.
+    expect(text).toContain('--     type drift: page_number is declared string now; the column keeps int64, values of the new type are in fields');
+    expect(text).toContain('  page_number NUMBER(38,0) COMMENT');
+  });
+
+  it('gives each collection its own table columns and its own Auto Loader hints', async () => {
+    const snowflake = (await typedDdl(TYPED_GOLDEN[0]!.argv)).text;
+    const tables = [...snowflake.matchAll(/CREATE TABLE IF NOT EXISTS (\S+) \(\n([\s\S]*?)\n\) ENABLE_SCHEMA_EVOLUTION = TRUE/g)].map((m) => [m[1], m[2]!.split('\n').map((l) => l.trim().split(' ').slice(0, 2).join(' '))]);
+    const typedTable = new Map(tables.map(([name, defs]) => [name, defs]))
+    expect(typedTable.get('mixpeek_db.mixpeek.col_typed')).toEqual(expect.arrayContaining(['page_number NUMBER(38,0)', 'duration FLOAT', 'is_public BOOLEAN', 'published_at TIMESTAMP_LTZ', 'release_date DATE', 'metadata VARCHAR', 'tags ARRAY', 'frame_numbers ARRAY']));
+    expect(typedTable.get('mixpeek_db.mixpeek.col_plain')).not.toEqual(expect.arrayContaining(['title VARCHAR']));
+    expect(snowflake).toContain('  PARSE_JSON(metadata) AS metadata,\n  PARSE_JSON(thumbnail) AS thumbnail,\n  tags,');
+    const databricks = (await typedDdl(TYPED_GOLDEN[2]!.argv)).text;
+    const hints = [...databricks.matchAll(/^ {5}"([^"]+)"\),$/gm)].map((m) => m[1]!);
+    expect(hints).toHaveLength(2);
+    expect(hints[0]).toContain('internal STRING, title STRING, page_number BIGINT, duration DOUBLE, is_public BOOLEAN, published_at TIMESTAMP, release_date DATE, metadata STRING, thumbnail STRING, tags ARRAY<STRING>, scores ARRAY<DOUBLE>, frame_numbers ARRAY<BIGINT>, _run_id STRING');
+    expect(hints[1]).toContain('internal STRING, _run_id STRING');
+    expect(databricks).toContain(`schemaHints => '${hints[0]}'`);
+    expect(databricks).toContain(`schemaHints => '${hints[1]}'`);
+  });
+
+  it('declares the envelope only, with a warning naming what was not reachable, for a collection no manifest or API describes', async () => {
+    const { request, warnings, text } = await typedDdl(TYPED_GOLDEN[0]!.argv);
+    expect(request.columns[1]).toEqual({ typed: [], source: { kind: 'none', reason: expect.stringContaining('no manifest at the destination lists typed columns yet') } });
+    expect(warnings).toEqual([expect.stringMatching(/^col_plain: the DDL declares the envelope only: .*MIXPEEK_API_KEY is not set/)]);
+    expect(text).toContain('--   col_plain: the envelope only: no manifest at the destination lists typed columns yet; MIXPEEK_API_KEY is not set');
+  });
+
+  it('turns schema evolution on in both targets: Snowflake tables and Auto Loader', async () => {
+    const snowflake = (await typedDdl(TYPED_GOLDEN[0]!.argv)).text;
+    for (const table of ['col_typed', 'col_plain']) {
+      expect(snowflake).toContain(`ALTER TABLE mixpeek_db.mixpeek.${table} SET ENABLE_SCHEMA_EVOLUTION = TRUE;`);
+    }
+    expect(snowflake).toContain('ALTER TABLE mixpeek_db.mixpeek.col_typed ADD COLUMN IF NOT EXISTS frame_numbers ARRAY COMMENT');
+    expect(snowflake.match(/MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE/g)?.length).toBe(4); // pipe and COPY, per table
+    const databricks = (await typedDdl(TYPED_GOLDEN[2]!.argv)).text;
+    expect(databricks).toContain('.option("cloudFiles.schemaEvolutionMode", "addNewColumns")');
+  });
+
+  it('reads nothing with --columns json (no lookup at all)', async () => {
+    const parsed = parseDdlArgs(['--target', 'snowflake', '--dest', 's3://acme-lake/mixpeek', '--collection', 'col_typed', '--columns', 'json'], {});
+    if (parsed === 'help') throw new Error('unexpected help');
+    const open = async () => {
+      throw new Error('opened the destination');
+    };
+    const { request, warnings } = await resolveDdl(parsed, { open });
+    expect(warnings).toEqual([]);
+    expect(request.columns).toEqual([{ typed: [], source: { kind: 'json' } }]);
+  });
+
+  it('gives up on a destination that does not answer within the bound, with a warning, and asks it once for all collections', async () => {
+    const parsed = parseDdlArgs(TYPED_GOLDEN[0]!.argv, {});
+    if (parsed === 'help') throw new Error('unexpected help');
+    let opened = 0;
+    const open = () => {
+      opened++;
+      return new Promise<never>(() => {}); // never answers
+    };
+    const { request, warnings } = await resolveDdl(parsed, { open, timeoutMs: 50 });
+    expect(opened).toBe(1);
+    expect(request.columns.map((c) => c.source.kind)).toEqual(['none', 'none']);
+    expect(warnings[0]).toMatch(/the destination s3:\/\/acme-lake\/mixpeek was not readable \(opening s3:\/\/acme-lake\/mixpeek took longer than 50 ms\)/);
   });
 });
 
@@ -196,22 +321,6 @@ describe('ddl types match the files the encoders write', () => {
    */
   const NULLABLE_IN_TABLE = new Set(['_deleted']);
 
-  /** `name TYPE [NOT NULL]` of the first CREATE TABLE, in order. */
-  function snowflakeTable(text: string): { name: string; type: string; notNull: boolean }[] {
-    const body = /CREATE TABLE IF NOT EXISTS \S+ \(\n([\s\S]*?)\n\) COMMENT/.exec(text)![1]!;
-    return body.split('\n').map((line) => {
-      const [, name, type, notNull] = /^ {2}(\w+) (\S+)( NOT NULL)?/.exec(line)!;
-      return { name: name!, type: type!, notNull: notNull !== undefined };
-    });
-  }
-
-  /** Every schema hints string of a Databricks output (Python job and pipeline SQL), parsed. */
-  function sparkHints(text: string): Map<string, string>[] {
-    const hints = [...text.matchAll(/SCHEMA_HINTS = "([^"]+)"|schemaHints => '([^']+)'/g)].map((m) => m[1] ?? m[2]!);
-    expect(hints).toHaveLength(2);
-    return hints.map((h) => new Map(h.split(', ').map((pair) => pair.split(' ') as [string, string])));
-  }
-
   for (const [format, compression] of [['parquet', 'zstd'], ['ndjson', 'none']] as [Format, Compression][]) {
     it(`declares every ${format} column with the type Snowflake loads it as, in file order`, async () => {
       const path = await encode(format, compression);
@@ -238,6 +347,111 @@ describe('ddl types match the files the encoders write', () => {
       }
     });
   }
+});
+
+describe('ddl types match the typed columns the encoders write (DuckDB reads the files)', () => {
+  let dir: string;
+  let instance: DuckDBInstance;
+  /** Columns of every kind a typed run has: each scalar type, JSON (object, file reference) and lists. */
+  const TYPED: TypedColumn[] = [
+    { name: 'title', field: 'title', type: 'string', declared: 'string' },
+    { name: 'page_number', field: 'page_number', type: 'int64', declared: 'integer' },
+    { name: 'duration', field: 'duration', type: 'double', declared: 'number' },
+    { name: 'is_public', field: 'is_public', type: 'boolean', declared: 'boolean' },
+    { name: 'published_at', field: 'published_at', type: 'timestamp', declared: 'datetime' },
+    { name: 'release_date', field: 'release_date', type: 'date', declared: 'date' },
+    { name: 'metadata', field: 'metadata', type: 'json', declared: 'object' },
+    { name: 'thumbnail', field: 'thumbnail', type: 'json', declared: 'image' },
+    { name: 'tags', field: 'tags', type: 'string', list: true, declared: 'array<string>' },
+    { name: 'scores', field: 'scores', type: 'double', list: true, declared: 'array<float>' },
+    { name: 'frame_numbers', field: 'frame_numbers', type: 'int64', list: true, declared: 'array<integer>' },
+  ];
+  let rows: Row[];
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ddl-typed-'));
+    instance = await DuckDBInstance.create();
+    const docs = [0, 1].map((i) => ({
+      document_id: `doc_${i}`,
+      collection_id: 'col_typed',
+      title: `Document ${i}`,
+      page_number: i === 1 ? '12a' : 7 + i, // doc_1's value does not fit: rescued into fields
+      duration: 12.5 + i,
+      is_public: i === 0,
+      published_at: '2026-11-20T08:00:00.5Z',
+      release_date: '2026-11-01',
+      metadata: { source: 'upload', pages: [1, 2] },
+      thumbnail: { url: `https://cdn.example/t${i}.jpg`, width: 128 },
+      tags: ['a', 'b'],
+      scores: [0.25, 0.5],
+      frame_numbers: [1, 2, 3],
+      caption: 'undeclared: stays in fields',
+      _internal: { namespace_id: 'ns_1', created_at: '2026-11-01T10:00:00Z', updated_at: `2026-11-21T15:30:0${i}.123456Z`, lineage: { root_object_id: 'obj_1', source_object_id: 'src_1' } },
+    }));
+    rows = docs.map((doc) => {
+      const result = toRow(doc, { runId: '20261121T153000Z-7f3a', exportedAt: '2026-11-21T15:31:00.000000Z', namespace: 'ns_1', vectors: false, typed: typedByField(TYPED) });
+      if (!result.ok) throw new Error(result.reason);
+      return result.row;
+    });
+    rows.push(tombstoneRow({ documentId: 'doc_1', collectionId: 'col_typed', namespaceId: 'ns_1', runId: '20261122T020000Z-rcn1', exportedAt: '2026-11-22T02:00:05.000000Z', observedAt: '2026-11-22T02:00:00.000000Z' }));
+  });
+
+  afterAll(async () => {
+    instance.closeSync();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function encode(format: Format, compression: Compression): Promise<string> {
+    const encoder = createEncoder({ format, compression, vectorKeys: [], typedColumns: TYPED });
+    const path = join(dir, `typed${encoder.extension}`);
+    const sink = pipeline(encoder.output, createWriteStream(path));
+    for (const row of rows) await encoder.write(row);
+    await Promise.all([encoder.end(), sink]);
+    return path;
+  }
+
+  async function read(path: string, format: Format) {
+    const db = await instance.connect();
+    try {
+      return await duckColumns(db, [path], format);
+    } finally {
+      db.closeSync();
+    }
+  }
+
+  const DDL = (target: string, format: Format, compression: Compression) =>
+    generateDdl({
+      ...request(['--target', target, '--dest', 's3://b/p', '--collection', 'col_typed', '--format', format, '--compression', compression]),
+      columns: [{ typed: TYPED, source: { kind: 'manifest', key: 'col_typed/_manifests/r.json', runId: 'r', finishedAt: '2026-11-21T15:40:00.000000Z' } }],
+    });
+
+  for (const [format, compression] of [['parquet', 'zstd'], ['ndjson', 'none']] as [Format, Compression][]) {
+    it(`names exactly the ${format} file's columns in the Snowflake table, each with the type it loads as`, async () => {
+      const columns = await read(await encode(format, compression), format);
+      expect(columns.map((c) => c.name)).toEqual(expect.arrayContaining(TYPED.map((c) => c.name)));
+      const table = snowflakeTable(await DDL('snowflake', format, compression));
+      expect(table.map((c) => c.name)).toEqual([...columns.map((c) => c.name), '_file_name']);
+      for (const column of columns) expect(table.find((c) => c.name === column.name)!.type, `${column.name} (${column.type})`).toBe(SNOWFLAKE_TYPE_OF[format][column.type]);
+    });
+
+    it(`hints exactly the ${format} file's columns to Auto Loader, each with the Spark type that reads it`, async () => {
+      const columns = await read(await encode(format, compression), format);
+      for (const hints of sparkHints(await DDL('databricks', format, compression))) {
+        expect([...hints.keys()]).toEqual(columns.map((c) => c.name));
+        for (const column of columns) expect(hints.get(column.name), `${column.name} (${column.type})`).toBe(SPARK_TYPE_OF[format][column.type]);
+      }
+    });
+  }
+
+  it('keeps the value that does not fit in fields, and the typed column null, as the column comments say', async () => {
+    const db = await instance.connect();
+    const read = await db.runAndReadAll(`SELECT document_id, page_number, fields FROM read_parquet('${await encode('parquet', 'zstd')}') WHERE NOT _deleted ORDER BY document_id`);
+    db.closeSync();
+    expect(read.getRowObjectsJson()).toEqual([
+      { document_id: 'doc_0', page_number: '7', fields: '{"caption":"undeclared: stays in fields"}' },
+      { document_id: 'doc_1', page_number: null, fields: '{"page_number":"12a","caption":"undeclared: stays in fields"}' },
+    ]);
+  });
 });
 
 describe('ddl applies tombstones: the generated SQL run on DuckDB over files the encoders wrote', () => {

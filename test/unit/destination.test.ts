@@ -98,7 +98,7 @@ describe('layering', () => {
         (e: { code: number; stdout: string; stderr: string }) => e,
       );
     const dest = 'abfss://raw@acmelake.dfs.core.windows.net/mixpeek';
-    const ddl = await run(['ddl', '--target', 'databricks', '--dest', dest, '--collection', 'col_abc']);
+    const ddl = await run(['ddl', '--target', 'databricks', '--dest', dest, '--collection', 'col_abc', '--columns', 'json']);
     expect(ddl.code, ddl.stderr).toBe(0);
     expect(ddl.stdout).toContain('abfss://raw@acmelake.dfs.core.windows.net/mixpeek/col_abc/data/');
     const control = await run(['verify', '--dest', dest, '--collection', 'col_abc']);
