@@ -5,7 +5,8 @@ import { defineConfig } from 'vitest/config';
 // globalSetup) and read results back with DuckDB; *.cloud.test.ts use real endpoints
 // named by the environment and skip (saying which variables) otherwise. *.faults.test.ts are
 // the full fault campaign (many minutes; `npm run test:faults`), kept out of `npm test`,
-// whose integration tier runs a small fixed-seed campaign instead.
+// whose integration tier runs a small fixed-seed campaign instead. *.consumers.test.ts run the
+// staged files through real engines (`npm run test:consumers`), also kept out of `npm test`.
 export default defineConfig({
   test: {
     projects: [
@@ -36,6 +37,19 @@ export default defineConfig({
           hookTimeout: 60_000,
           pool: 'forks',
           globalSetup: ['test/support/global-setup.ts'],
+        },
+      },
+      {
+        test: {
+          // Real engines on the staged files (Spark + Delta, fakesnow): `npm run test:consumers`,
+          // which installs their Python environment first (scripts/consumers/setup.sh).
+          name: 'consumers',
+          include: ['test/consumers/**/*.consumers.test.ts'],
+          testTimeout: 600_000,
+          hookTimeout: 120_000,
+          pool: 'forks',
+          // One engine at a time: a Spark session takes both cores.
+          fileParallelism: false,
         },
       },
       {
