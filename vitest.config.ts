@@ -14,7 +14,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/**/*.test.ts'],
-          exclude: ['test/**/*.integ.test.ts', 'test/**/*.cloud.test.ts', 'test/**/*.faults.test.ts', 'node_modules/**'],
+          exclude: ['test/**/*.integ.test.ts', 'test/**/*.cloud.test.ts', 'test/**/*.faults.test.ts', 'test/**/*.consumers.test.ts', 'node_modules/**'],
           testTimeout: 30_000,
         },
       },
