@@ -56,6 +56,8 @@ interface SparkResult {
   schema: { table: [string, string][]; latest: [string, string][] };
   typeNames: { table: Record<string, string>; latest: Record<string, string> };
   versions: { spark: string };
+  /** `[document_id, ...VALUE_COLUMNS, vector length, vector[0]]` of each `_latest` row after the last round. */
+  values: unknown[][];
 }
 
 /** What one format's run gives the assertions. */
@@ -68,6 +70,20 @@ interface FormatRun {
   /** Per round, the data files that export staged (relative to data/) and their row counts by DuckDB. */
   staged: Record<string, number>[];
   deleted: string[];
+  /** The live documents as the API serves them at the end (vectors included), by document_id. */
+  api: Map<string, Record<string, unknown>>;
+}
+
+const VALUE_COLUMNS = Object.keys(EXTRA_FIELDS);
+
+async function apiDocuments(): Promise<Map<string, Record<string, unknown>>> {
+  const response = await fetch(`${server.url}/v1/collections/${COL}/documents/list`, {
+    method: 'POST',
+    headers: { authorization: 'Bearer sk_test_devserver', 'x-namespace': 'ns_dev', 'content-type': 'application/json' },
+    body: JSON.stringify({ limit: 1000, return_vectors: true }),
+  });
+  const { results } = (await response.json()) as { results: Record<string, unknown>[] };
+  return new Map(results.map((doc) => [doc.document_id as string, doc]));
 }
 
 let s3: S3rverProcess;
@@ -160,9 +176,9 @@ async function runFormat(format: 'parquet' | 'ndjson'): Promise<FormatRun> {
     const ddl = await cli(['ddl', '--target', 'databricks', '--state-location', state, '--vector-dims', `${VECTOR}=768`]);
     const mirror = path.join(work, 'mirror', COL, 'data');
     mkdirSync(mirror, { recursive: true });
-    const spark = await runPython<SparkResult>('spark_load.py', { ddl: ddl.stdout, format, dataUrl: `${dest}/${COL}/data/`, mirror, warehouse: work, rounds });
+    const spark = await runPython<SparkResult>('spark_load.py', { ddl: ddl.stdout, format, dataUrl: `${dest}/${COL}/data/`, mirror, warehouse: work, rounds, valueColumns: VALUE_COLUMNS, vectorColumn: `vec_${VECTOR}` });
     console.log(`[spark ${spark.versions.spark}, ${format}] ran the printed job with these substitutions:\n  - ${spark.substitutions.join('\n  - ')}`);
-    return { ddl: ddl.stdout, hints: printedHints(ddl.stdout), spark, live, staged, deleted: deleted.sort() };
+    return { ddl: ddl.stdout, hints: printedHints(ddl.stdout), spark, live, staged, deleted: deleted.sort(), api: await apiDocuments() };
   } finally {
     store.close();
   }
@@ -195,7 +211,7 @@ describe.skipIf(notReady !== null)('Spark + Delta run the job ddl --target datab
       });
 
       it("Spark's types in <table> and <table>_latest are exactly the ones the DDL declares", () => {
-        const want = [...run.hints.map(([name, hint]): [string, string] => [name, sparkName(hint)]), ['dt', 'string'], ['_file_name', 'string']];
+        const want: [string, string][] = [...run.hints.map(([name, hint]): [string, string] => [name, sparkName(hint)]), ['dt', 'string'], ['_file_name', 'string']];
         for (const which of ['table', 'latest'] as const) {
           expect(new Map(run.spark.schema[which])).toEqual(new Map(want));
           const types = run.spark.typeNames[which];
@@ -218,6 +234,26 @@ describe.skipIf(notReady !== null)('Spark + Delta run the job ddl --target datab
           expect(round.latest, `round ${i + 1}`).toEqual(run.live[i]);
         });
         expect(run.live[0]).not.toEqual(run.live[1]); // the mutations changed versions
+      });
+
+      it("<table>_latest holds each live document's typed values and vector as the API serves them", () => {
+        expect(run.api.size).toBe(run.live[2]!.length);
+        expect(run.spark.values).toHaveLength(run.api.size);
+        const nonNull = new Map(VALUE_COLUMNS.map((c) => [c, 0]));
+        for (const [id, ...rest] of run.spark.values) {
+          const doc = run.api.get(id as string)!;
+          expect(doc, `${id} is live`).toBeDefined();
+          const got = Object.fromEntries(VALUE_COLUMNS.map((c, i) => [c, rest[i]]));
+          for (const c of VALUE_COLUMNS) if (got[c] !== null) nonNull.set(c, nonNull.get(c)! + 1);
+          const vector = doc[VECTOR] as number[];
+          expect({ ...got, spark_meta: got.spark_meta === null ? null : JSON.parse(got.spark_meta as string), spark_seen_at: got.spark_seen_at ?? null, n: rest[VALUE_COLUMNS.length], v0: rest[VALUE_COLUMNS.length + 1] }, id as string).toEqual({
+            ...Object.fromEntries(VALUE_COLUMNS.map((c) => [c, doc[c] ?? null])),
+            spark_seen_at: canonicalTimestamp(doc.spark_seen_at),
+            n: vector.length,
+            v0: Math.fround(vector[0]!),
+          });
+        }
+        for (const [c, n] of nonNull) expect(n, `${c}: rows with a value`).toBeGreaterThan(0);
       });
 
       it('each trigger loads only the files staged since the last one, each exactly once', () => {
@@ -243,6 +279,14 @@ describe.skipIf(notReady !== null)('Spark + Delta run the job ddl --target datab
       });
     });
   }
+});
+
+describe.skipIf(notReady !== null)('What open-source Spark cannot run', () => {
+  // Lakeflow Declarative Pipelines (CREATE STREAMING TABLE ... read_files, AUTO CDC INTO) exist on
+  // Databricks only; so do Auto Loader's own behaviours (schema location and evolution with
+  // UnknownFieldException, the _rescued_data column, cloudFiles.inferColumnTypes).
+  it.skip('section B, the pipeline SQL (read_files, AUTO CDC INTO), is not covered: open-source Spark has neither', () => {});
+  it.skip("Auto Loader's schema evolution (addNewColumns, UnknownFieldException) and _rescued_data are not covered: the file source stands in for cloudFiles", () => {});
 });
 
 describe.skipIf(notReady === null)('Spark + Delta consumer tier', () => {

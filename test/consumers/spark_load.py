@@ -7,12 +7,14 @@ stdin: one JSON object
   dataUrl    the collection's data folder as the DDL spells it (replaced by `mirror`)
   mirror     a local folder standing in for that data folder (empty at the start)
   warehouse  a local folder for the Delta tables and the Derby-free in-memory catalog
+  valueColumns, vectorColumn  the columns whose values the last round reports
   rounds     [[{"src": local file, "rel": "dt=YYYY-MM-DD/part-...", ...}], ...]: before each
              round its files are copied into `mirror` (the export staged them), then the job runs
 
 stdout (last line): {"substitutions": [...], "rounds": [{"latest": [[id, updated_at]], "files":
   {rel: rows in <table> from that file}, "tombstones": [ids with a _deleted row in <table>]}],
-  "schema": {"table": [[name, type]], "latest": [[name, type]]}, "tables": [table, latest]}
+  "schema": {"table": [[name, type]], "latest": [[name, type]]}, "tables": [table, latest],
+  "values": [[document_id, *valueColumns, vector length, vector[0]]] of <table>_latest after the last round}
 
 Only the Databricks-only parts of the printed job are replaced, as text, before it runs; each
 replacement must match exactly once (a changed DDL fails here, loudly), and each is reported.
@@ -113,6 +115,14 @@ for files in req["rounds"]:
     )
 
 
+def values(columns, vector):
+    """Every row of <table>_latest after the last round: document_id, the given columns as JSON
+    values (timestamps as ISO micros Z, dates as YYYY-MM-DD), and the vector's length and first element."""
+    cols = [F.date_format(c, ISO).alias(c) if dict(spark.table(latest).dtypes)[c] == "timestamp" else F.col(c) for c in columns]
+    rows = spark.table(latest).select("document_id", *cols, F.size(vector).alias("_n"), F.col(vector)[0].alias("_v0")).orderBy("document_id")
+    return [[r.document_id, *[str(r[c]) if isinstance(r[c], __import__("datetime").date) else r[c] for c in columns], r._n, r._v0] for r in rows.collect()]
+
+
 def fields(name):
     return [[f.name, f.dataType.simpleString()] for f in spark.table(name).schema.fields]
 
@@ -131,6 +141,7 @@ print(
             "schema": {"table": fields(table), "latest": fields(latest)},
             "typeNames": {"table": java_types(table), "latest": java_types(latest)},
             "versions": {"spark": spark.version},
+            "values": values(req["valueColumns"], req["vectorColumn"]),
         }
     )
 )
