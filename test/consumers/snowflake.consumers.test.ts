@@ -21,7 +21,6 @@ import { notReady, runPython } from './python.js';
 
 const COL = 'col_video_frames';
 const BUCKET = 'lake';
-const DEST = `s3://${BUCKET}/mixpeek`;
 const S3_ENV = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1' };
 
 /** What fakesnow 0.12.1 lacks of the printed script; the test fails when this list changes, so a new fakesnow is noticed. */
@@ -44,7 +43,8 @@ interface LoadStep {
   latest: Version[];
   table_rows: number;
   null_file_names: number;
-  mismatches: string[];
+  /** The view against the newest row of each document in the files, read by DuckDB: the columns both have. */
+  compared: { columns: string[]; non_null_values: number; differences: string[] };
 }
 interface LoadResult {
   gaps: string[];
@@ -70,21 +70,22 @@ afterAll(async () => {
 
 const byId = (rows: Iterable<Version>) => [...rows].map(({ document_id, updated_at }) => ({ document_id, updated_at: canonicalTimestamp(updated_at) ?? updated_at })).sort((a, b) => (a.document_id < b.document_id ? -1 : 1));
 
-async function cli(args: string[]): Promise<string> {
-  const result = await runCli([...args, '--collection', COL, '--dest', DEST, ...storage], exportEnv(server.url, S3_ENV));
+/** Runs the CLI on the destination `s3://lake/<prefix>`; its stdout. */
+async function cli(prefix: string, args: string[]): Promise<string> {
+  const result = await runCli([...args, '--collection', COL, '--dest', `s3://${BUCKET}/${prefix}`, ...storage], exportEnv(server.url, S3_ENV));
   expect(result.code, result.stderr.slice(-2000)).toBe(0);
   return result.stdout;
 }
 
 /** Copies every data file staged so far to `dir`: the files of one load step ({ local path, key under data/ }). */
-async function stagedFiles(dir: string, prefix: string): Promise<{ path: string; key: string }[]> {
-  const store = s3Store(s3.endpoint, BUCKET, 'mixpeek');
+async function stagedFiles(prefix: string, dir: string): Promise<{ path: string; key: string }[]> {
+  const store = s3Store(s3.endpoint, BUCKET, prefix);
   try {
     const out: { path: string; key: string }[] = [];
     for (const object of await store.list(`${COL}/data/`)) {
       const target = path.join(dir, ...object.key.split('/'));
       await store.download(object.key, target);
-      out.push({ path: target, key: object.key.slice(prefix.length) });
+      out.push({ path: target, key: object.key.slice(`${COL}/data/`.length) });
     }
     return out;
   } finally {
@@ -94,53 +95,64 @@ async function stagedFiles(dir: string, prefix: string): Promise<{ path: string;
 
 describe.skipIf(notReady)('fakesnow runs the Snowflake setup ddl prints', () => {
   it('loads Parquet twice with the printed COPY and the _latest view is exactly the live documents each time (not covered on fakesnow: the S3 stage, PATTERN, INCLUDE_METADATA, the stage FILE_FORMAT, VECTOR, ENABLE_SCHEMA_EVOLUTION)', async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'mxp-snow-'));
-    const prefix = `${COL}/data/`;
-    const exportArgs = ['export', '--safety-lag-seconds', '0', '--vectors'];
+    await loadTwice('parquet');
+  });
 
-    await cli(exportArgs);
-    const first = await stagedFiles(path.join(dir, 'step1'), prefix);
-    const live1 = byId(server.currentVersions(COL));
-    const parquet = first.filter((f) => f.path.endsWith('.parquet')).map((f) => `'${f.path}'`);
-    const [dims] = await query(`SELECT max(len(vec_image_extractor_v1_embedding)) AS image, max(len(vec_face_identity_extractor_v1_embedding)) AS face FROM read_parquet([${parquet.join(', ')}], union_by_name = true)`);
-    const vectorDims = `image_extractor_v1_embedding=${dims!.image},face_identity_extractor_v1_embedding=${dims!.face}`;
-    const sql = await cli(['ddl', '--target', 'snowflake', '--load', 'copy', '--vectors', '--vector-dims', vectorDims]);
-    expect(sql).toContain('MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE');
-
-    const mutated = server.mutate(COL, 40);
-    const deleted = server.delete(COL, 15);
-    await new Promise((resolve) => setTimeout(resolve, 3));
-    await cli(exportArgs);
-    await cli(['reconcile']);
-    const second = await stagedFiles(path.join(dir, 'step2'), prefix);
-    const live2 = byId(server.currentVersions(COL));
-    const newKeys = new Set(second.map((f) => f.key).filter((key) => !first.some((f) => f.key === key)));
-    expect(newKeys.size, 'the second export and the reconcile staged new files').toBeGreaterThanOrEqual(2);
-
-    const result = await runPython<LoadResult>('snowflake_load.py', { sql, format: 'parquet', steps: [{ files: first }, { files: second }] });
-    for (const gap of result.gaps) console.log(`not covered on fakesnow: ${gap}`);
-    expect(result.gaps.map((g) => EXPECTED_GAPS.find((e) => g.startsWith(e)) ?? g).sort()).toEqual([...EXPECTED_GAPS].sort());
-
-    const [load1, load2] = result.steps as [LoadStep, LoadStep];
-    expect(load1.copy.every(([, status]) => status === 'LOADED'), JSON.stringify(load1.copy)).toBe(true);
-    expect(load1.copy.map(([file]) => file).sort()).toEqual(first.map((f) => f.key).sort());
-    expect(load1.latest).toEqual(live1);
-    expect(load1.mismatches).toEqual([]);
-
-    // The second COPY loads only the new files (load history), and the view follows the mutations and tombstones.
-    expect(load2.copy.filter(([, status]) => status === 'LOADED').map(([file]) => file).sort()).toEqual([...newKeys].sort());
-    expect(load2.copy.filter(([, status]) => status !== 'LOADED').every(([, status]) => status === 'LOAD_SKIPPED')).toBe(true);
-    expect(load2.table_rows).toBe(load1.table_rows + load2.copy.reduce((n, [, , rows]) => n + rows, 0));
-    expect(load2.latest).toEqual(live2);
-    expect(load2.latest.some((v) => deleted.includes(v.document_id))).toBe(false);
-    expect(load1.latest.filter((v) => deleted.includes(v.document_id))).toHaveLength(deleted.length);
-    const changed = new Set(mutated.filter((id) => !deleted.includes(id)));
-    expect(load2.latest.filter((v) => changed.has(v.document_id))).toEqual(live2.filter((v) => changed.has(v.document_id)));
-    expect(load2.mismatches).toEqual([]);
-    expect(load2.null_file_names).toBe(0);
-
-    // The view's types as fakesnow declares them from the printed statements.
-    expect(result.columns).toMatchObject({ fields: 'VARIANT', internal: 'VARIANT', frame_number: 'NUMBER(38,0)', start_time: 'FLOAT' });
-    expect(result.columns.updated_at).toMatch(/^TIMESTAMP/);
+  it('loads NDJSON (gzip) twice with the printed COPY and the _latest view is exactly the live documents each time', async () => {
+    await loadTwice('ndjson');
   });
 });
+
+async function loadTwice(format: 'parquet' | 'ndjson'): Promise<void> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'mxp-snow-'));
+  const prefix = `fakesnow-${format}`;
+  const exportArgs = ['export', '--safety-lag-seconds', '0', '--vectors', '--format', format];
+
+  await cli(prefix, exportArgs);
+  const first = await stagedFiles(prefix, path.join(dir, 'step1'));
+  const live1 = byId(server.currentVersions(COL));
+  const files = first.map((f) => `'${f.path}'`).join(', ');
+  const source = format === 'parquet' ? `read_parquet([${files}], union_by_name = true)` : `read_json([${files}], format = 'newline_delimited', union_by_name = true)`;
+  const [dims] = await query(`SELECT max(len(vec_image_extractor_v1_embedding)) AS image, max(len(vec_face_identity_extractor_v1_embedding)) AS face FROM ${source}`);
+  const vectorDims = `image_extractor_v1_embedding=${dims!.image},face_identity_extractor_v1_embedding=${dims!.face}`;
+  const sql = await cli(prefix, ['ddl', '--target', 'snowflake', '--load', 'copy', '--format', format, '--vectors', '--vector-dims', vectorDims]);
+  expect(sql).toContain('MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE');
+
+  const mutated = server.mutate(COL, 40);
+  const deleted = server.delete(COL, 15);
+  await new Promise((resolve) => setTimeout(resolve, 3));
+  await cli(prefix, exportArgs);
+  await cli(prefix, ['reconcile']);
+  const second = await stagedFiles(prefix, path.join(dir, 'step2'));
+  const live2 = byId(server.currentVersions(COL));
+  const newKeys = new Set(second.map((f) => f.key).filter((key) => !first.some((f) => f.key === key)));
+  expect(newKeys.size, 'the second export and the reconcile staged new files').toBeGreaterThanOrEqual(2);
+
+  const result = await runPython<LoadResult>('snowflake_load.py', { sql, format, steps: [{ files: first }, { files: second }] });
+  for (const gap of result.gaps) console.log(`not covered on fakesnow: ${gap}`);
+  expect(result.gaps.map((g) => EXPECTED_GAPS.find((e) => g.startsWith(e)) ?? g).sort()).toEqual([...EXPECTED_GAPS].sort());
+
+  const [load1, load2] = result.steps as [LoadStep, LoadStep];
+  expect(load1.copy.every(([, status]) => status === 'LOADED'), JSON.stringify(load1.copy)).toBe(true);
+  expect(load1.copy.map(([file]) => file).sort()).toEqual(first.map((f) => f.key).sort());
+  expect(load1.latest).toEqual(live1);
+  expect(load1.compared.differences).toEqual([]);
+  expect(load1.compared.columns).toEqual(expect.arrayContaining(['updated_at', 'frame_number', 'luma_histogram', 'detected_objects', 'vec_image_extractor_v1_embedding', 'fields', '_exported_at']));
+  expect(load1.compared.non_null_values).toBeGreaterThan(live1.length * 10);
+
+  // The second COPY loads only the new files (load history), and the view follows the mutations and tombstones.
+  expect(load2.copy.filter(([, status]) => status === 'LOADED').map(([file]) => file).sort()).toEqual([...newKeys].sort());
+  expect(load2.copy.filter(([, status]) => status !== 'LOADED').every(([, status]) => status === 'LOAD_SKIPPED')).toBe(true);
+  expect(load2.table_rows).toBe(load1.table_rows + load2.copy.reduce((n, [, , rows]) => n + rows, 0));
+  expect(load2.latest).toEqual(live2);
+  expect(load2.latest.some((v) => deleted.includes(v.document_id))).toBe(false);
+  expect(load1.latest.filter((v) => deleted.includes(v.document_id))).toHaveLength(deleted.length);
+  const changed = new Set(mutated.filter((id) => !deleted.includes(id)));
+  expect(load2.latest.filter((v) => changed.has(v.document_id))).toEqual(live2.filter((v) => changed.has(v.document_id)));
+  expect(load2.compared.differences).toEqual([]);
+  expect(load2.null_file_names).toBe(0);
+
+  // The view's types as fakesnow declares them from the printed statements.
+  expect(result.columns).toMatchObject({ fields: 'VARIANT', internal: 'VARIANT', frame_number: 'NUMBER(38,0)', start_time: 'FLOAT' });
+  expect(result.columns.updated_at).toMatch(/^TIMESTAMP/);
+}

@@ -14,7 +14,7 @@ stage's FILE_FORMAT is named in the COPY, INCLUDE_METADATA's _file_name is set b
 per loaded file, and so on.
 
 stdout, last line: {"gaps": [...], "steps": [{"copy": [[file, status, rows]], "latest": [...],
-"table_rows": n, "mismatches": [...]}], "columns": {view column: type}}
+"table_rows": n, "compared": {"columns", "non_null_values", "differences"}}], "columns": {view column: type}}
 """
 
 import json
@@ -166,7 +166,7 @@ def main():
                 "latest": [{"document_id": d, "updated_at": u} for d, u in latest],
                 "table_rows": run(f"SELECT COUNT(*) FROM {table}")[0][0],
                 "null_file_names": run(f"SELECT COUNT(*) FROM {table} WHERE _file_name IS NULL")[0][0],
-                "mismatches": mismatches,
+                "compared": mismatches,
             })
         print(json.dumps({"gaps": gaps, "steps": steps, "columns": columns, "stage_prefix": staged_name}))
 
@@ -187,16 +187,17 @@ def compare(cur, view, file_format, paths, columns):
     rows = {r[file_columns.index("document_id")]: dict(zip(file_columns, r)) for r in files.fetchall()}
     shared = [c for c in columns if c in file_columns and c not in ("document_id",)]
     cur.execute(f"SELECT document_id, {', '.join(shared)} FROM {view}")
-    out = []
+    out, compared = [], 0
     for r in cur.fetchall():
         want = rows.get(r[0])
         if want is None or want.get("_deleted"):
             out.append(f"{r[0]}: in the view, not live in the files")
             continue
         for name, got in zip(shared, r[1:]):
+            compared += want[name] is not None
             if not same(got, want[name]):
                 out.append(f"{r[0]}.{name}: view {str(got)[:80]!r} ({columns[name]}), file {str(want[name])[:80]!r}")
-    return out[:20]
+    return {"columns": shared, "non_null_values": compared, "differences": out[:20]}
 
 
 def same(got, want):
