@@ -33,6 +33,8 @@ const EXPECTED_GAPS = [
   "the stage's FILE_FORMAT",
   'VECTOR',
 ];
+/** And for NDJSON files: fakesnow loads JSON into one VARIANT column only, and reads the dt= folder as a column. */
+const EXPECTED_JSON_GAPS = ['MATCH_BY_COLUMN_NAME on JSON files', "fakesnow's JSON COPY adds the dt= folder"];
 
 interface Version {
   document_id: string;
@@ -44,7 +46,7 @@ interface LoadStep {
   table_rows: number;
   null_file_names: number;
   /** The view against the newest row of each document in the files, read by DuckDB: the columns both have. */
-  compared: { columns: string[]; non_null_values: number; differences: string[] };
+  compared: { columns: string[]; non_null_values: number; differences: string[]; variant_nulls: Record<string, number> };
 }
 interface LoadResult {
   gaps: string[];
@@ -98,7 +100,7 @@ describe.skipIf(notReady)('fakesnow runs the Snowflake setup ddl prints', () => 
     await loadTwice('parquet');
   });
 
-  it('loads NDJSON (gzip) twice with the printed COPY and the _latest view is exactly the live documents each time', async () => {
+  it('loads NDJSON (gzip) twice and the _latest view is exactly the live documents each time (not covered on fakesnow: MATCH_BY_COLUMN_NAME on JSON, loaded through a VARIANT table and INSERT ... SELECT $1:<column>::<type> instead, and the Parquet gaps)', async () => {
     await loadTwice('ndjson');
   });
 });
@@ -122,15 +124,19 @@ async function loadTwice(format: 'parquet' | 'ndjson'): Promise<void> {
   const deleted = server.delete(COL, 15);
   await new Promise((resolve) => setTimeout(resolve, 3));
   await cli(prefix, exportArgs);
-  await cli(prefix, ['reconcile']);
+  // reconcile needs the destination's --format too: without it, it stages Parquet tombstones beside NDJSON files (which the ndjson PATTERN skips).
+  await cli(prefix, ['reconcile', '--format', format]);
   const second = await stagedFiles(prefix, path.join(dir, 'step2'));
   const live2 = byId(server.currentVersions(COL));
+  const suffix = format === 'parquet' ? '.parquet' : '.json.gz';
+  expect(second.filter((f) => !f.key.endsWith(suffix)).map((f) => f.key)).toEqual([]);
   const newKeys = new Set(second.map((f) => f.key).filter((key) => !first.some((f) => f.key === key)));
   expect(newKeys.size, 'the second export and the reconcile staged new files').toBeGreaterThanOrEqual(2);
 
   const result = await runPython<LoadResult>('snowflake_load.py', { sql, format, steps: [{ files: first }, { files: second }] });
   for (const gap of result.gaps) console.log(`not covered on fakesnow: ${gap}`);
-  expect(result.gaps.map((g) => EXPECTED_GAPS.find((e) => g.startsWith(e)) ?? g).sort()).toEqual([...EXPECTED_GAPS].sort());
+  const expectedGaps = format === 'parquet' ? EXPECTED_GAPS : [...EXPECTED_GAPS, ...EXPECTED_JSON_GAPS];
+  expect(result.gaps.map((g) => expectedGaps.find((e) => g.startsWith(e)) ?? g).sort()).toEqual([...expectedGaps].sort());
 
   const [load1, load2] = result.steps as [LoadStep, LoadStep];
   expect(load1.copy.every(([, status]) => status === 'LOADED'), JSON.stringify(load1.copy)).toBe(true);
@@ -150,6 +156,10 @@ async function loadTwice(format: 'parquet' | 'ndjson'): Promise<void> {
   const changed = new Set(mutated.filter((id) => !deleted.includes(id)));
   expect(load2.latest.filter((v) => changed.has(v.document_id))).toEqual(live2.filter((v) => changed.has(v.document_id)));
   expect(load2.compared.differences).toEqual([]);
+  // NDJSON writes an absent typed field as `"camera": null`: a VARIANT column then holds a JSON null, not SQL NULL (Parquet: SQL NULL).
+  const variantNulls = Object.entries(load2.compared.variant_nulls);
+  if (format === 'parquet') expect(variantNulls).toEqual([]);
+  else console.log(`NDJSON: VARIANT columns of _latest holding a JSON null (IS NULL is false) where the field is absent: ${variantNulls.map(([c, n]) => `${c} ${n}`).join(', ') || 'none'}`);
   expect(load2.null_file_names).toBe(0);
 
   // The view's types as fakesnow declares them from the printed statements.
