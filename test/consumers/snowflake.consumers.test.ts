@@ -8,7 +8,7 @@
  * replaced by the closest statement it takes; each replacement is printed as "not covered on
  * fakesnow: ..." and listed in the title.
  */
-import { mkdtempSync } from 'node:fs';
+import { copyFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -42,6 +42,8 @@ interface Version {
 }
 interface LoadStep {
   copy: [file: string, status: string, rows: number][];
+  /** Files in the stage that the printed PATTERN left out. */
+  skipped_by_pattern: string[];
   latest: Version[];
   table_rows: number;
   null_file_names: number;
@@ -133,7 +135,12 @@ async function loadTwice(format: 'parquet' | 'ndjson'): Promise<void> {
   const newKeys = new Set(second.map((f) => f.key).filter((key) => !first.some((f) => f.key === key)));
   expect(newKeys.size, 'the second export and the reconcile staged new files').toBeGreaterThanOrEqual(2);
 
-  const result = await runPython<LoadResult>('snowflake_load.py', { sql, format, steps: [{ files: first }, { files: second }] });
+  // A file in the stage that is not a data file (`tmp-part-…`, as an upload tool might name one): the printed PATTERN must leave it out.
+  const data = first[0]!;
+  const rename = (p: string) => p.replace(/part-[^/]+$/, (name) => `tmp-${name}`);
+  const decoy = { path: rename(data.path), key: rename(data.key), decoy: true };
+  copyFileSync(data.path, decoy.path);
+  const result = await runPython<LoadResult>('snowflake_load.py', { sql, format, steps: [{ files: [...first, decoy] }, { files: second }] });
   for (const gap of result.gaps) console.log(`not covered on fakesnow: ${gap}`);
   const expectedGaps = format === 'parquet' ? EXPECTED_GAPS : [...EXPECTED_GAPS, ...EXPECTED_JSON_GAPS];
   expect(result.gaps.map((g) => expectedGaps.find((e) => g.startsWith(e)) ?? g).sort()).toEqual([...expectedGaps].sort());
@@ -141,6 +148,8 @@ async function loadTwice(format: 'parquet' | 'ndjson'): Promise<void> {
   const [load1, load2] = result.steps as [LoadStep, LoadStep];
   expect(load1.copy.every(([, status]) => status === 'LOADED'), JSON.stringify(load1.copy)).toBe(true);
   expect(load1.copy.map(([file]) => file).sort()).toEqual(first.map((f) => f.key).sort());
+  expect(load1.skipped_by_pattern).toEqual([decoy.key]);
+  expect(load2.skipped_by_pattern).toEqual([decoy.key]);
   expect(load1.latest).toEqual(live1);
   expect(load1.compared.differences).toEqual([]);
   expect(load1.compared.columns).toEqual(expect.arrayContaining(['updated_at', 'frame_number', 'luma_histogram', 'detected_objects', 'vec_image_extractor_v1_embedding', 'fields', '_exported_at']));

@@ -3,7 +3,8 @@
 
 stdin: {"sql": <the printed script>, "format": "parquet" | "ndjson",
         "steps": [{"files": [{"path": <local copy>, "key": <path under the collection's data/>}]}]}
-Each step PUTs its files into the stage (a step lists every file staged so far: PUT skips
+A file may carry "decoy": true: it is PUT into the stage too (a file the PATTERN must skip) and
+left out of the comparison. Each step PUTs its files into the stage (a step lists every file staged so far: PUT skips
 the ones already there), runs the COPY, and reads the `_latest` view.
 
 Every statement runs as printed first. Only the parts fakesnow lacks are replaced, each with
@@ -132,7 +133,7 @@ def main():
         ok, result = attempt(copy)
         if ok:
             raise RuntimeError("fakesnow ran the printed COPY as is: drop the adaptation below")
-        gap(f"COPY as printed (fakesnow: {result}): PATTERN applied to LIST @stage in Python, each matching file COPYed by its path")
+        gap(f"COPY as printed (fakesnow: {result}): PATTERN applied to LIST @stage in Python, each matching file COPYed by its path (FROM @stage/<path>, a prefix; fakesnow refuses FILES = (...) on an internal stage)")
         adapted = copy
         if pattern:
             adapted = adapted.replace(pattern.group(0), "")
@@ -181,17 +182,19 @@ def main():
                 folder = f["key"].rsplit("/", 1)[0]
                 run(f"PUT file://{f['path']} @{stage}/{folder}/ AUTO_COMPRESS = FALSE")
             listed = [r[0] for r in run(f"LIST @{stage}")]
-            loaded = []
+            loaded, skipped = [], []
             for name in sorted(listed):
                 relative = name.split("/", 1)[1]  # LIST names start with the stage's name
                 if regex and not regex.fullmatch(name) and not regex.fullmatch(relative):
+                    skipped.append(relative)
                     continue
                 for row in load(relative, name):
                     loaded.append([relative, row[1], row[3]])
             latest = [(d, utc(u)) for d, u in run(f"SELECT document_id, updated_at FROM {view} ORDER BY document_id")]
-            mismatches = compare(cur, view, job["format"], [f["path"] for f in step["files"]], columns)
+            mismatches = compare(cur, view, job["format"], [f["path"] for f in step["files"] if not f.get("decoy")], columns)
             steps.append({
                 "copy": loaded,
+                "skipped_by_pattern": skipped,
                 "latest": [{"document_id": d, "updated_at": u} for d, u in latest],
                 "table_rows": run(f"SELECT COUNT(*) FROM {table}")[0][0],
                 "null_file_names": run(f"SELECT COUNT(*) FROM {table} WHERE _file_name IS NULL")[0][0],
