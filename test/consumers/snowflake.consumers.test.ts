@@ -8,7 +8,7 @@
  * replaced by the closest statement it takes; each replacement is printed as "not covered on
  * fakesnow: ..." and listed in the title.
  */
-import { copyFileSync, mkdtempSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -59,6 +59,7 @@ interface LoadResult {
 let server: DevServer;
 let s3: S3rverProcess;
 let storage: string[];
+const tempDirs: string[] = [];
 
 beforeAll(async () => {
   if (notReady) return;
@@ -70,6 +71,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.close();
   await s3?.stop();
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
 });
 
 const byId = (rows: Iterable<Version>) => [...rows].map(({ document_id, updated_at }) => ({ document_id, updated_at: canonicalTimestamp(updated_at) ?? updated_at })).sort((a, b) => (a.document_id < b.document_id ? -1 : 1));
@@ -109,6 +111,7 @@ describe.skipIf(notReady)('fakesnow runs the Snowflake setup ddl prints', () => 
 
 async function loadTwice(format: 'parquet' | 'ndjson'): Promise<void> {
   const dir = mkdtempSync(path.join(tmpdir(), 'mxp-snow-'));
+  tempDirs.push(dir);
   const prefix = `fakesnow-${format}`;
   const exportArgs = ['export', '--safety-lag-seconds', '0', '--vectors', '--format', format];
 
