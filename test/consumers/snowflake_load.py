@@ -24,12 +24,14 @@ import sys
 import warnings
 from datetime import datetime, timezone
 import gzip
+import shutil
 
 warnings.filterwarnings("ignore")
 
 import duckdb  # noqa: E402
 import fakesnow  # noqa: E402
 import snowflake.connector  # noqa: E402
+from fakesnow.transforms.stage import LOCAL_BUCKET_PATH  # noqa: E402
 
 def statements(script):
     """Splits on `;` outside quotes, dropping `--` comments outside quotes."""
@@ -61,7 +63,14 @@ def statements(script):
 
 
 def main():
-    job = json.loads(sys.stdin.read())
+    try:
+        run_job(json.loads(sys.stdin.read()))
+    finally:
+        # fakesnow keeps its internal stages in a temp folder made at import and never removed.
+        shutil.rmtree(LOCAL_BUCKET_PATH, ignore_errors=True)
+
+
+def run_job(job):
     gaps = []
 
     def gap(what):
