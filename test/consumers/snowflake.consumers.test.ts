@@ -166,6 +166,7 @@ async function loadTwice(format: 'parquet' | 'ndjson'): Promise<void> {
   expect(load2.latest.some((v) => deleted.includes(v.document_id))).toBe(false);
   expect(load1.latest.filter((v) => deleted.includes(v.document_id))).toHaveLength(deleted.length);
   const changed = new Set(mutated.filter((id) => !deleted.includes(id)));
+  expect(load1.latest.filter((v) => changed.has(v.document_id)), 'the mutations made new versions').not.toEqual(live2.filter((v) => changed.has(v.document_id)));
   expect(load2.latest.filter((v) => changed.has(v.document_id))).toEqual(live2.filter((v) => changed.has(v.document_id)));
   expect(load2.compared.differences).toEqual([]);
   // NDJSON writes an absent typed field as `"camera": null`: a VARIANT column then holds a JSON null, not SQL NULL (Parquet: SQL NULL).
