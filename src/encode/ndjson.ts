@@ -1,6 +1,7 @@
 /**
  * NDJSON encoder: one JSON object per line, UTF-8, keys in `columnsFor` order; timestamps as
- * canonical ISO strings, typed columns as JSON values (dates `YYYY-MM-DD`, JSON columns nested), `fields`/`internal` as nested objects (null in a tombstone), vectors as
+ * canonical ISO strings, typed columns as JSON values (dates `YYYY-MM-DD`, JSON columns nested;
+ * a null typed value is left out of its line), `fields`/`internal` as nested objects (null in a tombstone), vectors as
  * `vec_<key>` arrays of numbers (null when absent), `_deleted` as `true`/`false`. Compressed with gzip, zstd or nothing.
  *
  * Lines are joined into ~1 MiB chunks before they are written to the compressor (few stream
@@ -30,7 +31,14 @@ export function lineSerializer(vectorKeys: readonly string[], typed: readonly Ty
       return (row: Row) => key + vectorJson(row.vectors?.[vector]);
     }
     // Typed values are already in their column's form (rows/typed.ts fitValue); JSON columns nest like `fields`.
-    if (typedNames.has(spec.name)) return (row: Row) => key + (JSON.stringify(row.typed?.[spec.name]) ?? 'null');
+    // A null one is left out of the line: every reader takes a missing key as NULL, while a JSON
+    // null would load into a Snowflake VARIANT column as a JSON null, which IS NULL does not match.
+    if (typedNames.has(spec.name)) {
+      return (row: Row) => {
+        const value = row.typed?.[spec.name];
+        return value === null || value === undefined ? '' : key + JSON.stringify(value);
+      };
+    }
     const name = spec.name;
     return (row: Row) => {
       const value = (row as unknown as Record<string, unknown>)[name];
@@ -45,7 +53,10 @@ export function lineSerializer(vectorKeys: readonly string[], typed: readonly Ty
   });
   return (row) => {
     let line = '{';
-    for (let i = 0; i < parts.length; i++) line += (i ? ',' : '') + parts[i]!(row);
+    for (let i = 0; i < parts.length; i++) {
+      const part = parts[i]!(row);
+      if (part) line += (i ? ',' : '') + part; // the first column, document_id, is never left out
+    }
     return line + '}';
   };
 }

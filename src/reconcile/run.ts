@@ -16,7 +16,8 @@ import type { CheckpointStore } from '../commit/checkpoint.js';
 import { Committer } from '../commit/committer.js';
 import { layout } from '../commit/layout.js';
 import type { Lease } from '../commit/lease.js';
-import type { ActiveRun, FileRecord } from '../commit/schema.js';
+import { readManifest } from '../commit/manifest.js';
+import type { ActiveRun, Checkpoint, FileRecord } from '../commit/schema.js';
 import { activeRun, beginReconcile, recordListing, recordSnapshot } from '../commit/transitions.js';
 import { AlreadyExistsError, IntegrityError, InternalError, SourceError } from '../errors.js';
 import { tombstoneRow } from '../rows/tombstone.js';
@@ -44,6 +45,26 @@ export interface ReconcileOutcome {
 }
 
 /**
+ * The format and codec of the tombstone files: those of the newest export run at the
+ * destination (its manifest), so the consumers that load its files by name pattern
+ * (`*.json.gz`, `*.parquet`) load the tombstones too, whatever `--format` this invocation was
+ * given; the settings' when nothing is staged yet. A mismatch with the settings is logged.
+ */
+async function tombstoneCodec(ctx: ExportContext, checkpoint: Checkpoint): Promise<Pick<ActiveRun, 'format' | 'compression'>> {
+  const wanted = { format: ctx.settings.format, compression: ctx.compression };
+  const last = checkpoint.history.at(-1);
+  const manifest = last ? await readManifest(ctx.driver, last.manifest) : null;
+  if (!manifest || (manifest.format === wanted.format && manifest.compression === wanted.compression)) return wanted;
+  ctx.logger.warn('TombstoneFormat', {
+    collection_id: checkpoint.collectionId,
+    format: manifest.format,
+    compression: manifest.compression,
+    note: `the staged files are ${manifest.format} (${manifest.compression}) as of run ${manifest.runId}: tombstones are written the same way, not as ${wanted.format} (${wanted.compression}), so the consumers that load those files load them too`,
+  });
+  return { format: manifest.format, compression: manifest.compression };
+}
+
+/**
  * Runs (or, when the checkpoint holds an interrupted one, resumes) a reconciliation of the
  * store's collection. The caller holds `lease` and has no export run in progress.
  */
@@ -52,8 +73,9 @@ export async function reconcileCollection(ctx: ExportContext, store: CheckpointS
   const resumed = store.value.active?.kind === 'reconcile';
   if (!resumed) {
     const listedAt = canonicalFromDate(ctx.now());
+    const codec = await tombstoneCodec(ctx, store.value);
     // Staged only: first written with the first tombstone's intent (or the listing's record).
-    store.stage((cp) => beginReconcile(cp, { runId, startedAt: listedAt, listedAt, format: ctx.settings.format, compression: ctx.compression }));
+    store.stage((cp) => beginReconcile(cp, { runId, startedAt: listedAt, listedAt, ...codec }));
   }
   const start = activeRun(store.value);
   ctx.logger.info(resumed ? 'ReconcileResumed' : 'ReconcileStarted', { collection_id: collectionId, run_id: start.runId, listed_at: start.reconcile?.listedAt, position: start.reconcile?.position ?? null });

@@ -137,6 +137,20 @@ describe('reconciliation on a local folder', () => {
     await expectMirror(dest, deleted);
   });
 
+  it('writes the tombstones in the format of the staged files, whatever --format the reconcile command was given', async () => {
+    const dest = tempDir();
+    expect((await cli('export', dest, ['--format', 'ndjson'])).code).toBe(0); // NDJSON, gzip
+    const before = dataFiles(dest, COL);
+    const deleted = server.delete(COL, 3);
+    const run = await cli('reconcile', dest); // no --format: the setting's default is Parquet
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(/"event":"TombstoneFormat".*"format":"ndjson","compression":"gzip"/);
+    const tombstones = dataFiles(dest, COL).filter((f) => !before.includes(f));
+    expect(tombstones.length).toBeGreaterThan(0);
+    for (const file of tombstones) expect(file).toMatch(/\.json\.gz$/);
+    await expectMirror(dest, deleted);
+  });
+
   it('never tombstones documents created, updated or re-created during the listing, and tombstones those deleted during it once', async () => {
     const dest = tempDir();
     const gone = server.delete(COL, 4);
