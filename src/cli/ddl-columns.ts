@@ -22,6 +22,7 @@ import { SourceError } from '../errors.js';
 import { columnsFromCollection, columnsFromManifest, envelopeOnly, newestTypedManifest, type ReadManifest } from '../ddl/sources.js';
 import type { CollectionColumns } from '../ddl/types.js';
 import { MixpeekHttp } from '../source/http.js';
+import { type DeclaredSchema, fetchDeclaredSchema } from '../source/schema.js';
 import { openDestination } from '../storage/index.js';
 import type { StorageDriver } from '../storage/types.js';
 import { storageOptions } from './commands/status.js';
@@ -148,7 +149,7 @@ async function newestManifest(driver: StorageDriver, collectionId: string): Prom
 }
 
 /** `GET /v1/collections/{id}` (reference section 5), with one retry at most, within `timeoutMs`. */
-async function getCollection(settings: DdlSettings, collectionId: string, timeoutMs: number): Promise<unknown> {
+async function getCollection(settings: DdlSettings, collectionId: string, timeoutMs: number): Promise<DeclaredSchema> {
   const http = new MixpeekHttp({
     baseUrl: settings.baseUrl,
     apiKey: settings.apiKey!,
@@ -157,10 +158,7 @@ async function getCollection(settings: DdlSettings, collectionId: string, timeou
     requestTimeoutMs: timeoutMs,
     retry: { maxRetries: 1, baseDelayMs: 250, maxDelayMs: 1_000 },
   });
-  const body = await http.getJson(`/v1/collections/${encodeURIComponent(collectionId)}`, AbortSignal.timeout(timeoutMs * 2), (value) =>
-    typeof value === 'object' && value !== null && !Array.isArray(value) ? null : 'expected a CollectionResponse object',
-  );
-  return body;
+  return fetchDeclaredSchema(http, collectionId, AbortSignal.timeout(timeoutMs * 2));
 }
 
 /** Why the API cannot be asked at all, or null. */

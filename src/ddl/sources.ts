@@ -11,6 +11,7 @@
 import type { Manifest } from '../commit/schema.js';
 import type { TypedColumn } from '../rows/columns.js';
 import { planColumns } from '../rows/typed.js';
+import type { DeclaredSchema } from '../source/schema.js';
 import type { CollectionColumns, DdlRequest } from './types.js';
 
 /** A manifest as read, with its key relative to the destination root. */
@@ -53,15 +54,12 @@ export function columnsFromManifest({ key, manifest }: ReadManifest): Collection
 
 /**
  * The columns the next export will give a collection that has staged none yet: its
- * `output_schema` (a CollectionResponse of `GET /v1/collections/{id}`, reference section 8)
+ * `output_schema` (read from `GET /v1/collections/{id}` by source/schema.ts, reference section 8)
  * planned as the exporter plans a first run (`planColumns(outputSchema, [])`).
  */
-export function columnsFromCollection(body: unknown): CollectionColumns {
-  const response = isObject(body) ? body : {};
-  const schema = response.output_schema;
-  const declared = isObject(schema) && isObject(schema.properties) && Object.keys(schema.properties).length > 0;
-  const version = typeof response.schema_version === 'number' ? response.schema_version : null;
-  return { typed: declared ? planColumns(schema, []).columns : [], source: { kind: 'api', schemaVersion: version, declared } };
+export function columnsFromCollection({ outputSchema, schemaVersion }: DeclaredSchema): CollectionColumns {
+  const typed = outputSchema ? planColumns(outputSchema, []).columns : [];
+  return { typed, source: { kind: 'api', schemaVersion, declared: outputSchema !== null } };
 }
 
 /** The envelope alone, because nothing said what the typed columns are (`reason`: what failed). */
@@ -114,6 +112,3 @@ function typedColumn(record: NonNullable<Manifest['typedColumns']>[number]): Typ
   return { name: record.name, field: record.field, type: record.type, ...(record.list ? { list: true } : {}), declared: record.declared };
 }
 
-function isObject(value: unknown): value is Record<string, any> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}

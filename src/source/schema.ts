@@ -14,10 +14,15 @@ export interface DeclaredSchema {
 
 /** Reads the collection's `output_schema` (with the client's retries and budget). A 404 or 401 throws the client's SourceError. */
 export async function fetchDeclaredSchema(http: MixpeekHttp, collectionId: string, signal?: AbortSignal): Promise<DeclaredSchema> {
-  const body = (await http.getJson(`/v1/collections/${encodeURIComponent(collectionId)}`, signal, collectionShapeProblem)) as Record<string, unknown>;
-  const schema = body.output_schema;
+  return declaredSchemaOf(await http.getJson(`/v1/collections/${encodeURIComponent(collectionId)}`, signal, collectionShapeProblem));
+}
+
+/** The declared schema of a CollectionResponse body (pure: `ddl` and the exporter read it alike). */
+export function declaredSchemaOf(body: unknown): DeclaredSchema {
+  const response = isObject(body) ? body : {};
+  const schema = response.output_schema;
   const properties = isObject(schema) && isObject(schema.properties) && Object.keys(schema.properties).length > 0 ? schema.properties : null;
-  const version = typeof body.schema_version === 'number' ? body.schema_version : null;
+  const version = typeof response.schema_version === 'number' ? response.schema_version : null;
   return { outputSchema: properties ? { properties } : null, schemaVersion: version };
 }
 
