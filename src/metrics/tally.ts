@@ -18,12 +18,24 @@ export class PublishedTally implements ProgressSink {
 
   constructor(private readonly next: ProgressSink) {}
 
-  pageFetched(documents: number): void {
-    this.next.pageFetched(documents);
+  collectionStarted(collectionId: string): void {
+    this.next.collectionStarted?.(collectionId);
   }
 
-  rowWritten(): void {
-    this.next.rowWritten();
+  totalKnown(collectionId: string, documents: number): void {
+    this.next.totalKnown?.(collectionId, documents);
+  }
+
+  pageFetched(documents: number, collectionId: string): void {
+    this.next.pageFetched(documents, collectionId);
+  }
+
+  rowWritten(collectionId: string): void {
+    this.next.rowWritten(collectionId);
+  }
+
+  collectionFinished(collectionId: string): void {
+    this.next.collectionFinished?.(collectionId);
   }
 
   filePublished(record: FileRecord, collectionId: string): void {

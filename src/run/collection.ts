@@ -99,7 +99,7 @@ async function runWindow(ctx: ExportContext, store: CheckpointStore, lease: Leas
   try {
     const pages = listDocumentPages(ctx.http, { collectionId, window, pageSize: ctx.settings.pageSize, vectors: run.vectors, signal: ctx.signal });
     for await (const page of pages) {
-      ctx.progress.pageFetched(page.documents.length);
+      ctx.progress.pageFetched(page.documents.length, collectionId);
       ctx.onStep('page', page.index + 1);
       await writeDocuments(page.documents, { intake, tracker, roller, window: run.window, progress: ctx.progress });
       ctx.signal?.throwIfAborted();
@@ -134,7 +134,7 @@ async function writeDocuments(
     await roller.write(admitted.row, () => tracker.snapshot());
     tracker.advance(admitted.row);
     intake.written(admitted);
-    progress.rowWritten();
+    progress.rowWritten(admitted.row.collection_id);
   }
 }
 

@@ -16,7 +16,7 @@ export async function dryRunCollection(ctx: ExportContext, collectionId: string)
   const intake = new Intake(ctx.logger, collectionId, { runId: 'dry-run', exportedAt: canonicalFromDate(ctx.now()), namespace: ctx.settings.namespace, vectors: ctx.settings.vectors }, { rejected: 0, untyped: 0 });
   const pages = listDocumentPages(ctx.http, { collectionId, window, pageSize: ctx.settings.pageSize, vectors: ctx.settings.vectors, signal: ctx.signal });
   for await (const page of pages) {
-    ctx.progress.pageFetched(page.documents.length);
+    ctx.progress.pageFetched(page.documents.length, collectionId);
     for (const doc of page.documents) {
       const admitted = intake.admit(doc);
       if (!admitted) continue;

@@ -62,11 +62,14 @@ async function runCollections(settings: ResolvedSettings, deps: ExportDeps, plan
     for (const id of ids) {
       const started = performance.now();
       const seconds = () => (performance.now() - started) / 1000;
+      ctx.progress.collectionStarted?.(id);
       try {
         result.collections.push({ ...(await exportCollection(ctx, id, plan)), seconds: seconds() });
       } catch (error) {
         result.failed = { collectionId: id, seconds: seconds() };
         throw error;
+      } finally {
+        ctx.progress.collectionFinished?.(id);
       }
     }
   } catch (error) {

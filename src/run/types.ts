@@ -7,12 +7,29 @@ import type { MixpeekHttp } from '../source/http.js';
 import type { StorageDriver } from '../storage/types.js';
 import type { Logger } from '../util/log.js';
 
-/** Receives progress as it happens (the CLI draws a progress line from it). */
+/**
+ * Receives progress as it happens (the CLI draws a progress bar from it; the metrics tally
+ * files). Calls for several collections never interleave: an invocation exports its
+ * collections one after another, each between `collectionStarted` and `collectionFinished`.
+ */
 export interface ProgressSink {
-  pageFetched(documents: number): void;
-  rowWritten(): void;
+  /** A collection's turn begins (its interrupted run, new window and reconciliation follow). */
+  collectionStarted?(collectionId: string): void;
+  /**
+   * The API said how many documents a slice's listing matches (`include_total` on its first
+   * page): added to the collection's total. Called once per slice a run starts with (a resumed
+   * slice counts from its position), never for a slice split off another, so the total is not
+   * counted twice. Absent when the API does not say.
+   */
+  totalKnown?(collectionId: string, documents: number): void;
+  /** A page of `documents` arrived for `collectionId`. */
+  pageFetched(documents: number, collectionId: string): void;
+  /** A row was written to a file (not yet published). */
+  rowWritten(collectionId: string): void;
   /** `collectionId`: the collection the file belongs to (the metrics tally files per collection). */
   filePublished(record: FileRecord, collectionId: string): void;
+  /** The collection's turn ended (also when it failed). */
+  collectionFinished?(collectionId: string): void;
 }
 
 export const noProgress: ProgressSink = { pageFetched() {}, rowWritten() {}, filePublished() {} };
