@@ -22,6 +22,8 @@ export function emptyCheckpoint(collectionId: string): Checkpoint {
 export class CheckpointStore {
   private etag: string | null = null;
   private current: Checkpoint;
+  private queue: Promise<unknown> = Promise.resolve();
+  private storedRunId: string | null = null;
 
   private constructor(private readonly driver: StorageDriver, private readonly key: string, initial: Checkpoint) {
     this.current = initial;
@@ -41,6 +43,7 @@ export class CheckpointStore {
     }
     const store = new CheckpointStore(driver, key, parsed);
     store.etag = found.etag;
+    store.storedRunId = parsed.active?.runId ?? null;
     return store;
   }
 
@@ -63,7 +66,19 @@ export class CheckpointStore {
    * transitions in transitions.ts do) and swaps it in; throws if someone else wrote in between.
    * What it writes must pass the schema: a checkpoint the next run would refuse is never written.
    */
-  async update(change: (draft: Checkpoint) => Checkpoint | void): Promise<Checkpoint> {
+  update(change: (draft: Checkpoint) => Checkpoint | void): Promise<Checkpoint> {
+    // One write at a time, each applied to the one before it: a run's slices commit concurrently.
+    const next = this.queue.then(() => this.write(change));
+    this.queue = next.catch(() => {});
+    return next;
+  }
+
+  /** Whether the stored checkpoint holds run `runId` in progress (a staged run is written with its first update). */
+  storedActive(runId: string): boolean {
+    return this.storedRunId === runId;
+  }
+
+  private async write(change: (draft: Checkpoint) => Checkpoint | void): Promise<Checkpoint> {
     const copy = structuredClone(this.current);
     const draft = change(copy) ?? copy;
     const checked = checkpointSchema.safeParse(draft);
@@ -77,6 +92,7 @@ export class CheckpointStore {
       const { etag } = await this.driver.writeIf(key, body, this.etag ? { ifMatch: this.etag } : { ifNoneMatch: '*' });
       this.etag = etag;
       this.current = draft;
+      this.storedRunId = draft.active?.runId ?? null;
       return draft;
     } catch (error) {
       if (error instanceof PreconditionFailedError || (error as StorageError)?.code === 'ERR_ALREADY_EXISTS') {

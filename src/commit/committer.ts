@@ -5,21 +5,33 @@
  * each checkpoint write holds is a pure function in transitions.ts; this object does the I/O,
  * the steps tests kill on, and the log lines.
  */
-import { IntegrityError } from '../errors.js';
+import { IntegrityError, InternalError } from '../errors.js';
 import { canonicalFromDate } from '../rows/time.js';
 import type { ObjectInfo, StorageDriver } from '../storage/types.js';
 import type { Logger } from '../util/log.js';
 import type { CheckpointStore } from './checkpoint.js';
 import { buildManifest, writeManifest } from './manifest.js';
-import type { ActiveRun, FileRecord, Manifest } from './schema.js';
-import { activeRun, completeRun, recordCounts, recordIntent, recordPublished, resolvePending, type RunCounts } from './transitions.js';
+import type { ActiveRun, Checkpoint, FileRecord, Manifest, Slice } from './schema.js';
+import { activeRun, completeRun, finishSlice, freeSeqs, recordCounts, recordIntent, recordPublished, resolvePending, type RunCounts, splitSlice } from './transitions.js';
 
 /**
- * Commit-protocol steps, in order: `page` (n = pages so far), `intent-recorded`, `file-visible`, `checkpoint-advanced` (n = seq), `manifest-written`.
+ * Commit-protocol steps, in order: `page` (n = pages so far, all slices), `intent-recorded`, `file-visible`, `checkpoint-advanced` (n = seq), `manifest-written`.
+ * An export run's slices add `slice-split` (n = the new slice's id, once the split is recorded) and `slice-done` (n = the slice's id).
  * A reconciliation adds `listing-started` (n = 1 when the run is resumed, else 0), `listing-page` (n = pages so far),
  * `candidates-checked` (n = batches so far), before its files, and `snapshot-written` (n = 0) after them, before the manifest.
  */
-export type ProtocolStep = 'page' | 'intent-recorded' | 'file-visible' | 'checkpoint-advanced' | 'manifest-written' | 'listing-started' | 'listing-page' | 'candidates-checked' | 'snapshot-written';
+export type ProtocolStep =
+  | 'page'
+  | 'intent-recorded'
+  | 'file-visible'
+  | 'checkpoint-advanced'
+  | 'manifest-written'
+  | 'slice-split'
+  | 'slice-done'
+  | 'listing-started'
+  | 'listing-page'
+  | 'candidates-checked'
+  | 'snapshot-written';
 export type StepHook = (step: ProtocolStep, n: number) => void;
 
 /** Where the counters recorded with each file come from (the run's intake). */
@@ -38,8 +50,8 @@ export interface CommitterDeps {
   onStep: StepHook;
   /** Throws when the run no longer holds its lease; checked before every intent. */
   lease: { assertHeld(): void };
-  /** The run's counters, read when a file is recorded. */
-  counts: CountSource;
+  /** The run's counters, read when a file is recorded (a slice's file: its slice's, see `forSlice`). */
+  counts?: CountSource;
   /** Called once a file is recorded in the checkpoint (the progress line and metrics). */
   published?: (record: FileRecord) => void;
   now: () => Date;
@@ -64,6 +76,11 @@ export class Committer {
     return activeRun(this.store.value);
   }
 
+  /** The collection whose run this is. */
+  get collection(): string {
+    return this.store.value.collectionId;
+  }
+
   private get collectionId(): string {
     return this.store.value.collectionId;
   }
@@ -74,19 +91,28 @@ export class Committer {
    * its rows are exported again from the position. Call before the run's position is read.
    */
   async recoverPending(): Promise<void> {
-    const pending = this.run.pending;
-    if (!pending) return;
+    const run = this.run;
+    const intents = [...(run.pending ? [{ pending: run.pending, slice: undefined }] : []), ...(run.slices ?? []).flatMap((s) => (s.pending ? [{ pending: s.pending, slice: s.id }] : []))];
     const { driver } = this.deps;
-    const found = await driver.head(pending.key);
-    const { checkpoint, outcome } = resolvePending(this.store.value, found, driver.url(pending.key));
-    await this.store.update(() => checkpoint);
-    this.deps.logger.info(outcome === 'adopted' ? 'PendingFileAdopted' : 'PendingFileDiscarded', { key: pending.key, rows: pending.rows });
+    for (const { pending, slice } of intents) {
+      const found = await driver.head(pending.key);
+      const { checkpoint, outcome } = resolvePending(this.store.value, found, driver.url(pending.key), slice);
+      await this.store.update(() => checkpoint);
+      this.deps.logger.info(outcome === 'adopted' ? 'PendingFileAdopted' : 'PendingFileDiscarded', { key: pending.key, rows: pending.rows, ...(slice === undefined ? {} : { slice }) });
+    }
   }
 
-  /** The sequence number of the next file. */
+  /**
+   * The sequence number of the next file: a number a file that never became visible left free
+   * (a resume after a kill mid-file), else the next after every one given out. Slices share it,
+   * so every file of the run has its own number. Read once the pending intents are resolved.
+   */
   nextSeq(): number {
-    return this.run.nextSeq;
+    this.seqs ??= { free: freeSeqs(this.run), next: this.run.nextSeq };
+    return this.seqs.free.shift() ?? this.seqs.next++;
   }
+
+  private seqs: { free: number[]; next: number } | null = null;
 
   /** All bytes staged, not yet visible: record the intent (under the lease). */
   async beforeCommit(record: FileRecord): Promise<void> {
@@ -95,9 +121,10 @@ export class Committer {
     this.deps.onStep('intent-recorded', record.seq);
   }
 
-  /** The file is visible: check its size, then move the checkpoint past it. */
-  async committed(record: FileRecord, info: ObjectInfo): Promise<void> {
-    const { driver, counts, logger } = this.deps;
+  /** The file is visible: check its size, then move the checkpoint past it. `counts`: its slice's counters (default the run's). */
+  async committed(record: FileRecord, info: ObjectInfo, counts: CountSource | undefined = this.deps.counts): Promise<void> {
+    const { driver, logger } = this.deps;
+    if (!counts) throw new InternalError(`[commit] ${driver.url(record.key)}: no counters to record it with`);
     if (info.size !== record.bytes) {
       throw new IntegrityError(`[commit] ${driver.url(record.key)} has ${info.size} bytes, ${record.bytes} were written; not recording it`);
     }
@@ -105,7 +132,46 @@ export class Committer {
     await this.store.update((cp) => recordPublished(cp, record, counts.committed, counts.vectorDims));
     this.deps.onStep('checkpoint-advanced', record.seq);
     this.deps.published?.(record);
-    logger.info('FilePublished', { collection_id: this.collectionId, run_id: this.run.runId, key: record.key, rows: record.rows, bytes: record.bytes, seq: record.seq });
+    const slice = record.slice === undefined ? {} : { slice: record.slice };
+    logger.info('FilePublished', { collection_id: this.collectionId, run_id: this.run.runId, key: record.key, rows: record.rows, bytes: record.bytes, seq: record.seq, ...slice });
+  }
+
+  /** The roller's hooks for one slice: its files are numbered with the run's, recorded with its counters. */
+  forSlice(counts: CountSource): { nextSeq(): number; beforeCommit(record: FileRecord): Promise<void>; committed(record: FileRecord, info: ObjectInfo): Promise<void> } {
+    return {
+      nextSeq: () => this.nextSeq(),
+      beforeCommit: (record) => this.beforeCommit(record),
+      committed: (record, info) => this.committed(record, info, counts),
+    };
+  }
+
+  /**
+   * Splits slice `id` at `at` (see transitions `splitSlice`). Once the run is in the stored
+   * checkpoint the split is written now; before that (nothing committed yet) it is staged and
+   * goes out with the run's first write, which comes before any file of the new slice is visible.
+   */
+  async split(id: number, at: string): Promise<Slice> {
+    let made: Slice | null = null;
+    const change = (cp: Checkpoint) => {
+      const { checkpoint, slice } = splitSlice(cp, id, at);
+      made = slice;
+      return checkpoint;
+    };
+    if (this.store.storedActive(this.run.runId)) await this.store.update(change);
+    else this.store.stage(change);
+    const slice = made as Slice | null;
+    if (!slice) throw new InternalError('[commit] split made no slice');
+    this.deps.onStep('slice-split', slice.id);
+    this.deps.logger.info('SliceSplit', { collection_id: this.collectionId, run_id: this.run.runId, slice: id, new_slice: slice.id, at, hi: slice.hi });
+    return slice;
+  }
+
+  /** Slice `id` has committed all its rows: mark it done with its final counters. */
+  async finishSlice(id: number, counts: RunCounts): Promise<void> {
+    const change = (cp: Checkpoint) => finishSlice(cp, id, counts);
+    if (this.store.storedActive(this.run.runId)) await this.store.update(change);
+    else this.store.stage(change);
+    this.deps.onStep('slice-done', id);
   }
 
   /** Ends the run: final counters, then the manifest, then the checkpoint completes it. */

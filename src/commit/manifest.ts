@@ -53,10 +53,21 @@ export function buildManifest(collectionId: string, run: ActiveRun, finishedAt: 
     ...(run.typedColumns
       ? { typedColumns: run.typedColumns, rescuedFields: run.rescuedFields ?? {}, ...(run.columnDrift?.length ? { columnDrift: run.columnDrift } : {}) }
       : {}),
+    ...(run.slices ? { slices: run.slices.length } : {}),
+    ...unusedSeqs(files),
     ...(run.kind === 'reconcile' && run.reconcile
       ? { kind: 'reconcile' as const, listedAt: run.reconcile.listedAt, idsListed: run.reconcile.idsListed, tombstones: files.reduce((n, f) => n + f.rows, 0) }
       : {}),
   };
+}
+
+/** Seq numbers below the highest that no file has (a sliced run killed mid-file, its rows gone by the resume); absent when none. */
+function unusedSeqs(files: readonly { seq: number }[]): Pick<Manifest, 'unusedSeqs'> {
+  const seqs = new Set(files.map((f) => f.seq));
+  const top = Math.max(-1, ...seqs);
+  const unused: number[] = [];
+  for (let seq = 0; seq < top; seq++) if (!seqs.has(seq)) unused.push(seq);
+  return unused.length > 0 ? { unusedSeqs: unused } : {};
 }
 
 /**

@@ -35,6 +35,8 @@ export const fileRecordSchema = z.object({
   endPosition: positionSchema.nullable(),
   /** A reconciliation's tombstone file: the last (greatest) document_id in it, the run's position once it is committed. */
   lastId: z.string().optional(),
+  /** The slice of the run's window that wrote it (export runs with `slices`). */
+  slice: count.optional(),
 });
 
 export const runKindSchema = z.enum(['export', 'reconcile']);
@@ -76,6 +78,32 @@ export const columnDriftSchema = z.object({
 /** Values rescued into `fields` (did not fit their typed column), per field. */
 const rescuedFieldsSchema = z.record(z.string(), count);
 
+/** A run's counters (rejected documents, values left untyped; typed runs: values rescued, in all and per field). */
+const countsSchema = z.object({ rejected: count, untyped: count, rescued: count.optional(), rescuedFields: rescuedFieldsSchema.optional() });
+
+/**
+ * One contiguous `updated_at` range `[lo, hi)` of an export run's window, paged on its own
+ * (run/slices.ts): its position, its pending intent and its counters are its own. Slices
+ * cover the window without overlap; a split shortens one (`hi`) and adds the rest as a new
+ * slice (`splitFrom`), in one checkpoint write.
+ */
+export const sliceSchema = z.object({
+  /** 0, 1, 2 ... in the order the slices were made; a file's `slice`. */
+  id: count,
+  lo: instant.nullable(),
+  hi: instant,
+  /** Position after this slice's last committed row; a resume lists from it. */
+  position: positionSchema.nullable(),
+  /** Intent: this slice's file about to be committed. */
+  pending: fileRecordSchema.nullable(),
+  /** Its counters as of its last committed row (its final ones once done). */
+  counts: countsSchema,
+  /** Every row of `[lo, hi)` is committed (its listing ended); a resume skips it. */
+  done: z.boolean(),
+  /** The slice this one was split off (its `hi` became this one's `lo`). */
+  splitFrom: count.optional(),
+});
+
 export const formatSchema = z.enum(['parquet', 'ndjson']);
 export const compressionSchema = z.enum(['zstd', 'snappy', 'gzip', 'none']);
 
@@ -106,6 +134,12 @@ export const activeRunSchema = z.object({
   rescuedFields: rescuedFieldsSchema.optional(),
   /** Staged columns whose declared type changed, as this run planned its columns. */
   columnDrift: z.array(columnDriftSchema).optional(),
+  /**
+   * An export run's window as slices (run/slices.ts); then `position` and `pending` above stay
+   * null and the counters above are the sums of the slices'. Absent: one sequence over the whole
+   * window (reconciliations, and export runs begun before slices existed; a resume converts those).
+   */
+  slices: z.array(sliceSchema).optional(),
   /** Absent: `export`. A `reconcile` run writes tombstones (its window is the empty `[T, T)`). */
   kind: runKindSchema.optional(),
   /** Set on a `reconcile` run. */
@@ -185,6 +219,13 @@ export const manifestSchema = z.object({
   maxUpdatedAt: instant.nullable(),
   /** Union of the files' columns, in order of first appearance. */
   columns: z.array(z.string()),
+  /**
+   * Sequence numbers the run allotted to files that never became visible (a slice killed
+   * mid-file whose rows were gone from the API by the resume): `files` hold 0..n-1 but these.
+   */
+  unusedSeqs: z.array(count).optional(),
+  /** A run paged as slices: how many (each split adds one). */
+  slices: count.optional(),
   /** Absent: `export`. */
   kind: runKindSchema.optional(),
   /** A reconciliation: T, the start of its listing. */
@@ -217,6 +258,8 @@ export type Manifest = z.infer<typeof manifestSchema>;
 export type LeaseBody = z.infer<typeof leaseSchema>;
 export type TypedColumnRecord = z.infer<typeof typedColumnSchema>;
 export type ReconcileProgress = z.infer<typeof reconcileProgressSchema>;
+export type Slice = z.infer<typeof sliceSchema>;
+export type SliceCounts = Slice['counts'];
 export type LastReconcile = NonNullable<Checkpoint['lastReconcile']>;
 
 /** What a stored object is, for messages: `[checkpoint] <url> ...`, and what to do about a broken one. */

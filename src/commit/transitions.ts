@@ -9,8 +9,7 @@
  */
 import { IntegrityError, InternalError } from '../errors.js';
 import { HISTORY_LIMIT } from './checkpoint.js';
-import type { ActiveRun, Checkpoint, FileRecord } from './schema.js';
-import type { Manifest } from './schema.js';
+import type { ActiveRun, Checkpoint, FileRecord, Manifest, Slice, SliceCounts } from './schema.js';
 
 /** A checkpoint with a run in progress. */
 export type ActiveCheckpoint = Checkpoint & { active: ActiveRun };
@@ -52,8 +51,12 @@ function counters(run: ActiveRun, counts: RunCounts): Pick<ActiveRun, 'rejected'
   return { rejected: counts.rejected, untyped: counts.untyped, ...typed };
 }
 
-/** Records the intent to commit `record`: a resume adopts the file if it exists, else writes its rows again. */
+/**
+ * Records the intent to commit `record`: a resume adopts the file if it exists, else writes
+ * its rows again. A file of a slice (`record.slice`) is that slice's intent.
+ */
 export function recordIntent(checkpoint: Checkpoint, record: FileRecord): ActiveCheckpoint {
+  if (record.slice !== undefined) return withSlice(checkpoint, record.slice, (slice) => ({ ...slice, pending: structuredClone(record) }));
   return withActive(checkpoint, (run) => ({ ...run, pending: structuredClone(record) }));
 }
 
@@ -63,18 +66,122 @@ export function recordIntent(checkpoint: Checkpoint, record: FileRecord): Active
  * `vectorDims` (runs with vectors) the dims fixed so far.
  */
 export function recordPublished(checkpoint: Checkpoint, record: FileRecord, counts: RunCounts, vectorDims?: Record<string, number>): ActiveCheckpoint {
-  return withActive(checkpoint, (run) => ({
-    ...addFile(run, record),
-    ...counters(run, counts),
-    ...(run.vectors && vectorDims ? { vectorDims: { ...vectorDims } } : {}),
-  }));
+  return withActive(checkpoint, (run) => {
+    const dims = run.vectors && vectorDims ? { vectorDims: { ...vectorDims } } : {};
+    if (record.slice === undefined) return { ...addFile(run, record), ...counters(run, counts), ...dims };
+    const next = setSlice(addFile(run, record), record.slice, (slice) => ({ ...slice, counts: sliceCounts(run, counts) }));
+    return { ...next, ...counters(run, sumCounts(next.slices ?? [])), ...dims };
+  });
 }
 
-/** The file recorded: listed, position and numbering past it, no intent left (a reconciliation's position: the file's last id). */
+/**
+ * The file recorded: listed in seq order, numbering past it, no intent left; the position
+ * moves past it (its slice's, for a slice's file; a reconciliation's: the file's last id).
+ * Slices commit their files in any order, so `nextSeq` is the highest seq recorded + 1.
+ */
 function addFile(run: ActiveRun, record: FileRecord): ActiveRun {
-  const next = { ...run, files: [...run.files, structuredClone(record)], position: record.endPosition, nextSeq: record.seq + 1, pending: null };
+  const files = [...run.files, structuredClone(record)].sort((a, b) => a.seq - b.seq);
+  const nextSeq = Math.max(run.nextSeq, record.seq + 1);
+  if (record.slice !== undefined) return setSlice({ ...run, files, nextSeq }, record.slice, (slice) => ({ ...slice, position: record.endPosition, pending: null }));
+  const next = { ...run, files, position: record.endPosition, nextSeq, pending: null };
   if (run.kind === 'reconcile' && run.reconcile && record.lastId !== undefined) next.reconcile = { ...run.reconcile, position: record.lastId };
   return next;
+}
+
+/** Counters with no document counted, in the run's shape (the rescue counts only on a typed run). */
+function zeroCounts(run: ActiveRun): SliceCounts {
+  return sliceCounts(run, { rejected: 0, untyped: 0 });
+}
+
+function sliceCounts(run: ActiveRun, counts: RunCounts): SliceCounts {
+  return counters(run, counts);
+}
+
+/** The run's counters: the sums of its slices'. */
+export function sumCounts(slices: readonly Pick<Slice, 'counts'>[]): RunCounts {
+  const sum: Required<RunCounts> = { rejected: 0, untyped: 0, rescued: 0, rescuedFields: {} };
+  for (const { counts } of slices) {
+    sum.rejected += counts.rejected;
+    sum.untyped += counts.untyped;
+    sum.rescued += counts.rescued ?? 0;
+    for (const [field, n] of Object.entries(counts.rescuedFields ?? {})) sum.rescuedFields[field] = (sum.rescuedFields[field] ?? 0) + n;
+  }
+  return sum;
+}
+
+/**
+ * The export run in progress as slices. A run begun without them (before slices existed)
+ * becomes one slice over its window carrying its position, intent and counters, so a resume
+ * continues it exactly where it stopped; a run that has slices is returned as it is.
+ */
+export function withSlices(checkpoint: Checkpoint): ActiveCheckpoint {
+  return withActive(checkpoint, (run) => {
+    if (run.slices) return run;
+    if (run.kind === 'reconcile') throw new InternalError(`[commit] reconciliation ${run.runId} of ${checkpoint.collectionId} is not paged as slices`);
+    const slice: Slice = { id: 0, lo: run.window.lo, hi: run.window.hi, position: run.position, pending: run.pending ? { ...run.pending, slice: 0 } : null, counts: sliceCounts(run, run), done: false };
+    return { ...run, slices: [slice], position: null, pending: null };
+  });
+}
+
+/**
+ * Splits slice `id` at `at`: it keeps `[lo, at)` and a new slice takes `[at, hi)`, written in
+ * one checkpoint. `at` must lie after everything the slice has written (the caller's in-memory
+ * bound) and before its `hi`; here it is checked against what is recorded.
+ */
+export function splitSlice(checkpoint: Checkpoint, id: number, at: string): { checkpoint: ActiveCheckpoint; slice: Slice } {
+  const run = activeRun(checkpoint);
+  const parent = sliceOf(run, id, checkpoint.collectionId);
+  const after = parent.position?.updatedAt ?? parent.lo;
+  if (parent.done || at >= parent.hi || (after !== null && at <= after)) {
+    throw new InternalError(`[commit] cannot split slice ${id} [${parent.lo}, ${parent.hi}) of run ${run.runId} at ${at} (position ${after}, done ${parent.done})`);
+  }
+  const slice: Slice = { id: run.slices!.length, lo: at, hi: parent.hi, position: null, pending: null, counts: zeroCounts(run), done: false, splitFrom: id };
+  const next = withActive(checkpoint, (r) => {
+    const shortened = setSlice(r, id, (s) => ({ ...s, hi: at }));
+    return { ...shortened, slices: [...shortened.slices!, slice] };
+  });
+  return { checkpoint: next, slice };
+}
+
+/** Slice `id` has committed every row of its range; `counts` are its final counters (documents after its last file count too). */
+export function finishSlice(checkpoint: Checkpoint, id: number, counts: RunCounts): ActiveCheckpoint {
+  return withActive(checkpoint, (run) => {
+    const next = setSlice(run, id, (slice) => {
+      if (slice.pending) throw new InternalError(`[commit] slice ${id} of run ${run.runId} cannot finish with a file pending`);
+      return { ...slice, done: true, counts: sliceCounts(run, counts) };
+    });
+    return { ...next, ...counters(run, sumCounts(next.slices ?? [])) };
+  });
+}
+
+function sliceOf(run: ActiveRun, id: number, collectionId: string): Slice {
+  const slice = run.slices?.[id];
+  if (!slice || slice.id !== id) throw new InternalError(`[commit] run ${run.runId} of ${collectionId} has no slice ${id}`);
+  return slice;
+}
+
+function setSlice(run: ActiveRun, id: number, change: (slice: Slice) => Slice): ActiveRun {
+  const slices = [...(run.slices ?? [])];
+  const slice = slices[id];
+  if (!slice || slice.id !== id) throw new InternalError(`[commit] run ${run.runId} has no slice ${id}`);
+  slices[id] = change(structuredClone(slice));
+  return { ...run, slices };
+}
+
+function withSlice(checkpoint: Checkpoint, id: number, change: (slice: Slice) => Slice): ActiveCheckpoint {
+  return withActive(checkpoint, (run) => setSlice(run, id, change));
+}
+
+/**
+ * Sequence numbers below `nextSeq` that no file recorded or pending holds: a file that was
+ * being written when the process died (its rows are exported again, into a new file).
+ * A resume gives these out first, so a finished run's files are numbered 0..n-1.
+ */
+export function freeSeqs(run: ActiveRun): number[] {
+  const used = new Set([...run.files.map((f) => f.seq), ...(run.pending ? [run.pending.seq] : []), ...(run.slices ?? []).flatMap((s) => (s.pending ? [s.pending.seq] : []))]);
+  const free: number[] = [];
+  for (let seq = 0; seq < run.nextSeq; seq++) if (!used.has(seq)) free.push(seq);
+  return free;
 }
 
 /** What starts a reconciliation: T is fixed here, and a resume keeps it. */
@@ -121,13 +228,15 @@ export type PendingOutcome = 'adopted' | 'discarded';
  * rows are exported again from the position). There with another size: IntegrityError, since
  * neither choice is safe. `url` names the object in that error.
  */
-export function resolvePending(checkpoint: Checkpoint, found: { size: number } | null, url: string): { checkpoint: ActiveCheckpoint; outcome: PendingOutcome } {
-  const pending = activeRun(checkpoint).pending;
-  if (!pending) throw new InternalError(`[commit] the run in progress of ${checkpoint.collectionId} has no pending file to resolve`);
+export function resolvePending(checkpoint: Checkpoint, found: { size: number } | null, url: string, slice?: number): { checkpoint: ActiveCheckpoint; outcome: PendingOutcome } {
+  const run = activeRun(checkpoint);
+  const pending = slice === undefined ? run.pending : sliceOf(run, slice, checkpoint.collectionId).pending;
+  if (!pending) throw new InternalError(`[commit] the run in progress of ${checkpoint.collectionId} has no pending file to resolve${slice === undefined ? '' : ` in slice ${slice}`}`);
   if (found && found.size !== pending.bytes) {
     throw new IntegrityError(`[commit] ${url} exists with ${found.size} bytes but the checkpoint's intent says ${pending.bytes}; inspect it before re-running`);
   }
-  const next = withActive(checkpoint, (run) => (found ? addFile(run, pending) : { ...run, pending: null }));
+  const drop = (r: ActiveRun): ActiveRun => (slice === undefined ? { ...r, pending: null } : setSlice(r, slice, (s) => ({ ...s, pending: null })));
+  const next = withActive(checkpoint, (r) => (found ? addFile(r, { ...pending, ...(slice === undefined ? {} : { slice }) }) : drop(r)));
   return { checkpoint: next, outcome: found ? 'adopted' : 'discarded' };
 }
 

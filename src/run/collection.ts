@@ -4,14 +4,12 @@ import { newRunId } from '../commit/layout.js';
 import { Lease } from '../commit/lease.js';
 import type { ActiveRun, Checkpoint, FileRecord } from '../commit/schema.js';
 import { type ReconcileOutcome, reconcileCollection } from '../reconcile/run.js';
-import { activeRun, beginRun } from '../commit/transitions.js';
+import { beginRun, withSlices } from '../commit/transitions.js';
 import { typedByField } from '../rows/map.js';
 import { canonicalFromDate } from '../rows/time.js';
-import { listDocumentPages } from '../source/pages.js';
 import { planRunColumns } from './columns.js';
-import { FileRoller, type RollSettings } from './files.js';
-import { Intake } from './intake.js';
-import { PositionTracker } from './position.js';
+import type { RollSettings } from './files.js';
+import { pageSlices } from './slices.js';
 import type { CollectionResult, ExportContext, RunOutcome } from './types.js';
 import { planWindow } from './window.js';
 
@@ -45,7 +43,7 @@ export async function exportCollection(ctx: ExportContext, collectionId: string,
     if (interrupted?.kind === 'reconcile') {
       reconciles.push(await reconcileCollection(ctx, store, lease, interrupted.runId));
     } else if (interrupted) {
-      ctx.logger.info('RunResumed', { collection_id: collectionId, ...shardField, run_id: interrupted.runId, next_seq: interrupted.nextSeq, position: interrupted.position?.updatedAt ?? null });
+      ctx.logger.info('RunResumed', { collection_id: collectionId, ...shardField, run_id: interrupted.runId, next_seq: interrupted.nextSeq, position: interrupted.position?.updatedAt ?? null, ...(interrupted.slices ? { slices: interrupted.slices.length, slices_done: interrupted.slices.filter((s) => s.done).length } : {}) });
       runs.push(await runWindow(ctx, store, lease, true));
     }
     const window = plan.window ? planWindow(ctx.settings, store.value, started, interrupted?.kind === 'reconcile' ? undefined : (interrupted?.window.lo ?? undefined)) : null;
@@ -82,68 +80,27 @@ export function reconcileDue(settings: Pick<ExportContext['settings'], 'reconcil
   return !last || now.getTime() - Date.parse(last.finishedAt) >= settings.reconcileEveryHours * 3_600_000;
 }
 
-/** Pages the active run's window from its position, writes files through the roller, and the committer commits them and the run. */
+/**
+ * Pages the active run's window as slices (run/slices.ts), each from its own position, and
+ * the committer commits their files and then the run. A run begun before slices existed is
+ * continued as one slice.
+ */
 async function runWindow(ctx: ExportContext, store: CheckpointStore, lease: Lease, resumed: boolean): Promise<RunOutcome> {
   const collectionId = store.value.collectionId;
-  const start = activeRun(store.value); // counters and vector dims; resolving the pending file below changes neither
-  const typed = start.typedColumns ? { typed: typedByField(start.typedColumns) } : {};
-  const context = { runId: start.runId, exportedAt: canonicalFromDate(ctx.now()), namespace: ctx.settings.namespace, vectors: start.vectors, ...typed };
-  const intake = new Intake(ctx.logger, collectionId, context, start);
-  const published = (record: FileRecord) => ctx.progress.filePublished(record, collectionId);
-  const committer = new Committer(store, { driver: ctx.driver, logger: ctx.logger, onStep: ctx.onStep, lease, counts: intake, published, now: ctx.now });
+  const committer = new Committer(store, { driver: ctx.driver, logger: ctx.logger, onStep: ctx.onStep, lease, published: (record: FileRecord) => ctx.progress.filePublished(record, collectionId), now: ctx.now });
   await committer.recoverPending();
+  store.stage(withSlices);
   const run = committer.run;
-  const tracker = new PositionTracker(run.position);
-  const roller = new FileRoller(ctx.driver, collectionId, run.runId, rollSettings(ctx, run), committer, ctx.signal);
-  const window = { lo: run.position?.updatedAt ?? run.window.lo, hi: run.window.hi };
-  try {
-    const pages = listDocumentPages(ctx.http, { collectionId, window, pageSize: ctx.settings.pageSize, vectors: run.vectors, signal: ctx.signal });
-    for await (const page of pages) {
-      ctx.progress.pageFetched(page.documents.length, collectionId);
-      ctx.onStep('page', page.index + 1);
-      await writeDocuments(page.documents, { intake, tracker, roller, window: run.window, progress: ctx.progress });
-      ctx.signal?.throwIfAborted();
-    }
-    await roller.close(tracker.snapshot());
-  } catch (error) {
-    await roller.abort(error as Error);
-    throw error;
-  } finally {
-    intake.finish(run.runId);
-  }
-  const { run: done, manifest, manifestKey } = await committer.finish(intake.counts);
+  const typed = run.typedColumns ? { typed: typedByField(run.typedColumns) } : {};
+  const context = { runId: run.runId, exportedAt: canonicalFromDate(ctx.now()), namespace: ctx.settings.namespace, vectors: run.vectors, ...typed };
+  const counts = await pageSlices({ ctx, committer, context, roll: rollSettings(ctx, run) });
+  const { run: done, manifest, manifestKey } = await committer.finish(counts);
   const { rows, bytes } = manifest.totals;
   return { runId: done.runId, window: done.window, resumed, files: manifest.files, rows, bytes, rejected: done.rejected, untyped: done.untyped, ...(done.typedColumns ? { rescued: done.rescued ?? 0 } : {}), manifestKey };
 }
 
-/**
- * Writes a page's documents in order: each admitted one that was not exported before the
- * position (a resume re-reads from it) and lies inside the run's window.
- */
-async function writeDocuments(
-  documents: unknown[],
-  { intake, tracker, roller, window, progress }: { intake: Intake; tracker: PositionTracker; roller: FileRoller; window: ActiveRun['window']; progress: ExportContext['progress'] },
-): Promise<void> {
-  for (const doc of documents) {
-    const admitted = intake.admit(doc);
-    if (!admitted || tracker.alreadyExported(admitted.row)) continue;
-    if (outside(admitted.row.updated_at, window)) {
-      intake.outside(admitted.row, window);
-      continue;
-    }
-    await roller.write(admitted.row, () => tracker.snapshot());
-    tracker.advance(admitted.row);
-    intake.written(admitted);
-    progress.rowWritten(admitted.row.collection_id);
-  }
-}
-
-/** A row outside the run's window (an API that ignored the filter) belongs to another run. */
-function outside(updatedAt: string, window: { lo: string | null; hi: string }): boolean {
-  return updatedAt >= window.hi || (window.lo !== null && updatedAt < window.lo);
-}
-
 function rollSettings(ctx: ExportContext, run: ActiveRun): RollSettings {
-  const { targetFileMb, maxRowsPerFile, rowGroupRows } = ctx.settings;
-  return { format: run.format, compression: run.compression, targetFileBytes: Math.round(targetFileMb * 1024 * 1024), maxRowsPerFile, rowGroupRows, typedColumns: run.typedColumns ?? [] };
+  const { targetFileMb, maxRowsPerFile, rowGroupRows, rowGroupMb } = ctx.settings;
+  const mb = (n: number) => Math.round(n * 1024 * 1024);
+  return { format: run.format, compression: run.compression, targetFileBytes: mb(targetFileMb), maxRowsPerFile, rowGroupRows, rowGroupBytes: mb(rowGroupMb), typedColumns: run.typedColumns ?? [] };
 }

@@ -22,6 +22,10 @@ export interface RollSettings {
   typedColumns?: readonly TypedColumn[];
   /** Record each file's last `document_id` as `lastId` (a reconciliation writes tombstones in id order: its position). */
   recordLastId?: boolean;
+  /** Parquet: close a row group once its values reach this many bytes (default DEFAULT_ROW_GROUP_BYTES); never above the file target. */
+  rowGroupBytes?: number;
+  /** The slice of the run's window whose files these are (recorded with each file). */
+  slice?: number;
 }
 
 /** Hooks into the commit protocol: record the intent, then record the published file. */
@@ -102,6 +106,7 @@ export class FileRoller {
       columns: columnsFor(file.vectorKeys, this.settings.typedColumns).map((c) => c.name),
       endPosition: position,
       ...(this.settings.recordLastId && file.lastId !== null ? { lastId: file.lastId } : {}),
+      ...(this.settings.slice === undefined ? {} : { slice: this.settings.slice }),
     };
     const [, info] = await Promise.all([file.encoder.end(), file.published]);
     await this.committer.committed(file.record, info);
@@ -144,7 +149,7 @@ export class FileRoller {
       rowGroupRows: this.settings.rowGroupRows,
       // A row group is only counted in bytesOut once written out: cut it by the file target too,
       // so a few huge documents (5 MB fields) still roll the file near its target.
-      rowGroupBytes: Math.max(1, Math.min(DEFAULT_ROW_GROUP_BYTES, this.settings.targetFileBytes)),
+      rowGroupBytes: Math.max(1, Math.min(this.settings.rowGroupBytes ?? DEFAULT_ROW_GROUP_BYTES, this.settings.targetFileBytes)),
     });
     const key = layout.dataFile(this.collectionId, dt, this.runId, seq, encoder.extension);
     const digest = new DigestStream();

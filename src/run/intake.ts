@@ -40,16 +40,23 @@ export class Intake {
   readonly counts: IntakeCounts;
   /** Counts as of the last row written: what the checkpoint records with a file (see `written`). */
   private atLastRow: IntakeCounts;
-  private readonly logged = new Map<string, number>();
+  private readonly logged: Map<string, number>;
   private readonly context: RowContext;
 
+  /**
+   * `shared`: what the intakes of one run's slices have in common: the warnings logged per
+   * event (the cap is per run) and the dims fixed per vector column (one per run). Default:
+   * this intake's own, the dims from `start.vectorDims`.
+   */
   constructor(
     private readonly logger: Logger,
     private readonly collectionId: string,
     context: Omit<RowContext, 'vectorDims' | 'collectionId'>,
     start: StartCounts,
+    shared: IntakeShared = sharedIntake(start),
   ) {
-    this.context = { ...context, collectionId, vectorDims: new Map(Object.entries(start.vectorDims ?? {})) };
+    this.logged = shared.logged;
+    this.context = { ...context, collectionId, vectorDims: shared.vectorDims };
     this.counts = { rejected: start.rejected, untyped: start.untyped, rescued: start.rescued ?? 0, rescuedFields: { ...start.rescuedFields } };
     this.atLastRow = copy(this.counts);
   }
@@ -109,6 +116,17 @@ export class Intake {
     this.logged.set(event, n);
     if (n <= LOGGED_PER_EVENT) this.logger.warn(event, { collection_id: this.collectionId, ...fields });
   }
+}
+
+/** The state the intakes of one run's slices share (see the Intake constructor). */
+export interface IntakeShared {
+  logged: Map<string, number>;
+  vectorDims: Map<string, number>;
+}
+
+/** Fresh shared state for a run: no warnings yet, the dims the run has fixed so far. */
+export function sharedIntake(start: Pick<StartCounts, 'vectorDims'>): IntakeShared {
+  return { logged: new Map(), vectorDims: new Map(Object.entries(start.vectorDims ?? {})) };
 }
 
 function copy(counts: IntakeCounts): IntakeCounts {

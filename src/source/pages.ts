@@ -17,6 +17,8 @@ export interface ListOptions {
   pageSize: number;
   /** Ask for embedding vectors (`return_vectors`). */
   vectors: boolean;
+  /** Ask for the number of matching documents on the first page (`include_total=true`); it comes back as the first page's `total`. */
+  includeTotal?: boolean;
   signal?: AbortSignal;
   /**
    * Another listing than an `updated_at` window (reconciliation): its own filters (none:
@@ -38,6 +40,10 @@ export interface Page {
   documents: unknown[];
   /** 0-based number of the page within this listing. */
   index: number;
+  /** No page follows this one. */
+  last: boolean;
+  /** First page with `includeTotal`: the documents the listing matches, when the API said. */
+  total?: number;
 }
 
 /**
@@ -51,7 +57,7 @@ export async function* listDocumentPages(http: MixpeekHttp, options: ListOptions
   const path = `/v1/collections/${encodeURIComponent(options.collectionId)}/documents/list?limit=${options.pageSize}`;
   const seen = new Set<string>(); // the last CURSORS_REMEMBERED cursors: memory stays bounded
   let request: PageRequest = { cursor: null, offset: 0 };
-  let pending: Promise<PageReply> | null = fetchPage(http, path, options, request);
+  let pending: Promise<PageReply> | null = fetchPage(http, options.includeTotal ? `${path}&include_total=true` : path, options, request);
   pending.catch(() => {}); // handled when awaited; keeps an abandoned prefetch from crashing the process
   for (let index = 0; pending; index++) {
     const reply = await pending;
@@ -69,7 +75,8 @@ export async function* listDocumentPages(http: MixpeekHttp, options: ListOptions
     pending = next ? fetchPage(http, path, options, next) : null;
     pending?.catch(() => {});
     request = next ?? request;
-    if (reply.documents.length > 0) yield { documents: reply.documents, index };
+    const total = index === 0 && options.includeTotal && reply.total !== null ? { total: reply.total } : {};
+    if (reply.documents.length > 0) yield { documents: reply.documents, index, last: pending === null, ...total };
   }
 }
 
