@@ -49,8 +49,10 @@ export interface CollectionStatus {
     files: number;
     rows: number;
     bytes: number;
-    /** A file whose intent was recorded but not confirmed; the resume adopts it if it exists, else writes its rows again. */
+    /** A file whose intent was recorded but not confirmed; the resume adopts it if it exists, else writes its rows again. With slices: the first of `slices`' pending files. */
     pending_file: string | null;
+    /** A run paged as slices (`position` is then null): each slice's range, its own position and whether it is done. */
+    slices?: { id: number; lo: string | null; hi: string; position: string | null; done: boolean; pending_file: string | null }[];
   } | null;
   /** The newest completed run (the first of `last_runs`). */
   last_run: RunStatus | null;
@@ -151,7 +153,10 @@ function interruptedRun(cp: Checkpoint): CollectionStatus['interrupted_run'] {
     files: active.files.length,
     rows: active.files.reduce((n, f) => n + f.rows, 0),
     bytes: active.files.reduce((n, f) => n + f.bytes, 0),
-    pending_file: active.pending?.key ?? null,
+    pending_file: active.pending?.key ?? active.slices?.find((s) => s.pending)?.pending?.key ?? null,
+    ...(active.slices
+      ? { slices: active.slices.map((s) => ({ id: s.id, lo: s.lo, hi: s.hi, position: s.position?.updatedAt ?? null, done: s.done, pending_file: s.pending?.key ?? null })) }
+      : {}),
   };
 }
 
@@ -181,8 +186,14 @@ function formatCollection(c: CollectionStatus): string {
     row('', `${count(i.rows)} tombstones in ${count(i.files)} files published so far; the next export or reconcile finishes it`);
   } else if (i) {
     row('interrupted', `${i.run_id} started ${i.started_at}, window ${windowText(i.window)}`);
-    row('', `${count(i.rows)} rows in ${count(i.files)} files (${size(i.bytes)}) published so far, up to updated_at ${i.position ?? '(none yet)'}`);
-    if (i.pending_file) row('', `unconfirmed file ${i.pending_file} (adopted if it exists)`);
+    if (i.slices) {
+      row('', `${count(i.rows)} rows in ${count(i.files)} files (${size(i.bytes)}) published so far; ${i.slices.filter((s) => s.done).length} of ${i.slices.length} slices done`);
+      for (const sl of i.slices.filter((x) => !x.done)) row('', `slice ${sl.id} ${windowText(sl)}: up to updated_at ${sl.position ?? '(none yet)'}`);
+      for (const sl of i.slices.filter((x) => x.pending_file)) row('', `unconfirmed file ${sl.pending_file} (adopted if it exists)`);
+    } else {
+      row('', `${count(i.rows)} rows in ${count(i.files)} files (${size(i.bytes)}) published so far, up to updated_at ${i.position ?? '(none yet)'}`);
+      if (i.pending_file) row('', `unconfirmed file ${i.pending_file} (adopted if it exists)`);
+    }
     row('', 'the next export resumes this run before starting a new window');
   }
   for (const [n, r] of c.last_runs.slice(1).entries()) {

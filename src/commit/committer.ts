@@ -16,7 +16,8 @@ import { activeRun, completeRun, finishSlice, freeSeqs, recordCounts, recordInte
 
 /**
  * Commit-protocol steps, in order: `page` (n = pages so far, all slices), `intent-recorded`, `file-visible`, `checkpoint-advanced` (n = seq), `manifest-written`.
- * An export run's slices add `slice-split` (n = the new slice's id, once the split is recorded) and `slice-done` (n = the slice's id).
+ * An export run's slices add `slice-splitting` (n = the id of the slice being split: its new end is set in memory, the
+ * checkpoint does not have it yet), `slice-split` (n = the new slice's id, once the split is recorded) and `slice-done` (n = the slice's id).
  * A reconciliation adds `listing-started` (n = 1 when the run is resumed, else 0), `listing-page` (n = pages so far),
  * `candidates-checked` (n = batches so far), before its files, and `snapshot-written` (n = 0) after them, before the manifest.
  */
@@ -26,6 +27,7 @@ export type ProtocolStep =
   | 'file-visible'
   | 'checkpoint-advanced'
   | 'manifest-written'
+  | 'slice-splitting'
   | 'slice-split'
   | 'slice-done'
   | 'listing-started'
@@ -157,6 +159,7 @@ export class Committer {
       made = slice;
       return checkpoint;
     };
+    this.deps.onStep('slice-splitting', id);
     if (this.store.storedActive(this.run.runId)) await this.store.update(change);
     else this.store.stage(change);
     const slice = made as Slice | null;

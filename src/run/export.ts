@@ -97,7 +97,7 @@ async function buildContext(settings: ResolvedSettings, deps: ExportDeps, logger
       baseUrl: settings.baseUrl,
       apiKey: settings.apiKey,
       namespace: settings.namespace,
-      requestsPerMinute: settings.requestsPerMinute,
+      requestsPerMinute: processBudget(settings),
       requestTimeoutMs: settings.requestTimeoutMs,
       retry: { maxRetries: settings.maxRetries, baseDelayMs: settings.retryBaseDelayMs, maxDelayMs: settings.retryMaxDelayMs },
       fetch: deps.fetch,
@@ -109,6 +109,17 @@ async function buildContext(settings: ResolvedSettings, deps: ExportDeps, logger
     now: deps.now ?? (() => new Date()),
     onStep: deps.onStep ?? (() => {}),
   };
+}
+
+/**
+ * This process's request budget: `requestsPerMinute`, shared by every slice of its runs. A
+ * shard of a backfill (`--shard i/n`) takes 1/n of it (at least one request a minute): the n
+ * shards run at once on the same API key, whose limit is the account's, not the process's.
+ */
+export function processBudget(settings: Pick<ResolvedSettings, 'requestsPerMinute' | 'range'>): number {
+  const { requestsPerMinute, range } = settings;
+  if (!range.shard || requestsPerMinute === 0) return requestsPerMinute;
+  return Math.max(1, Math.floor(requestsPerMinute / range.shard.count));
 }
 
 function toExportError(error: unknown, signal?: AbortSignal): ExportError {

@@ -106,7 +106,8 @@ class SliceScheduler {
       this.refill = true;
       return this.filling;
     }
-    this.filling = (async () => {
+    const filled = (async () => {
+      await Promise.resolve(); // `filling` is set before the body runs
       try {
         do {
           this.refill = false;
@@ -128,7 +129,8 @@ class SliceScheduler {
         this.filling = null;
       }
     })();
-    return this.filling;
+    this.filling = filled;
+    return filled;
   }
 
   private start(slice: Slice): void {

@@ -117,7 +117,7 @@ async function checkManifest(driver: StorageDriver, collectionId: string, key: s
     return null;
   }
   findings.checked.manifests++;
-  const run: RunFiles = { runId, label: `manifest ${url}`, window: manifest.window, format: manifest.format, compression: manifest.compression, files: manifest.files };
+  const run: RunFiles = { runId, label: `manifest ${url}`, window: manifest.window, format: manifest.format, compression: manifest.compression, files: manifest.files, unusedSeqs: manifest.unusedSeqs };
   let problems = checkTotals(manifest, run.label, findings) + checkListing(driver, collectionId, run, findings) + (await checkFiles(driver, run, findings, concurrency));
   // Only intact files are read for their _deleted column; a damaged one is already a problem.
   if (problems === 0 && manifest.kind === 'reconcile') problems += await checkReconcileManifest(driver, key, manifest, findings, concurrency);
@@ -131,22 +131,26 @@ async function checkManifest(driver: StorageDriver, collectionId: string, key: s
 /** An interrupted run: reported, its published files checked (unless its manifest did), its pending file accounted for. */
 async function checkActiveRun(driver: StorageDriver, collectionId: string, active: ActiveRun, manifests: ManifestSummary[], accounted: Set<string>, findings: Findings, concurrency: number): Promise<void> {
   const manifest = manifests.find((m) => m.runId === active.runId);
-  const pending = active.pending ? driver.url(active.pending.key) : 'none';
+  const intents = [...(active.pending ? [active.pending] : []), ...(active.slices ?? []).flatMap((s) => (s.pending ? [s.pending] : []))];
+  const pending = intents.length > 0 ? intents.map((f) => driver.url(f.key)).join(', ') : 'none';
+  const slices = active.slices ? `, ${active.slices.filter((s) => s.done).length} of ${active.slices.length} slices done` : '';
   findings.info(
     'run',
-    `interrupted run in progress: ${active.runId} [${bound(active.window.lo)}, ${active.window.hi}), started ${active.startedAt}, ${active.files.length} files published, pending ${pending}; the next export resumes it${manifest ? ` (its manifest ${driver.url(manifest.key)} is written; only the checkpoint has to move on)` : ''}`,
+    `interrupted run in progress: ${active.runId} [${bound(active.window.lo)}, ${active.window.hi}), started ${active.startedAt}, ${active.files.length} files published${slices}, pending ${pending}; the next export resumes it${manifest ? ` (its manifest ${driver.url(manifest.key)} is written; only the checkpoint has to move on)` : ''}`,
   );
   for (const file of active.files) accounted.add(file.key);
   if (manifest) return;
-  const run: RunFiles = { runId: active.runId, label: `interrupted run ${active.runId} in the checkpoint`, window: active.window, format: active.format, compression: active.compression, files: active.files };
+  const run: RunFiles = { runId: active.runId, label: `interrupted run ${active.runId} in the checkpoint`, window: active.window, format: active.format, compression: active.compression, files: active.files, inProgress: !!active.slices };
   checkListing(driver, collectionId, run, findings);
   await checkFiles(driver, run, findings, concurrency);
-  if (!active.pending) return;
-  if (await driver.head(active.pending.key)) {
-    accounted.add(active.pending.key);
-    await checkFiles(driver, { ...run, label: `the pending intent of run ${active.runId}`, files: [active.pending] }, findings, 1);
-  } else {
-    findings.info('run', `${pending} (pending intent of run ${active.runId}) was never published; the next export writes its ${active.pending.rows} rows again`, pending);
+  for (const intent of intents) {
+    const url = driver.url(intent.key);
+    if (await driver.head(intent.key)) {
+      accounted.add(intent.key);
+      await checkFiles(driver, { ...run, label: `the pending intent of run ${active.runId}`, files: [intent] }, findings, 1);
+    } else {
+      findings.info('run', `${url} (pending intent of run ${active.runId}) was never published; the next export writes its ${intent.rows} rows again`, url);
+    }
   }
 }
 

@@ -25,6 +25,10 @@ export interface RunFiles {
   format: string;
   compression: string;
   files: RecordedFile[];
+  /** Seqs the run gave out to files that never became visible (a manifest's `unusedSeqs`): not expected among `files`. */
+  unusedSeqs?: number[];
+  /** An interrupted run paged as slices: seqs are unique and increasing, with gaps where a slice's file is still to come. */
+  inProgress?: boolean;
 }
 
 /**
@@ -83,11 +87,15 @@ async function checkFile(driver: StorageDriver, run: RunFiles, file: RecordedFil
 /** The oldest `--since` (for a file without timestamps). */
 const bound0 = '1970-01-01T00:00:00Z';
 
-/** Structure of a run's list: seq numbers 0..n-1 in order, keys follow the layout and the run's codec. */
+/**
+ * Structure of a run's list: seq numbers 0..n-1 in order but the run's `unusedSeqs` (an
+ * interrupted sliced run: increasing, gaps allowed), keys follow the layout and the run's codec.
+ */
 export function checkListing(driver: StorageDriver, collectionId: string, run: RunFiles, findings: Findings): number {
   let problems = 0;
   const seqs = run.files.map((f) => f.seq);
-  const expected = seqs.map((_, i) => i);
+  const unused = new Set(run.unusedSeqs ?? []);
+  const expected = run.inProgress ? [...new Set(seqs)].sort((a, b) => a - b) : Array.from({ length: seqs.length + unused.size }, (_, i) => i).filter((n) => !unused.has(n));
   if (seqs.join(',') !== expected.join(',')) {
     const missing = expected.filter((n) => !seqs.includes(n));
     const duplicated = seqs.filter((n, i) => seqs.indexOf(n) !== i);
