@@ -73,9 +73,20 @@ export class CheckpointStore {
     return next;
   }
 
-  /** Whether the stored checkpoint holds run `runId` in progress (a staged run is written with its first update). */
-  storedActive(runId: string): boolean {
-    return this.storedRunId === runId;
+  /**
+   * Applies `change` after the writes queued before it: written when the stored checkpoint
+   * already holds run `runId` in progress, else staged (a run not written yet goes out whole
+   * with its first update, this change included). Unlike `stage`, safe while writes are in
+   * flight: a write that started before it cannot overwrite it.
+   */
+  updateOrStage(runId: string, change: (draft: Checkpoint) => Checkpoint | void): Promise<Checkpoint> {
+    const next = this.queue.then(() => {
+      if (this.storedRunId === runId) return this.write(change);
+      this.stage(change);
+      return this.current;
+    });
+    this.queue = next.catch(() => {});
+    return next;
   }
 
   private async write(change: (draft: Checkpoint) => Checkpoint | void): Promise<Checkpoint> {

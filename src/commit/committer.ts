@@ -148,9 +148,10 @@ export class Committer {
   }
 
   /**
-   * Splits slice `id` at `at` (see transitions `splitSlice`). Once the run is in the stored
-   * checkpoint the split is written now; before that (nothing committed yet) it is staged and
-   * goes out with the run's first write, which comes before any file of the new slice is visible.
+   * Splits slice `id` at `at` (see transitions `splitSlice`), after the checkpoint writes in
+   * flight. Once the run is in the stored checkpoint the split is written; before that (nothing
+   * committed yet) it is staged and goes out with the run's first write, which comes before any
+   * file of the new slice is visible.
    */
   async split(id: number, at: string): Promise<Slice> {
     let made: Slice | null = null;
@@ -160,8 +161,7 @@ export class Committer {
       return checkpoint;
     };
     this.deps.onStep('slice-splitting', id);
-    if (this.store.storedActive(this.run.runId)) await this.store.update(change);
-    else this.store.stage(change);
+    await this.store.updateOrStage(this.run.runId, change);
     const slice = made as Slice | null;
     if (!slice) throw new InternalError('[commit] split made no slice');
     this.deps.onStep('slice-split', slice.id);
@@ -171,9 +171,7 @@ export class Committer {
 
   /** Slice `id` has committed all its rows: mark it done with its final counters. */
   async finishSlice(id: number, counts: RunCounts): Promise<void> {
-    const change = (cp: Checkpoint) => finishSlice(cp, id, counts);
-    if (this.store.storedActive(this.run.runId)) await this.store.update(change);
-    else this.store.stage(change);
+    await this.store.updateOrStage(this.run.runId, (cp) => finishSlice(cp, id, counts));
     this.deps.onStep('slice-done', id);
   }
 
