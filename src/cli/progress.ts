@@ -25,8 +25,9 @@ interface CollectionProgress {
   collectionId: string;
   startedAt: number;
   finishedAt: number | null;
-  /** Documents fetched (the pages' documents). */
+  /** Documents fetched (the pages' documents), the last page's arrival. */
   documents: number;
+  lastPageAt: number | null;
   /** Documents the API said the run's listings match; null until it says. */
   total: number | null;
   files: number;
@@ -73,7 +74,10 @@ export class TtyProgress implements ProgressSink {
   pageFetched(documents: number, collectionId?: string): void {
     this.documents += documents;
     const c = this.of(collectionId);
-    if (c) c.documents += documents;
+    if (c) {
+      c.documents += documents;
+      c.lastPageAt = this.now();
+    }
   }
 
   rowWritten(): void {
@@ -151,7 +155,7 @@ export class TtyProgress implements ProgressSink {
 
   private begin(collectionId: string): CollectionProgress {
     if (this.current) this.finish();
-    this.current = { collectionId, startedAt: this.now(), finishedAt: null, documents: 0, total: null, files: 0, bytes: 0 };
+    this.current = { collectionId, startedAt: this.now(), finishedAt: null, documents: 0, lastPageAt: null, total: null, files: 0, bytes: 0 };
     if (this.stream?.isTTY) {
       this.bars = new cliProgress.MultiBar({
         stream: this.stream,
@@ -180,7 +184,9 @@ export class TtyProgress implements ProgressSink {
 /** A collection's line: a bar `width` cells wide when the total is known; the files part and the elapsed time when asked. */
 function compose(c: CollectionProgress, now: number, show: { width: number; files: boolean; elapsed: boolean }): string {
   const elapsed = ((c.finishedAt ?? now) - c.startedAt) / 1000;
-  const rate = elapsed > 0 ? c.documents / elapsed : 0;
+  // Up to the last page: the rate holds still while the collection's reconciliation or last file runs.
+  const paging = ((c.lastPageAt ?? now) - c.startedAt) / 1000;
+  const rate = paging > 0 ? c.documents / paging : 0;
   const total = c.total !== null && c.total > 0 ? c.total : null;
   const done = total ? `${bar(c.documents / total, show.width)} ${c.documents}/${total} docs` : `${c.documents} docs`;
   const parts = [`${c.collectionId} ${done}`, `${Math.round(rate)} docs/s`];

@@ -88,16 +88,17 @@ describe('the progress line on a terminal', () => {
     expect(last).toMatch(/^col_a \[█{12}░{18}\] 40% 400\/1000 docs \| 200 docs\/s \| 1 files, 1\.5 MB \| elapsed 0:02 \| ETA 0:03$/);
   });
 
-  it('shows documents, docs/s and elapsed, without a bar or ETA, when the API did not say the total', () => {
+  it('shows documents, docs/s up to the last page and elapsed, without a bar or ETA, when the API did not say the total', () => {
     const term = fakeTerminal();
     const clock = fakeClock();
     progress = new TtyProgress(term.stream, { now: clock.now });
     progress.collectionStarted('col_a');
     clock.advance(4000);
     progress.pageFetched(1000, 'col_a');
+    clock.advance(2000); // the last file and the reconciliation: the paging rate holds
     progress.draw();
     const last = screen(term.text()).at(-1) ?? '';
-    expect(last).toBe('col_a 1000 docs | 250 docs/s | 0 files, 0.0 MB | elapsed 0:04');
+    expect(last).toBe('col_a 1000 docs | 250 docs/s | 0 files, 0.0 MB | elapsed 0:06');
   });
 
   it('writes log lines from cliLogger above the live line, each on its own line, and redraws the line below them', () => {
