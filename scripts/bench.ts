@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --docs 100000 --cases plain,vectors,latency --vectors both|on|off --columns typed|json|both
+ * `npm run bench [-- --docs 100000 --cases plain,vectors,latency --tools floor,exporter,duckdb --vectors both|on|off --columns typed|json|both
  *   --format parquet|ndjson --set key=value ... --cpu-prof DIR --row-group-rows N --max-rows-per-file N]`
  * `npm run bench -- --reconcile [--docs 1000000 --delete-percent 1]`
  *
@@ -41,6 +41,8 @@ const { values } = parseArgs({
   options: {
     docs: { type: 'string', default: '100000' },
     cases: { type: 'string', default: 'plain,vectors,latency' },
+    /** Which tools run in each case (e.g. only the exporter for a 1M-document memory check). */
+    tools: { type: 'string', default: 'floor,exporter,duckdb' },
     vectors: { type: 'string', default: 'both' },
     columns: { type: 'string', default: 'typed' },
     format: { type: 'string', default: 'parquet' },
@@ -191,18 +193,27 @@ function row(c: Case, tool: string, r: Measured, floor: Measured | null, duckdb:
   return `| ${cells.join(' | ')} |`;
 }
 
-async function benchCase(c: Case, columnModes: string[]): Promise<void> {
-  const floor = await underCase(c, () => baseline('floor', c));
-  console.log(row(c, 'paging floor', floor.result, floor.result, null, floor.throttled));
+const TOOLS = ['floor', 'exporter', 'duckdb'];
+
+function chosenTools(): Set<string> {
+  const names = values.tools.split(',').map((n) => n.trim()).filter(Boolean);
+  const unknown = names.find((n) => !TOOLS.includes(n));
+  if (unknown) throw new Error(`bench: unknown tool ${JSON.stringify(unknown)}; --tools takes a comma-separated list of ${TOOLS.join(', ')}`);
+  return new Set(names);
+}
+
+async function benchCase(c: Case, tools: Set<string>, columnModes: string[]): Promise<void> {
+  const floor = tools.has('floor') ? await underCase(c, () => baseline('floor', c)) : null;
+  if (floor) console.log(row(c, 'paging floor', floor.result, floor.result, null, floor.throttled));
   // The DuckDB script pages as the floor does; under latency its time is the floor's plus DuckDB's, so it is left out there.
-  const duckdb = c.latencyMs ? null : await underCase(c, () => baseline('duckdb', c));
-  if (duckdb) console.log(row(c, 'NDJSON + DuckDB', duckdb.result, floor.result, null, duckdb.throttled));
-  for (const columns of columnModes) {
+  const duckdb = tools.has('duckdb') && !c.latencyMs ? await underCase(c, () => baseline('duckdb', c)) : null;
+  if (duckdb) console.log(row(c, 'NDJSON + DuckDB', duckdb.result, floor?.result ?? null, null, duckdb.throttled));
+  for (const columns of tools.has('exporter') ? columnModes : []) {
     const dest = mkdtempSync(path.join(tmpdir(), 'mxp-bench-'));
     try {
       const flags = { ...baseFlags(dest, c.collectionId, c.vectors, columns, c.rpm), reconcileEveryHours: 0 };
       const exported = await underCase(c, () => work('export', flags));
-      console.log(row(c, `exporter (${values.format}, ${columns})`, exported.result, floor.result, duckdb?.result ?? null, exported.throttled));
+      console.log(row(c, `exporter (${values.format}, ${columns})`, exported.result, floor?.result ?? null, duckdb?.result ?? null, exported.throttled));
     } finally {
       rmSync(dest, { recursive: true, force: true });
     }
@@ -211,6 +222,7 @@ async function benchCase(c: Case, columnModes: string[]): Promise<void> {
 
 async function benchExport(): Promise<void> {
   const cases = chosenCases();
+  const tools = chosenTools();
   const columnModes = values.columns === 'both' ? ['typed', 'json'] : [values.columns];
   const latency = cases.find((c) => c.latencyMs);
   console.log(
@@ -220,7 +232,7 @@ async function benchExport(): Promise<void> {
   );
   console.log('| case | tool | docs | s | docs/s | peak RSS MB | RSS MB at 25/50/75/100% | x floor | x DuckDB | staged | 429s |');
   console.log('|---|---|---:|---:|---:|---:|---|---:|---:|---|---:|');
-  for (const c of cases) await benchCase(c, columnModes);
+  for (const c of cases) await benchCase(c, tools, columnModes);
 }
 
 async function benchReconcile(dev: DevServer): Promise<void> {
