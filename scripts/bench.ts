@@ -66,6 +66,9 @@ const { values } = parseArgs({
 const docs = positive('docs', values.docs);
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const extra = parseSets(values.set);
+// Flags are checked before the dev server starts (functions below are hoisted).
+const cases = chosenCases();
+const tools = chosenTools();
 const server = await startDevServer({ documentsPerCollection: docs, seed: 1 });
 
 /** A bench case: what is exported, and how the dev server behaves meanwhile. */
@@ -193,9 +196,8 @@ function row(c: Case, tool: string, r: Measured, floor: Measured | null, duckdb:
   return `| ${cells.join(' | ')} |`;
 }
 
-const TOOLS = ['floor', 'exporter', 'duckdb'];
-
 function chosenTools(): Set<string> {
+  const TOOLS = ['floor', 'exporter', 'duckdb'];
   const names = values.tools.split(',').map((n) => n.trim()).filter(Boolean);
   const unknown = names.find((n) => !TOOLS.includes(n));
   if (unknown) throw new Error(`bench: unknown tool ${JSON.stringify(unknown)}; --tools takes a comma-separated list of ${TOOLS.join(', ')}`);
@@ -221,8 +223,6 @@ async function benchCase(c: Case, tools: Set<string>, columnModes: string[]): Pr
 }
 
 async function benchExport(): Promise<void> {
-  const cases = chosenCases();
-  const tools = chosenTools();
   const columnModes = values.columns === 'both' ? ['typed', 'json'] : [values.columns];
   const latency = cases.find((c) => c.latencyMs);
   console.log(
