@@ -5,6 +5,7 @@
  */
 import { loadSettings } from '../src/config/load.js';
 import { runExport, runReconcile } from '../src/run/export.js';
+import { sampleRss } from './bench-rss.js';
 
 const args = JSON.parse(process.argv[2] ?? '{}') as { baseUrl: string; apiKey: string; namespace: string; mode?: 'export' | 'reconcile'; trace?: boolean; flags: Record<string, unknown> };
 const settings = loadSettings({
@@ -12,8 +13,7 @@ const settings = loadSettings({
   env: { MIXPEEK_API_KEY: args.apiKey, MIXPEEK_NAMESPACE: args.namespace, MIXPEEK_BASE_URL: args.baseUrl },
 });
 let rows = 0;
-const samples: number[] = [];
-const timer = setInterval(() => samples.push(process.memoryUsage.rss()), 500);
+const rss = sampleRss();
 const started = performance.now();
 const run = args.mode === 'reconcile' ? runReconcile : runExport;
 /** With `trace`: each log event and every 100th step of a kind, with the time and RSS, on stderr (where a phase's memory goes). */
@@ -25,11 +25,10 @@ const result = await run(settings, {
   progress: { pageFetched() {}, rowWritten: () => void rows++, filePublished() {} },
   ...(args.trace ? { logger: { debug() {}, info: log, warn: log, error: log }, onStep: (step: string, n: number) => (n % 100 === 1 ? trace(`${step}:${n}`) : undefined) } : {}),
 });
-clearInterval(timer);
+const memory = rss.stop();
 const seconds = (performance.now() - started) / 1000;
 const runs = result.collections.flatMap((c) => c.runs);
 const reconciles = result.collections.flatMap((c) => c.reconciles ?? []);
-const quart = (q: number) => Math.round((samples[Math.min(samples.length - 1, Math.floor(samples.length * q))] ?? 0) / 2 ** 20);
 process.stdout.write(
   JSON.stringify({
     error: result.error?.message,
@@ -40,10 +39,6 @@ process.stdout.write(
     tombstones: reconciles.reduce((n, r) => n + r.tombstones, 0),
     reconcileRequests: reconciles.reduce((n, r) => n + r.requests, 0),
     seconds,
-    peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
-    rssMbAtQuarters: [quart(0.25), quart(0.5), quart(0.75), quart(0.999)],
-    /** The largest sampled RSS and when, as a share of the run (peakRssMb also sees spikes between samples). */
-    sampledMaxMb: Math.round(Math.max(0, ...samples) / 2 ** 20),
-    sampledMaxAt: samples.length ? Number((samples.indexOf(Math.max(...samples)) / samples.length).toFixed(2)) : 0,
+    ...memory,
   }) + '\n',
 );
