@@ -5,9 +5,10 @@
  * request budget (one MixpeekHttp) and the checkpoint (one write at a time).
  *
  * Balance: whenever fewer than `parallelSlices` are in flight (at the start, and each time
- * one finishes), the slice with the most time left is split at the midpoint between how far
- * its listing got and its `hi`. Documents that cluster in time are bisected further as the
- * emptier halves finish. A split is exact whenever it lands: the slice stops writing at the
+ * one finishes), the slice with the most documents left by its estimate (the density in time
+ * it has seen, times the time it has left) is split at the midpoint between how far its
+ * listing got and its `hi`, unless it has under two pages left. Documents that cluster in
+ * time are bisected further as the emptier halves finish. A split is exact whenever it lands: the slice stops writing at the
  * new bound at once (in memory, before the checkpoint says so), the split point lies after
  * every row it has written, and the new slice's files become visible only after a checkpoint
  * write that carries the split. So a resume after a kill at any instant continues every slice
@@ -59,6 +60,8 @@ class SliceScheduler {
   private failure: { error: unknown } | null = null;
   private filling: Promise<void> | null = null;
   private refill = false;
+  /** The density a slice split off inherits from its parent (by the parent's id, set as the split is chosen). */
+  private readonly inherited = new Map<number, number | null>();
   /** Slices the run starts with ask for their listing's total (progress); a split-off part would count documents twice. */
   private readonly counted: Set<number>;
 
@@ -134,7 +137,8 @@ class SliceScheduler {
   }
 
   private start(slice: Slice): void {
-    const worker = new SliceWorker(slice, this.deps, this.shared, this.counted.has(slice.id), this.pages, () => void this.fill());
+    const density = slice.splitFrom === undefined ? null : (this.inherited.get(slice.splitFrom) ?? null);
+    const worker = new SliceWorker(slice, this.deps, this.shared, this.counted.has(slice.id), this.pages, () => void this.fill(), density);
     const done = worker.run(this.signal).then(
       () => ({ id: slice.id }),
       (error: unknown) => ({ id: slice.id, error: error ?? new Error('slice failed') }),
@@ -142,20 +146,34 @@ class SliceScheduler {
     this.active.set(slice.id, { worker, done });
   }
 
-  /** The slice in flight with the most time left, and its midpoint; null when none can be split. */
+  /**
+   * The slice in flight with the most documents left by its estimate, and its midpoint in
+   * time; null when none is worth splitting (fewer than MIN_SPLIT_PAGES pages left by the
+   * estimate, or no estimate yet). The estimate is the density of documents in time the slice
+   * has seen (a new slice starts with its parent's), times the time it has left; a wrong
+   * estimate costs a slice that finishes early and is split again, never a row.
+   */
   private pickSplit(): { worker: SliceWorker; at: string } | null {
-    let best: { worker: SliceWorker; from: bigint; span: bigint } | null = null;
+    const minimum = MIN_SPLIT_PAGES * this.deps.ctx.settings.pageSize;
+    let best: { worker: SliceWorker; from: bigint; span: bigint; left: number } | null = null;
     for (const { worker } of this.active.values()) {
       const from = worker.splitFrom();
-      if (from === null) continue;
+      const density = worker.density;
+      if (from === null || density === null) continue;
       const span = toEpochMicros(worker.hi) - from;
-      if (span >= 2n * MIN_SPLIT_MICROS && (!best || span > best.span)) best = { worker, from, span };
+      const left = density * Number(span);
+      if (span >= 2n * MIN_SPLIT_MICROS && left >= minimum && (!best || left > best.left)) best = { worker, from, span, left };
     }
     if (!best) return null;
     const at = fromEpochMicros(best.from + best.span / 2n);
-    return at && at < best.worker.hi ? { worker: best.worker, at } : null;
+    if (!at || at >= best.worker.hi) return null;
+    this.inherited.set(best.worker.id, best.worker.density);
+    return { worker: best.worker, at };
   }
 }
+
+/** Split only a slice with at least this many pages left by its estimate: a smaller one would make small files and cost requests for little. */
+const MIN_SPLIT_PAGES = 2;
 
 /** One slice being paged: its listing, intake, position and roller. */
 class SliceWorker {
@@ -169,6 +187,9 @@ class SliceWorker {
   /** `updated_at` of the last document of the newest page received, and whether that page was the last. */
   private fetchedTo: string | null = null;
   private listingEnded = false;
+  /** Documents received by this slice in this process, and the instant they start from. */
+  private received = 0;
+  private receivedFrom: string | null;
 
   constructor(
     private readonly slice: Slice,
@@ -177,14 +198,24 @@ class SliceWorker {
     private readonly askTotal: boolean,
     private readonly pages: { fetched: number },
     private readonly pageArrived: () => void,
+    /** Documents per microsecond until this slice has seen some (its parent's estimate). */
+    private readonly inheritedDensity: number | null = null,
   ) {
     const { ctx, committer, context, roll } = deps;
     this.id = slice.id;
     this.lo = slice.lo;
     this.hi = slice.hi;
+    this.receivedFrom = slice.position?.updatedAt ?? slice.lo;
     this.intake = new Intake(ctx.logger, deps.committer.collection, context, slice.counts, shared);
     this.tracker = new PositionTracker(slice.position);
     this.roller = new FileRoller(ctx.driver, deps.committer.collection, committer.run.runId, { ...roll, slice: slice.id }, committer.forSlice(this.intake), ctx.signal);
+  }
+
+  /** Documents per microsecond of `updated_at` this slice has received (null before it knows, and no parent's estimate). */
+  get density(): number | null {
+    if (this.received === 0 || this.fetchedTo === null || this.receivedFrom === null) return this.inheritedDensity;
+    const span = Number(toEpochMicros(this.fetchedTo) - toEpochMicros(this.receivedFrom));
+    return span > 0 ? this.received / span : Number.POSITIVE_INFINITY;
   }
 
   /** From here on this slice writes nothing at or after `at` (a split gave that part to a new slice). */
@@ -219,7 +250,9 @@ class SliceWorker {
         if (page.total !== undefined) ctx.progress.totalKnown?.(collectionId, page.total);
         ctx.progress.pageFetched(page.documents.length, collectionId);
         ctx.onStep('page', ++this.pages.fetched);
+        this.receivedFrom ??= firstUpdatedAt(page.documents);
         this.fetchedTo = lastUpdatedAt(page.documents) ?? this.fetchedTo;
+        this.received += page.documents.length;
         this.listingEnded = page.last;
         if (!page.last) this.pageArrived();
         const ended = await this.write(page.documents, run.window, listedTo);
@@ -267,6 +300,14 @@ class SliceWorker {
 
 /** The canonical `updated_at` of a page's last document (the listing is in that order), if it has one. */
 function lastUpdatedAt(documents: unknown[]): string | null {
-  const last = documents.at(-1) as Record<string, any> | undefined;
-  return canonicalTimestamp(last?._internal?.updated_at ?? last?.updated_at);
+  return updatedAtOf(documents.at(-1));
+}
+
+function firstUpdatedAt(documents: unknown[]): string | null {
+  return updatedAtOf(documents[0]);
+}
+
+function updatedAtOf(doc: unknown): string | null {
+  const d = doc as Record<string, any> | undefined;
+  return canonicalTimestamp(d?._internal?.updated_at ?? d?.updated_at);
 }
