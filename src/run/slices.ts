@@ -245,7 +245,7 @@ class SliceWorker {
     const listedTo = this.hi;
     const lo = this.slice.position?.updatedAt ?? this.lo;
     try {
-      const pages = listDocumentPages(ctx.http, { collectionId, window: { lo, hi: listedTo }, pageSize: ctx.settings.pageSize, vectors: run.vectors, signal, includeTotal: this.askTotal && !!ctx.progress.totalKnown });
+      const pages = listDocumentPages(ctx.http, { collectionId, window: { lo, hi: listedTo }, pageSize: ctx.settings.pageSize, pageBytes: Math.round(ctx.settings.pageMb * 1024 * 1024), vectors: run.vectors, signal, includeTotal: this.askTotal && !!ctx.progress.totalKnown, prefetch: ctx.settings.parallelSlices <= 1 });
       for await (const page of pages) {
         if (page.total !== undefined) ctx.progress.totalKnown?.(collectionId, page.total);
         ctx.progress.pageFetched(page.documents.length, collectionId);

@@ -43,8 +43,8 @@ export class MixpeekHttp {
    * `validate` returns what is wrong with a parsed 2xx body (null when it is fine); a wrong
    * body is retried like a cut-off one: a proxy or gateway page is usually transient.
    */
-  async postJson(path: string, body: unknown, signal?: AbortSignal, validate?: (value: unknown) => string | null): Promise<unknown> {
-    return this.request('POST', path, body, signal, validate);
+  async postJson(path: string, body: unknown, signal?: AbortSignal, validate?: (value: unknown) => string | null, measured?: (chars: number) => void): Promise<unknown> {
+    return this.request('POST', path, body, signal, validate, measured);
   }
 
   /** GETs `path` (e.g. `/v1/collections/col_1`) with the same retries, budget and errors as {@link postJson}. */
@@ -52,11 +52,15 @@ export class MixpeekHttp {
     return this.request('GET', path, undefined, signal, validate);
   }
 
-  private async request(method: 'GET' | 'POST', path: string, body: unknown, signal?: AbortSignal, validate?: (value: unknown) => string | null): Promise<unknown> {
+  /** `measured` gets the length of the 2xx body it returns, in characters. */
+  private async request(method: 'GET' | 'POST', path: string, body: unknown, signal?: AbortSignal, validate?: (value: unknown) => string | null, measured?: (chars: number) => void): Promise<unknown> {
     for (let attempt = 0; ; attempt++) {
       await this.budget.take(signal);
       const outcome = await this.attempt(method, path, body, signal, validate);
-      if (outcome.ok) return outcome.value;
+      if (outcome.ok) {
+        measured?.(outcome.chars);
+        return outcome.value;
+      }
       const delay = retryDelay(outcome.failure, attempt, this.options.retry);
       if (delay === null) throw this.finalError(`${method} ${path}`, path, outcome, attempt);
       this.options.logger?.warn('RequestRetried', {
@@ -112,7 +116,7 @@ export class MixpeekHttp {
     }
     const problem = validate?.(value) ?? null;
     if (problem) return { ok: false, failure: { kind: 'body', type: 'unexpected_shape', reason: `${what}: ${problem}` } };
-    return { ok: true, value };
+    return { ok: true, value, chars: text.length };
   }
 
   private finalError(where: string, path: string, outcome: Extract<AttemptOutcome, { ok: false }>, attempt: number): SourceError {
@@ -151,7 +155,7 @@ export class MixpeekHttp {
 }
 
 /** `error`: what fetch threw, kept as the final error's `cause`. */
-type AttemptOutcome = { ok: true; value: unknown } | { ok: false; failure: AttemptFailure; text?: string; error?: unknown };
+type AttemptOutcome = { ok: true; value: unknown; chars: number } | { ok: false; failure: AttemptFailure; text?: string; error?: unknown };
 
 /** A bounded name of the failure, for the log's `error_type`. */
 function describeFailure(failure: AttemptFailure): string {

@@ -15,10 +15,18 @@ export interface ListOptions {
   window?: Window;
   /** 1..1000. Default 1000. */
   pageSize: number;
+  /** Aim each response at about this many bytes: the `limit` adapts (see PageLimit). Default: always `pageSize`. */
+  pageBytes?: number;
   /** Ask for embedding vectors (`return_vectors`). */
   vectors: boolean;
   /** Ask for the number of matching documents on the first page (`include_total=true`); it comes back as the first page's `total`. */
   includeTotal?: boolean;
+  /**
+   * Request the next page while the caller works on this one (default true: memory is two
+   * pages). False: one page at a time (memory is one page), for a caller that has other
+   * listings in flight to keep the API busy, such as a run's slices.
+   */
+  prefetch?: boolean;
   signal?: AbortSignal;
   /**
    * Another listing than an `updated_at` window (reconciliation): its own filters (none:
@@ -49,19 +57,20 @@ export interface Page {
 /**
  * Pages a collection's documents in `updated_at` order within a window (STYLE.md item 4).
  * The next page is requested while the caller works on the current one (one page ahead:
- * memory is two pages). Throws if a cursor does not advance; never ends silently early.
+ * memory is two pages), unless `prefetch` is false. Throws if a cursor does not advance; never ends silently early.
  *
  * API: POST /v1/collections/{id}/documents/list (reference/mixpeek-api.md §1a).
  */
 export async function* listDocumentPages(http: MixpeekHttp, options: ListOptions): AsyncGenerator<Page> {
-  const path = `/v1/collections/${encodeURIComponent(options.collectionId)}/documents/list?limit=${options.pageSize}`;
   const seen = new Set<string>(); // the last CURSORS_REMEMBERED cursors: memory stays bounded
-  let request: PageRequest = { cursor: null, offset: 0 };
-  let pending: Promise<PageReply> | null = fetchPage(http, options.includeTotal ? `${path}&include_total=true` : path, options, request);
+  const limits = new PageLimit(options.pageSize, options.pageBytes);
+  let request: PageRequest = { cursor: null, offset: 0, limit: limits.next };
+  let pending: Promise<PageReply> | null = fetchPage(http, options, request, options.includeTotal);
   pending.catch(() => {}); // handled when awaited; keeps an abandoned prefetch from crashing the process
   for (let index = 0; pending; index++) {
     const reply = await pending;
-    const next = nextRequest(reply, request, options.pageSize);
+    limits.observe(reply);
+    const next = nextRequest(reply, request, limits.next);
     if (next?.cursor) {
       if (seen.has(next.cursor) || next.cursor === request.cursor) {
         throw new SourceError(
@@ -72,11 +81,19 @@ export async function* listDocumentPages(http: MixpeekHttp, options: ListOptions
       seen.add(next.cursor);
       if (seen.size > CURSORS_REMEMBERED) seen.delete(seen.values().next().value as string);
     }
-    pending = next ? fetchPage(http, path, options, next) : null;
+    const total = index === 0 && options.includeTotal && reply.total !== null ? { total: reply.total } : {};
+    const page = { documents: reply.documents, index, last: next === null, ...total };
+    if (options.prefetch === false) {
+      // One page at a time: the next request goes out once the caller is done with this one.
+      if (reply.documents.length > 0) yield page;
+      pending = next ? fetchPage(http, options, next) : null;
+      request = next ?? request;
+      continue;
+    }
+    pending = next ? fetchPage(http, options, next) : null;
     pending?.catch(() => {});
     request = next ?? request;
-    const total = index === 0 && options.includeTotal && reply.total !== null ? { total: reply.total } : {};
-    if (reply.documents.length > 0) yield { documents: reply.documents, index, last: pending === null, ...total };
+    if (reply.documents.length > 0) yield page;
   }
 }
 
@@ -86,6 +103,8 @@ const CURSORS_REMEMBERED = 10_000;
 interface PageRequest {
   cursor: string | null;
   offset: number;
+  /** Documents asked for (`limit`). */
+  limit: number;
 }
 
 interface PageReply {
@@ -94,15 +113,41 @@ interface PageReply {
   /** Offset paging fallback (older shapes): total matching, if the API said. */
   total: number | null;
   hasMore: boolean | null;
+  /** Length of the response body, in characters. */
+  chars?: number;
 }
 
-async function fetchPage(http: MixpeekHttp, path: string, options: ListOptions, request: PageRequest): Promise<PageReply> {
-  const body: Record<string, unknown> = { ...queryBody(options), limit: options.pageSize, return_vectors: options.vectors };
+/**
+ * The `limit` of the next request: `pageSize`, or with `pageBytes` as many documents as fit
+ * in that many bytes of response at the size per document of the last page (at least 10).
+ * Documents with vectors are 10-20 KB of JSON each, so a page of 1000 would be 10-20 MB of
+ * text plus its parse in memory.
+ */
+class PageLimit {
+  next: number;
+
+  constructor(private readonly pageSize: number, private readonly pageBytes?: number) {
+    this.next = pageSize;
+  }
+
+  observe(reply: PageReply): void {
+    if (!this.pageBytes || !reply.chars || reply.documents.length === 0) return;
+    const perDocument = reply.chars / reply.documents.length;
+    this.next = Math.max(Math.min(MIN_ADAPTED_LIMIT, this.pageSize), Math.min(this.pageSize, Math.floor(this.pageBytes / perDocument)));
+  }
+}
+
+const MIN_ADAPTED_LIMIT = 10;
+
+async function fetchPage(http: MixpeekHttp, options: ListOptions, request: PageRequest, includeTotal = false): Promise<PageReply> {
+  const body: Record<string, unknown> = { ...queryBody(options), limit: request.limit, return_vectors: options.vectors };
   if (request.cursor) body.cursor = request.cursor;
   else if (request.offset > 0) body.offset = request.offset;
-  const url = path + (request.offset > 0 && !request.cursor ? `&offset=${request.offset}` : '');
-  const raw = await http.postJson(url, body, options.signal, listShapeProblem);
-  return parseReply(raw, options.collectionId);
+  const query = [`limit=${request.limit}`, ...(includeTotal ? ['include_total=true'] : []), ...(request.offset > 0 && !request.cursor ? [`offset=${request.offset}`] : [])];
+  const url = `/v1/collections/${encodeURIComponent(options.collectionId)}/documents/list?${query.join('&')}`;
+  let chars = 0;
+  const raw = await http.postJson(url, body, options.signal, listShapeProblem, (n) => (chars = n));
+  return { ...parseReply(raw, options.collectionId), chars };
 }
 
 /** Filters, sort and projection of a request: the window's, or the caller's `query`. */
@@ -150,14 +195,14 @@ function documentsOf(body: Record<string, any>): unknown[] | null {
   return null;
 }
 
-function nextRequest(reply: PageReply, current: PageRequest, pageSize: number): PageRequest | null {
+function nextRequest(reply: PageReply, current: PageRequest, limit: number): PageRequest | null {
   if (reply.documents.length === 0) return null;
-  if (reply.nextCursor) return { cursor: reply.nextCursor, offset: 0 };
+  if (reply.nextCursor) return { cursor: reply.nextCursor, offset: 0, limit };
   // No cursor: the last page, unless an older server pages by offset and says there is more.
   const offset = current.offset + reply.documents.length;
-  if (reply.hasMore === true) return { cursor: null, offset };
-  if (reply.total !== null && offset < reply.total && reply.documents.length >= pageSize && !current.cursor) {
-    return { cursor: null, offset };
+  if (reply.hasMore === true) return { cursor: null, offset, limit };
+  if (reply.total !== null && offset < reply.total && reply.documents.length >= current.limit && !current.cursor) {
+    return { cursor: null, offset, limit };
   }
   return null;
 }

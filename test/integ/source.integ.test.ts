@@ -54,6 +54,29 @@ describe('the Mixpeek source', () => {
     expect(seen.map((s) => s.body.cursor)).toEqual([undefined, '1', '2']);
   });
 
+  it('sizes pages by bytes with pageBytes: the limit falls to what fits, in the query and the body, and no document is skipped or repeated', async () => {
+    const big = (i: number) => ({ document_id: `doc_${i}`, payload: 'x'.repeat(1000) }); // about 1 KB of JSON each
+    const limits: number[] = [];
+    const url = await serve((req, body, res) => {
+      const limit = Number(new URL(req.url!, 'http://x').searchParams.get('limit'));
+      expect(body.limit).toBe(limit);
+      limits.push(limit);
+      const start = body.cursor ? Number(body.cursor) : 0;
+      const results = Array.from({ length: Math.max(0, Math.min(limit, 100 - start)) }, (_, k) => big(start + k));
+      json(res, 200, { results, pagination: start + results.length < 100 ? { next_cursor: String(start + results.length) } : {} });
+    });
+    const ids: string[] = [];
+    const sizes: number[] = [];
+    for await (const page of listDocumentPages(http(url), { collectionId: 'col_1', window, pageSize: 50, pageBytes: 20_000, vectors: false })) {
+      ids.push(...page.documents.map((d: any) => d.document_id));
+      sizes.push(page.documents.length);
+    }
+    expect(limits[0]).toBe(50); // nothing measured yet: pageSize
+    expect(new Set(limits.slice(1)), limits.join(",")).toEqual(new Set([19])); // 20,000 bytes / ~1,030 per document (never below 10)
+    expect(sizes[0]).toBe(50);
+    expect(ids).toEqual(Array.from({ length: 100 }, (_, i) => `doc_${i}`));
+  });
+
   it('ends on a null next_cursor, an absent pagination key and an empty page', async () => {
     const url = await serve((_req, _body, res) => json(res, 200, { results: [{ document_id: 'a' }], pagination: { total: 1, next_cursor: null } }));
     expect(await collect(url)).toHaveLength(1);
