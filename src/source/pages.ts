@@ -119,7 +119,7 @@ interface PageReply {
 
 /**
  * The `limit` of the next request: `pageSize`, or with `pageBytes` as many documents as fit
- * in that many bytes of response at the size per document of the last page (at least 10).
+ * in that many bytes of response at the size per document of the last page (at least 1).
  * Documents with vectors are 10-20 KB of JSON each, so a page of 1000 would be 10-20 MB of
  * text plus its parse in memory.
  */
@@ -137,7 +137,7 @@ class PageLimit {
   }
 }
 
-const MIN_ADAPTED_LIMIT = 10;
+const MIN_ADAPTED_LIMIT = 1;
 
 async function fetchPage(http: MixpeekHttp, options: ListOptions, request: PageRequest, includeTotal = false): Promise<PageReply> {
   const body: Record<string, unknown> = { ...queryBody(options), limit: request.limit, return_vectors: options.vectors };

@@ -72,7 +72,7 @@ describe('the Mixpeek source', () => {
       sizes.push(page.documents.length);
     }
     expect(limits[0]).toBe(50); // nothing measured yet: pageSize
-    expect(new Set(limits.slice(1)), limits.join(",")).toEqual(new Set([19])); // 20,000 bytes / ~1,030 per document (never below 10)
+    expect(new Set(limits.slice(1)), limits.join(",")).toEqual(new Set([19])); // 20,000 bytes / ~1,030 per document
     expect(sizes[0]).toBe(50);
     expect(ids).toEqual(Array.from({ length: 100 }, (_, i) => `doc_${i}`));
   });
