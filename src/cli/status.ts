@@ -149,12 +149,13 @@ function interruptedRun(cp: Checkpoint): CollectionStatus['interrupted_run'] {
     run_id: active.runId,
     started_at: active.startedAt,
     window: active.window,
-    position: active.position?.updatedAt ?? null,
+    // One slice is one sequence: its position is the run's.
+    position: (active.slices?.length === 1 ? active.slices[0]!.position : active.position)?.updatedAt ?? null,
     files: active.files.length,
     rows: active.files.reduce((n, f) => n + f.rows, 0),
     bytes: active.files.reduce((n, f) => n + f.bytes, 0),
     pending_file: active.pending?.key ?? active.slices?.find((s) => s.pending)?.pending?.key ?? null,
-    ...(active.slices
+    ...(active.slices && active.slices.length > 1
       ? { slices: active.slices.map((s) => ({ id: s.id, lo: s.lo, hi: s.hi, position: s.position?.updatedAt ?? null, done: s.done, pending_file: s.pending?.key ?? null })) }
       : {}),
   };
@@ -186,7 +187,7 @@ function formatCollection(c: CollectionStatus): string {
     row('', `${count(i.rows)} tombstones in ${count(i.files)} files published so far; the next export or reconcile finishes it`);
   } else if (i) {
     row('interrupted', `${i.run_id} started ${i.started_at}, window ${windowText(i.window)}`);
-    if (i.slices) {
+    if (i.slices && i.slices.length > 1) {
       row('', `${count(i.rows)} rows in ${count(i.files)} files (${size(i.bytes)}) published so far; ${i.slices.filter((s) => s.done).length} of ${i.slices.length} slices done`);
       for (const sl of i.slices.filter((x) => !x.done)) row('', `slice ${sl.id} ${windowText(sl)}: up to updated_at ${sl.position ?? '(none yet)'}`);
       for (const sl of i.slices.filter((x) => x.pending_file)) row('', `unconfirmed file ${sl.pending_file} (adopted if it exists)`);

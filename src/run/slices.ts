@@ -85,8 +85,8 @@ class SliceScheduler {
         continue;
       }
       if (this.failure) continue;
+      this.anyIntake = worker.intake;
       try {
-        worker.intake.finish(this.deps.committer.run.runId);
         await this.deps.committer.finishSlice(id, worker.intake.counts);
         await this.fill();
       } catch (failed) {
@@ -94,8 +94,12 @@ class SliceScheduler {
       }
     }
     await this.filling;
+    this.anyIntake?.finish(this.deps.committer.run.runId); // the slices share the warning counts: logged once
     if (this.failure) throw this.failure.error;
   }
+
+  /** An intake of this run (they share what `finish` reports). */
+  private anyIntake: Intake | null = null;
 
   private fail(error: unknown): void {
     if (this.failure) return;
@@ -138,8 +142,9 @@ class SliceScheduler {
 
   private start(slice: Slice): void {
     const density = slice.splitFrom === undefined ? null : (this.inherited.get(slice.splitFrom) ?? null);
-    const worker = new SliceWorker(slice, this.deps, this.shared, this.counted.has(slice.id), this.pages, () => void this.fill(), density);
-    const done = worker.run(this.signal).then(
+    const worker = new SliceWorker(slice, this.deps, this.shared, this.counted.has(slice.id), this.pages, () => void this.fill(), density, this.signal);
+    this.anyIntake ??= worker.intake;
+    const done = worker.run().then(
       () => ({ id: slice.id }),
       (error: unknown) => ({ id: slice.id, error: error ?? new Error('slice failed') }),
     );
@@ -199,7 +204,9 @@ class SliceWorker {
     private readonly pages: { fetched: number },
     private readonly pageArrived: () => void,
     /** Documents per microsecond until this slice has seen some (its parent's estimate). */
-    private readonly inheritedDensity: number | null = null,
+    private readonly inheritedDensity: number | null,
+    /** The run's and the scheduler's: aborted when the run is cancelled or another slice failed. */
+    private readonly signal: AbortSignal,
   ) {
     const { ctx, committer, context, roll } = deps;
     this.id = slice.id;
@@ -208,7 +215,7 @@ class SliceWorker {
     this.receivedFrom = slice.position?.updatedAt ?? slice.lo;
     this.intake = new Intake(ctx.logger, deps.committer.collection, context, slice.counts, shared);
     this.tracker = new PositionTracker(slice.position);
-    this.roller = new FileRoller(ctx.driver, deps.committer.collection, committer.run.runId, { ...roll, slice: slice.id }, committer.forSlice(this.intake), ctx.signal);
+    this.roller = new FileRoller(ctx.driver, deps.committer.collection, committer.run.runId, { ...roll, slice: slice.id }, committer.forSlice(this.intake), signal);
   }
 
   /** Documents per microsecond of `updated_at` this slice has received (null before it knows, and no parent's estimate). */
@@ -238,7 +245,8 @@ class SliceWorker {
     return from < this.hi ? toEpochMicros(from) + 1n : null;
   }
 
-  async run(signal: AbortSignal): Promise<void> {
+  async run(): Promise<void> {
+    const { signal } = this;
     const { ctx, committer } = this.deps;
     const run: ActiveRun = committer.run;
     const collectionId = committer.collection;

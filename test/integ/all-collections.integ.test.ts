@@ -121,9 +121,8 @@ describe('export --all-collections', () => {
   it('resumes after a SIGKILL in the middle of the second collection, and leaves every collection exact', async () => {
     const dest = tempDir();
     const [first, second, ...rest] = sorted as [string, string, ...string[]];
-    const pagesPerCollection = DOCS / PAGE;
-    // The crash hook counts `page` steps across the invocation: this is the second page of the second collection.
-    const killed = await runCli(exportArgs(dest), exportEnv(server.url, { MIXPEEK_EXPORT_TEST_CRASH_AT: `page:${pagesPerCollection + 2}` }));
+    // Killed once the second collection has published a file (an observed log event: its slices page at their own pace).
+    const killed = await runCli(exportArgs(dest), exportEnv(server.url), { killOnMatch: new RegExp(`"event":"FilePublished","collection_id":"${second}"`) });
     expect(killed.signal, killed.stderr).toBe('SIGKILL');
     expect((await readCheckpoint(dest, first)).active).toBeNull();
     const interrupted = (await readCheckpoint(dest, second)).active;

@@ -70,11 +70,28 @@ describe('status', () => {
     expect(text).toBe(`col_never_exported\n  never exported no checkpoint at file://${dest}/col_never_exported/_state/checkpoint.json\n`);
   });
 
-  it('shows an interrupted run with its position and the files it published so far, then the runs that finished it', async () => {
+  it('shows each slice of an interrupted run with its range and position', async () => {
     const dest = tempDir();
-    const killed = await runCli(exportArgs(dest), exportEnv(server.url, { MIXPEEK_EXPORT_TEST_CRASH_AT: 'checkpoint-advanced:2' }));
+    const killed = await runCli(exportArgs(dest), exportEnv(server.url, { MIXPEEK_EXPORT_TEST_CRASH_AT: 'checkpoint-advanced:3' }));
     expect(killed.signal).toBe('SIGKILL');
     const active = (await readCheckpoint(dest, COL)).active!;
+    expect(active.slices!.length).toBeGreaterThan(1);
+    const [report] = JSON.parse(await status(dest, [COL], true)) as CollectionStatus[];
+    expect(report?.interrupted_run).toMatchObject({ run_id: active.runId, position: null, files: 3 });
+    expect(report?.interrupted_run?.slices).toEqual(active.slices!.map((s) => ({ id: s.id, lo: s.lo, hi: s.hi, position: s.position?.updatedAt ?? null, done: s.done, pending_file: s.pending?.key ?? null })));
+    const text = await status(dest, [COL], false);
+    expect(text).toContain(`published so far; ${active.slices!.filter((s) => s.done).length} of ${active.slices!.length} slices done`);
+    for (const s of active.slices!.filter((x) => !x.done)) expect(text).toContain(`slice ${s.id} [${s.lo ?? 'beginning'}, ${s.hi}): up to updated_at ${s.position?.updatedAt ?? '(none yet)'}`);
+    expect((await runCli(exportArgs(dest), exportEnv(server.url))).code).toBe(0);
+  });
+
+  it('shows an interrupted run with its position and the files it published so far, then the runs that finished it', async () => {
+    const dest = tempDir();
+    // One slice: the run is one sequence, with one position (the test above shows several slices).
+    const killed = await runCli([...exportArgs(dest), '--parallel-slices', '1'], exportEnv(server.url, { MIXPEEK_EXPORT_TEST_CRASH_AT: 'checkpoint-advanced:2' }));
+    expect(killed.signal).toBe('SIGKILL');
+    const cp = (await readCheckpoint(dest, COL)).active!;
+    const active = { ...cp, position: cp.slices![0]!.position };
     expect(active.files).toHaveLength(2);
 
     const [report] = JSON.parse(await status(dest, [COL], true)) as CollectionStatus[];
