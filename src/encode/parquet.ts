@@ -25,6 +25,7 @@ import { RowGroupColumns } from './arrow-columns.js';
 import { FooterGuard } from './footer.js';
 import { WriteGuard } from './guard.js';
 import { openParquetStream, type ParquetStream } from './parquet-stream.js';
+import { openWorkerParquetStream } from './parquet-worker.js';
 import type { EncoderOptions, FileEncoder } from './types.js';
 
 export const DEFAULT_ROW_GROUP_ROWS = 10_000;
@@ -59,7 +60,8 @@ export class ParquetEncoder implements FileEncoder {
       },
     );
     this.#guard.watch(this.output, () => this.#verified);
-    this.#stream = openParquetStream({ compression: options.compression, rowGroupRows: this.#rowGroupRows });
+    const open = options.worker ? openWorkerParquetStream : openParquetStream;
+    this.#stream = open({ compression: options.compression, rowGroupRows: this.#rowGroupRows });
     this.#stream.output.then(
       // A hand-written Readable (not Writable.toWeb + pipeTo, which loses backpressure on Node 20).
       (bytes) => pipeline(bytes, this.output, (error) => error && this.#guard.fail(error)),
