@@ -1,9 +1,12 @@
 /**
+ * The mapper's hot paths give what the slower code they replaced gave.
+ *
  * The fast paths of rows/time.ts (UTC text assembled without Date, epoch micros by arithmetic)
  * give exactly what the Date-based conversion gives, on seeded values across years 1..9999,
  * every calendar edge (leap days, month ends) and the values that are not dates.
  */
 import { describe, expect, it } from 'vitest';
+import { toRow } from '../../src/rows/map.js';
 import { canonicalTimestamp, fromEpochMicros, toEpochMicros } from '../../src/rows/time.js';
 
 /** The conversion the fast paths replace: through Date and BigInt. */
@@ -54,5 +57,27 @@ describe('timestamp fast paths', () => {
   it('still convert canonical-looking text outside the calendar as Date.parse does', () => {
     expect(toEpochMicros('2025-02-30T00:00:00.000001Z')).toBe(BigInt(Date.parse('2025-02-30T00:00:00Z')) * 1000n + 1n);
     expect(() => toEpochMicros('2025-13-01T00:00:00.000000Z')).toThrow(RangeError);
+  });
+});
+
+describe('the fields object', () => {
+  const ctx = { runId: 'r', exportedAt: '2026-11-21T15:30:00.000000Z', namespace: 'ns', vectors: false };
+  const fieldsOf = (text: string) => {
+    const mapped = toRow(JSON.parse(text), ctx);
+    if (!mapped.ok) throw new Error(mapped.reason);
+    return mapped.row.fields;
+  };
+
+  it('keeps keys named like Object.prototype members as own fields, in document order', () => {
+    const fields = fieldsOf('{"document_id":"d","constructor":"c","toString":1,"hasOwnProperty":null,"valueOf":{"x":1},"9":"nine"}');
+    expect(Object.keys(fields)).toEqual(['9', 'constructor', 'toString', 'hasOwnProperty', 'valueOf']);
+    expect(JSON.stringify(fields)).toBe('{"9":"nine","constructor":"c","toString":1,"hasOwnProperty":null,"valueOf":{"x":1}}');
+  });
+
+  it('keeps a __proto__ key as an own field whose value is written, not a prototype', () => {
+    const fields = fieldsOf('{"document_id":"d","a":1,"__proto__":{"polluted":true},"b":2}');
+    expect(Object.getPrototypeOf(fields)).toBeNull();
+    expect(JSON.stringify(fields)).toBe('{"a":1,"__proto__":{"polluted":true},"b":2}');
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 });
