@@ -14,6 +14,8 @@
  *
  * Size: `bytesOut` read between writes counts every row group parquet-wasm has written out,
  * i.e. all but the newest (see `parquet-stream.ts`); the file roller's bound follows from that.
+ * With `worker: true` parquet-wasm runs in the encoder thread (`parquet-worker.ts`): one more
+ * row group in flight, and `bytesOut` counts all but the newest two.
  *
  * Feed it with one `await write()` at a time and consume `output` concurrently: `end()`
  * resolves only once the footer check has run, i.e. when `output` has been read to its end
