@@ -245,6 +245,18 @@ describe('parquet encoder', () => {
     expect(Math.max(...footer.rowGroupRows)).toBeLessThanOrEqual(5);
   });
 
+  it('counts vector floats at 4 bytes, so a row group of 768-d vectors closes at rowGroupBytes, not at rowGroupRows', async () => {
+    // Per row about 3,072 bytes of floats and 150 of text: 64 rows reach 200,000 bytes.
+    const rows = range(300, (i) => row(i, { fields: { n: i }, vectors: { x: vector(i + 1, 768) } }));
+    const { path } = await encode({ format: 'parquet', rowGroupRows: 10_000, rowGroupBytes: 200_000 }, rows);
+    const footer = readParquetFooter(await readFile(path));
+    expect(footer.numRows).toBe(300);
+    const full = footer.rowGroupRows.slice(0, -1);
+    expect(full.length).toBeGreaterThanOrEqual(4);
+    for (const rows of full) expect(rows * 768 * 4).toBeLessThan(200_000 + 768 * 4);
+    for (const rows of full) expect(rows).toBeGreaterThan(200_000 / (768 * 4 + 1000));
+  });
+
   it.each(['zstd', 'snappy', 'none'] as const)('writes %s-compressed files that DuckDB reads', async (compression) => {
     const { path } = await encode({ format: 'parquet', compression, rowGroupRows: 64 }, range(200));
     const meta = await query(`SELECT DISTINCT compression FROM parquet_metadata('${path}')`);
