@@ -51,7 +51,15 @@ export interface ParquetStream {
   fail(error: Error): void;
 }
 
-export function openParquetStream(options: { compression: Compression; rowGroupRows: number }): ParquetStream {
+/** What the writer of one file is opened with. */
+export interface WriterOptions {
+  compression: Compression;
+  rowGroupRows: number;
+  /** Dictionary-encode columns (parquet-wasm's default). Default true. */
+  dictionary?: boolean;
+}
+
+export function openParquetStream(options: WriterOptions): ParquetStream {
   const source = new BatchSource();
   let handedOver: HandedOver | undefined;
   // Resolves only once the first batch has arrived (parquet-wasm peeks it for the schema).
@@ -85,7 +93,7 @@ export function openParquetStream(options: { compression: Compression; rowGroupR
   };
 }
 
-function writerProperties(options: { compression: Compression; rowGroupRows: number }): parquet.WriterProperties {
+function writerProperties(options: WriterOptions): parquet.WriterProperties {
   return new parquet.WriterPropertiesBuilder()
     .setCompression(CODECS[options.compression] ?? parquet.Compression.ZSTD)
     .setWriterVersion(parquet.WriterVersion.V1) // V1 data pages: Snowflake does not fully read V2
@@ -94,6 +102,8 @@ function writerProperties(options: { compression: Compression; rowGroupRows: num
     // bytes), so one batch is exactly one row group, written out when the next batch arrives.
     // (With a large limit instead, arrow-rs would merge batches and emit nothing until close.)
     .setMaxRowGroupBytes(1)
+    // Default on (the bytes every layout test holds); see EncoderOptions.dictionary.
+    .setDictionaryEnabled(options.dictionary ?? true)
     .build();
 }
 

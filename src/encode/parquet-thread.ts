@@ -10,11 +10,10 @@
  * a `taken` are posted before it.
  */
 import { parentPort } from 'node:worker_threads';
-import type { Compression } from './types.js';
-import { openParquetStream, type ParquetStream } from './parquet-stream.js';
+import { openParquetStream, type ParquetStream, type WriterOptions } from './parquet-stream.js';
 
 export type ToThread =
-  | { type: 'open'; id: number; compression: Compression; rowGroupRows: number }
+  | ({ type: 'open'; id: number } & WriterOptions)
   | { type: 'batch'; id: number; seq: number; ipc: Uint8Array }
   | { type: 'close'; id: number }
   | { type: 'fail'; id: number; message: string };
@@ -33,7 +32,7 @@ class ThreadFile {
 
   constructor(
     private readonly id: number,
-    options: { compression: Compression; rowGroupRows: number },
+    options: WriterOptions,
     private readonly post: (message: FromThread, transfer?: ArrayBuffer[]) => void,
   ) {
     this.#stream = openParquetStream(options);

@@ -29,11 +29,10 @@ import type * as arrow from 'apache-arrow';
 import { InternalError } from '../errors.js';
 import { deferred, type Deferred } from './guard.js';
 import type { FromThread, ToThread } from './parquet-thread.js';
-import { batchToIPC, type ParquetStream } from './parquet-stream.js';
-import type { Compression } from './types.js';
+import { batchToIPC, type ParquetStream, type WriterOptions } from './parquet-stream.js';
 
 /** A ParquetStream whose writer runs in the shared encoder thread. */
-export function openWorkerParquetStream(options: { compression: Compression; rowGroupRows: number }): ParquetStream {
+export function openWorkerParquetStream(options: WriterOptions): ParquetStream {
   return new ThreadStream(encoderThread(), options);
 }
 
@@ -48,7 +47,7 @@ class ThreadStream implements ParquetStream {
   #bytesOut = 0;
   #failed: Error | undefined;
 
-  constructor(thread: EncoderThread, options: { compression: Compression; rowGroupRows: number }) {
+  constructor(thread: EncoderThread, options: WriterOptions) {
     this.#thread = thread;
     this.#id = thread.open(this, options);
     this.output = Promise.resolve(this.#bytes);
@@ -152,7 +151,7 @@ class EncoderThread {
     this.#worker.on('exit', (code) => down(new Error(`exit code ${code}`)));
   }
 
-  open(file: ThreadStream, options: { compression: Compression; rowGroupRows: number }): number {
+  open(file: ThreadStream, options: WriterOptions): number {
     const id = this.#nextId++;
     if (this.#files.size === 0) this.#worker.ref();
     this.#files.set(id, file);

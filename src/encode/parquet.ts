@@ -63,7 +63,7 @@ export class ParquetEncoder implements FileEncoder {
     );
     this.#guard.watch(this.output, () => this.#verified);
     const open = options.worker ? openWorkerParquetStream : openParquetStream;
-    this.#stream = open({ compression: options.compression, rowGroupRows: this.#rowGroupRows });
+    this.#stream = open({ compression: options.compression, rowGroupRows: this.#rowGroupRows, dictionary: options.dictionary });
     this.#stream.output.then(
       // A hand-written Readable (not Writable.toWeb + pipeTo, which loses backpressure on Node 20).
       (bytes) => pipeline(bytes, this.output, (error) => error && this.#guard.fail(error)),

@@ -30,6 +30,13 @@ export interface EncoderOptions {
    * its target). Default false.
    */
   worker?: boolean;
+  /**
+   * Parquet: dictionary-encode columns (parquet-wasm's default: every column tries a dictionary
+   * page first). Off, float vector columns encode about twice as fast and, with 16 MB row groups,
+   * 9 % smaller; files without vectors grow about 2 %. parquet-wasm 0.8 cannot turn it off for
+   * the list columns alone (`setColumnDictionaryEnabled` takes a one-part path). Default true.
+   */
+  dictionary?: boolean;
 }
 
 /**
