@@ -46,10 +46,16 @@ export class TimestampBuilder extends FixedBuilder<BigInt64Array> {
   protected readonly width = 8;
   protected readonly zero = 0n;
   protected readonly type = new arrow.TimestampMicrosecond('UTC');
+  #lastText: string | undefined;
+  #lastMicros = 0n;
 
   protected convert(value: unknown): bigint {
+    // Runs of one value are common (`_exported_at` is the run's instant in every row): convert it once.
+    if (value === this.#lastText) return this.#lastMicros;
     if (!isCanonicalTimestamp(value)) throw new TypeError(`[parquet] column ${this.spec.name}: ${JSON.stringify(value)} is not a canonical UTC timestamp`);
-    return toEpochMicros(value);
+    this.#lastMicros = toEpochMicros(value);
+    this.#lastText = value;
+    return this.#lastMicros;
   }
 }
 

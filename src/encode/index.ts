@@ -31,5 +31,8 @@ export function createEncoder(options: EncoderOptions): FileEncoder {
   if (rowGroupBytes !== undefined && !(rowGroupBytes >= 1 && rowGroupBytes <= MAX_ROW_GROUP_BYTES)) {
     throw new Error(`rowGroupBytes must be between 1 and ${MAX_ROW_GROUP_BYTES}, got ${rowGroupBytes}`);
   }
+  for (const flag of ['worker', 'dictionary'] as const) {
+    if (options[flag] !== undefined && typeof options[flag] !== 'boolean') throw new Error(`${flag} must be true or false, got ${String(options[flag])}`);
+  }
   return options.format === 'parquet' ? new ParquetEncoder(options) : new NdjsonEncoder(options);
 }

@@ -43,13 +43,23 @@ export interface ParquetStream {
    * with the stream's failure or with what `take` or the copy threw. One call at a time.
    */
   writeRowGroup(take: () => arrow.RecordBatch): Promise<void>;
+  /** `writeRowGroup` for a batch already serialised as one Arrow IPC stream (what `batchToIPC` makes). */
+  writeIpc(take: () => Uint8Array): Promise<void>;
   /** No more batches: the writer writes the footer and ends `output`. */
   close(): void;
   /** Stops the writer: pending and later `writeRowGroup` calls reject with `error`. */
   fail(error: Error): void;
 }
 
-export function openParquetStream(options: { compression: Compression; rowGroupRows: number }): ParquetStream {
+/** What the writer of one file is opened with. */
+export interface WriterOptions {
+  compression: Compression;
+  rowGroupRows: number;
+  /** Dictionary-encode columns (parquet-wasm's default). Default true. */
+  dictionary?: boolean;
+}
+
+export function openParquetStream(options: WriterOptions): ParquetStream {
   const source = new BatchSource();
   let handedOver: HandedOver | undefined;
   // Resolves only once the first batch has arrived (parquet-wasm peeks it for the schema).
@@ -60,28 +70,30 @@ export function openParquetStream(options: { compression: Compression; rowGroupR
     },
   );
   output.catch(() => {}); // observed by the encoder; never an unhandled rejection
+  const writeIpc = async (take: () => Uint8Array): Promise<void> => {
+    await source.ready();
+    await handedOver?.wanted();
+    try {
+      pushIpc(source, take());
+    } catch (cause) {
+      // The batch's rows are gone: the file cannot be completed (the footer guard would fail it anyway).
+      throw new InternalError('[parquet] could not hand a row group to parquet-wasm', { cause });
+    }
+    await source.ready();
+  };
   return {
     output,
     get bytesOut() {
       return handedOver?.bytes ?? 0;
     },
-    async writeRowGroup(take) {
-      await source.ready();
-      await handedOver?.wanted();
-      try {
-        pushBatch(source, take());
-      } catch (cause) {
-        // The batch's rows are gone: the file cannot be completed (the footer guard would fail it anyway).
-        throw new InternalError('[parquet] could not hand a row group to parquet-wasm', { cause });
-      }
-      await source.ready();
-    },
+    writeRowGroup: (take) => writeIpc(() => batchToIPC(take())),
+    writeIpc,
     close: () => source.close(),
     fail: (error) => source.fail(error),
   };
 }
 
-function writerProperties(options: { compression: Compression; rowGroupRows: number }): parquet.WriterProperties {
+function writerProperties(options: WriterOptions): parquet.WriterProperties {
   return new parquet.WriterPropertiesBuilder()
     .setCompression(CODECS[options.compression] ?? parquet.Compression.ZSTD)
     .setWriterVersion(parquet.WriterVersion.V1) // V1 data pages: Snowflake does not fully read V2
@@ -90,12 +102,18 @@ function writerProperties(options: { compression: Compression; rowGroupRows: num
     // bytes), so one batch is exactly one row group, written out when the next batch arrives.
     // (With a large limit instead, arrow-rs would merge batches and emit nothing until close.)
     .setMaxRowGroupBytes(1)
+    // Default on (the bytes every layout test holds); see EncoderOptions.dictionary.
+    .setDictionaryEnabled(options.dictionary ?? true)
     .build();
 }
 
-/** Copies the batch into wasm memory (one IPC stream) and enqueues it; the writer owns it then. */
-function pushBatch(source: BatchSource, batch: arrow.RecordBatch): void {
-  const ipc = arrow.tableToIPC(new arrow.Table(batch.schema, batch), 'stream');
+/** One batch as an Arrow IPC stream: a copy of its buffers (so the batch's arrays may be reused afterwards). */
+export function batchToIPC(batch: arrow.RecordBatch): Uint8Array {
+  return arrow.tableToIPC(new arrow.Table(batch.schema, batch), 'stream');
+}
+
+/** Reads one IPC stream into wasm memory and enqueues its batch; the writer owns it then. */
+function pushIpc(source: BatchSource, ipc: Uint8Array): void {
   const table = parquet.Table.fromIPCStream(ipc);
   try {
     for (const wasmBatch of table.recordBatches()) source.push(wasmBatch);

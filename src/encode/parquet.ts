@@ -14,6 +14,8 @@
  *
  * Size: `bytesOut` read between writes counts every row group parquet-wasm has written out,
  * i.e. all but the newest (see `parquet-stream.ts`); the file roller's bound follows from that.
+ * With `worker: true` parquet-wasm runs in the encoder thread (`parquet-worker.ts`): one more
+ * row group in flight, and `bytesOut` counts all but the newest two.
  *
  * Feed it with one `await write()` at a time and consume `output` concurrently: `end()`
  * resolves only once the footer check has run, i.e. when `output` has been read to its end
@@ -25,6 +27,7 @@ import { RowGroupColumns } from './arrow-columns.js';
 import { FooterGuard } from './footer.js';
 import { WriteGuard } from './guard.js';
 import { openParquetStream, type ParquetStream } from './parquet-stream.js';
+import { openWorkerParquetStream } from './parquet-worker.js';
 import type { EncoderOptions, FileEncoder } from './types.js';
 
 export const DEFAULT_ROW_GROUP_ROWS = 10_000;
@@ -59,7 +62,8 @@ export class ParquetEncoder implements FileEncoder {
       },
     );
     this.#guard.watch(this.output, () => this.#verified);
-    this.#stream = openParquetStream({ compression: options.compression, rowGroupRows: this.#rowGroupRows });
+    const open = options.worker ? openWorkerParquetStream : openParquetStream;
+    this.#stream = open({ compression: options.compression, rowGroupRows: this.#rowGroupRows, dictionary: options.dictionary });
     this.#stream.output.then(
       // A hand-written Readable (not Writable.toWeb + pipeTo, which loses backpressure on Node 20).
       (bytes) => pipeline(bytes, this.output, (error) => error && this.#guard.fail(error)),

@@ -32,6 +32,9 @@ export function canonicalTimestamp(value: unknown): string | null {
     if (oh > 23 || om > 59) return null;
     offsetMinutes = sign * (oh * 60 + om);
   }
+  // UTC already (`Z`, zone-less, `+00:00`): the canonical text is the fields themselves, with
+  // no Date and no BigInt (the API's usual form; this is the mapper's hottest path).
+  if (offsetMinutes === 0) return year < MIN_YEAR ? null : `${y}-${mo}-${d}T${h}:${mi}:${s}.${(frac + '000000').slice(0, 6)}Z`;
   const ms = utcMillis(year, month, day, hour, minute, second) - offsetMinutes * 60_000;
   const epochMicros = BigInt(ms) * 1000n + BigInt(micros);
   return fromEpochMicros(epochMicros);
@@ -57,8 +60,33 @@ export function isCanonicalTimestamp(value: unknown): value is string {
 
 /** Microseconds since the epoch of a canonical timestamp (for Parquet INT64 columns). */
 export function toEpochMicros(canonical: string): bigint {
+  const year = digits(canonical, 0, 4), month = digits(canonical, 5, 2), day = digits(canonical, 8, 2);
+  const hour = digits(canonical, 11, 2), minute = digits(canonical, 14, 2), second = digits(canonical, 17, 2);
+  // A date of the calendar: arithmetic, and one exact number when it fits in 2^53 (years 1685..2255).
+  if (month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth(year, month) && hour <= 23 && minute <= 59 && second <= 59) {
+    const ms = daysFromCivil(year, month, day) * 86_400_000 + ((hour * 60 + minute) * 60 + second) * 1000;
+    const micros = ms * 1000 + digits(canonical, 20, 6);
+    if (Number.isSafeInteger(micros)) return BigInt(micros);
+  }
   const ms = Date.parse(canonical.slice(0, 19) + 'Z');
   return BigInt(ms) * 1000n + BigInt(Number(canonical.slice(20, 26)));
+}
+
+/** The decimal number of `length` ASCII digits of `text` from `start` (the caller checked they are digits). */
+function digits(text: string, start: number, length: number): number {
+  let n = 0;
+  for (let i = start; i < start + length; i++) n = n * 10 + (text.charCodeAt(i) - 48);
+  return n;
+}
+
+/** Days since 1970-01-01 of a date of the proleptic Gregorian calendar (H. Hinnant's days_from_civil). */
+function daysFromCivil(year: number, month: number, day: number): number {
+  const y = month <= 2 ? year - 1 : year;
+  const era = Math.floor(y / 400);
+  const yoe = y - era * 400;
+  const doy = Math.floor((153 * (month + (month > 2 ? -3 : 9)) + 2) / 5) + day - 1;
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  return era * 146_097 + doe - 719_468;
 }
 
 /** Canonical timestamp of a JS Date. */
@@ -71,8 +99,10 @@ export function partitionDate(canonical: string | null): string {
   return canonical ? canonical.slice(0, 10) : 'unknown';
 }
 
+/** Days in a month of the proleptic Gregorian calendar (as JavaScript's Date counts them, for every year). */
 function daysInMonth(year: number, month: number): number {
-  return new Date(utcMillis(year, month + 1, 0, 0, 0, 0)).getUTCDate();
+  if (month === 2) return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28;
+  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
 }
 
 /**

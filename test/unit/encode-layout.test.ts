@@ -144,6 +144,23 @@ describe('the Parquet bytes stay what the encoder wrote before its split', () =>
   });
 });
 
+describe('the encoder thread (worker: true) writes the same bytes', () => {
+  it('zstd with two vector columns in row groups of 64 rows', async () => {
+    const { path, bytes } = await encodeFile('worker-zstd-vectors', { compression: 'zstd', vectorKeys: ['x', 'y'], rowGroupRows: 64, worker: true }, withVectors);
+    expect(await layoutOf(path, bytes)).toEqual(EXPECTED.zstdVectors);
+  });
+
+  it('uncompressed, with row groups cut early by rowGroupBytes', async () => {
+    const { path, bytes } = await encodeFile('worker-none-bytes', { compression: 'none', vectorKeys: ['x'], rowGroupRows: 1000, rowGroupBytes: 20_000, worker: true }, bigText);
+    expect(await layoutOf(path, bytes)).toEqual(EXPECTED.noneBytes);
+  });
+
+  it('zero rows', async () => {
+    const { path, bytes } = await encodeFile('worker-empty', { compression: 'zstd', vectorKeys: ['x'], worker: true }, []);
+    expect(await layoutOf(path, bytes)).toEqual(EXPECTED.empty);
+  });
+});
+
 // Captured from the encoder before the split (commit ff81468's src/encode/parquet.ts).
 const EXPECTED = {
   zstdVectors: {

@@ -245,6 +245,29 @@ describe('parquet encoder', () => {
     expect(Math.max(...footer.rowGroupRows)).toBeLessThanOrEqual(5);
   });
 
+  it('counts vector floats at 4 bytes, so a row group of 768-d vectors closes at rowGroupBytes, not at rowGroupRows', async () => {
+    // Per row about 3,072 bytes of floats and 150 of text: 64 rows reach 200,000 bytes.
+    const rows = range(300, (i) => row(i, { fields: { n: i }, vectors: { x: vector(i + 1, 768) } }));
+    const { path } = await encode({ format: 'parquet', rowGroupRows: 10_000, rowGroupBytes: 200_000 }, rows);
+    const footer = readParquetFooter(await readFile(path));
+    expect(footer.numRows).toBe(300);
+    const full = footer.rowGroupRows.slice(0, -1);
+    expect(full.length).toBeGreaterThanOrEqual(4);
+    for (const rows of full) expect(rows * 768 * 4).toBeLessThan(200_000 + 768 * 4);
+    for (const rows of full) expect(rows).toBeGreaterThan(200_000 / (768 * 4 + 1000));
+  });
+
+  it('writes no dictionary pages with dictionary: false, and the same rows', async () => {
+    const rows = range(200, (i) => row(i, { vectors: { x: vector(i + 1, 64) } }));
+    const [withDictionary, without] = [await encode({ format: 'parquet', rowGroupRows: 64 }, rows), await encode({ format: 'parquet', rowGroupRows: 64, dictionary: false }, rows)];
+    const dictionaryPages = async (path: string) => (await query(`SELECT count(*) FILTER (WHERE dictionary_page_offset IS NOT NULL) AS n FROM parquet_metadata('${path}')`))[0];
+    expect(await dictionaryPages(withDictionary.path)).not.toEqual({ n: '0' });
+    expect(await dictionaryPages(without.path)).toEqual({ n: '0' });
+    const read = (path: string) => query(`SELECT * FROM read_parquet('${path}') ORDER BY document_id`);
+    expect(await read(without.path)).toEqual(await read(withDictionary.path));
+    expect(() => createEncoder({ format: 'parquet', compression: 'zstd', vectorKeys: [], dictionary: 'no' as unknown as boolean })).toThrow(/dictionary must be true or false/);
+  });
+
   it.each(['zstd', 'snappy', 'none'] as const)('writes %s-compressed files that DuckDB reads', async (compression) => {
     const { path } = await encode({ format: 'parquet', compression, rowGroupRows: 64 }, range(200));
     const meta = await query(`SELECT DISTINCT compression FROM parquet_metadata('${path}')`);
