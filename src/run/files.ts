@@ -147,6 +147,9 @@ export class FileRoller {
       vectorKeys: this.vectorKeys,
       typedColumns: this.settings.typedColumns,
       rowGroupRows: this.settings.rowGroupRows,
+      // Float vectors do not repeat: parquet-wasm's dictionary attempt on every column chunk costs
+      // 20-30 % of the CPU and makes the file larger (docs/performance.md). Without vectors it stays.
+      dictionary: this.vectorKeys.length === 0,
       // A row group is only counted in bytesOut once written out: cut it by the file target too,
       // so a few huge documents (5 MB fields) still roll the file near its target.
       rowGroupBytes: Math.max(1, Math.min(this.settings.rowGroupBytes ?? DEFAULT_ROW_GROUP_BYTES, this.settings.targetFileBytes)),

@@ -67,7 +67,7 @@ class SliceScheduler {
 
   constructor(private readonly deps: SliceRunDeps) {
     const run = deps.committer.run;
-    this.limit = Math.max(1, deps.ctx.settings.parallelSlices ?? 1);
+    this.limit = Math.max(1, deps.ctx.settings.parallelSlices);
     this.shared = sharedIntake(run);
     this.queued = (run.slices ?? []).filter((s) => !s.done);
     this.counted = new Set(this.queued.map((s) => s.id));
