@@ -51,8 +51,12 @@ export const settingsSchema = z
     rowGroupRows: z.number().int().positive().max(1_000_000).default(10_000).describe('close a Parquet row group at this many rows (or at rowGroupMb, whichever comes first)'),
     rowGroupMb: z.number().positive().max(1024).default(16).describe('close a Parquet row group once its uncompressed values reach this size, in MB: memory holds about this much per slice (vectors: 768 floats are 3 KB a row)'),
     pageSize: z.number().int().min(1).max(1000).default(1000).describe('documents per API page at most (1..1000)'),
-    pageMb: z.number().positive().max(256).default(4).describe('aim each API page at about this many MB of JSON: fewer documents a page when they are large (vectors); memory holds one page per slice (two with parallelSlices 1)'),
+    pageMb: z.number().positive().max(256).default(4).describe('aim each API page at about this many MB of JSON: fewer documents a page when they are large (vectors); memory holds two pages per slice (one read ahead)'),
     parallelSlices: z.number().int().min(1).max(32).optional().describe('page a run\'s window as up to this many updated_at slices at once, each with its own files; they share requestsPerMinute. Default 4, or 1 with vectors (the exporter\'s CPU is the bound then, and each slice holds a page and a row group: docs/performance.md)'),
+    splitSlices: z
+      .enum(['when-waiting', 'always'])
+      .default('when-waiting')
+      .describe('when-waiting: add slices (up to parallelSlices) only while a listing waits on the API longer than the exporter takes to write a page; always: whenever fewer are in flight'),
     requestsPerMinute: z.number().int().min(0).default(600).describe('client-side API request budget of the process, shared by its slices; 0 = none. A shard (--shard i/n) takes 1/n of it'),
     requestTimeoutMs: z.number().int().positive().default(60_000).describe('timeout of one API request, in ms'),
     maxRetries: z.number().int().min(0).max(50).default(8).describe('retries of one API request'),

@@ -4,8 +4,11 @@
  * roller, intent and counters; all of them share the run's file numbering, the process's
  * request budget (one MixpeekHttp) and the checkpoint (one write at a time).
  *
- * Balance: whenever fewer than `parallelSlices` are in flight (at the start, and each time
- * one finishes), the slice with the most documents left by its estimate (the density in time
+ * When: only while a slice waits on the API longer than it takes to write a page (setting
+ * `splitSlices: when-waiting`, the default; `always` splits whenever fewer are in flight).
+ * Against a fast API one listing, reading a page ahead, keeps this process busy, and more
+ * slices would only cost. Balance: whenever fewer than `parallelSlices` are in flight (at
+ * the start, and each time one finishes), the slice with the most documents left by its estimate (the density in time
  * it has seen, times the time it has left) is split at the midpoint between how far its
  * listing got and its `hi`, unless it has under two pages left. Documents that cluster in
  * time are bisected further as the emptier halves finish. A split is exact whenever it lands: the slice stops writing at the
@@ -159,6 +162,7 @@ class SliceScheduler {
    * estimate costs a slice that finishes early and is split again, never a row.
    */
   private pickSplit(): { worker: SliceWorker; at: string } | null {
+    if (this.deps.ctx.settings.splitSlices === 'when-waiting' && ![...this.active.values()].some(({ worker }) => worker.waiting)) return null;
     const minimum = MIN_SPLIT_PAGES * this.deps.ctx.settings.pageSize;
     let best: { worker: SliceWorker; from: bigint; span: bigint; left: number } | null = null;
     for (const { worker } of this.active.values()) {
@@ -218,6 +222,19 @@ class SliceWorker {
     this.roller = new FileRoller(ctx.driver, deps.committer.collection, committer.run.runId, { ...roll, slice: slice.id }, committer.forSlice(this.intake), signal);
   }
 
+  /**
+   * The slice waited longer for its last page than it took to write the one before: the API,
+   * not this process, is what it waits on, so another listing in flight would help. (A
+   * listing reads one page ahead, so against a fast API the next page is there when it is
+   * wanted and more slices would only cost.) False before the second page.
+   */
+  get waiting(): boolean {
+    return this.lastBusyMs !== null && this.lastWaitMs > this.lastBusyMs;
+  }
+
+  private lastWaitMs = 0;
+  private lastBusyMs: number | null = null;
+
   /** Documents per microsecond of `updated_at` this slice has received (null before it knows, and no parent's estimate). */
   get density(): number | null {
     if (this.received === 0 || this.fetchedTo === null || this.receivedFrom === null) return this.inheritedDensity;
@@ -253,8 +270,11 @@ class SliceWorker {
     const listedTo = this.hi;
     const lo = this.slice.position?.updatedAt ?? this.lo;
     try {
-      const pages = listDocumentPages(ctx.http, { collectionId, window: { lo, hi: listedTo }, pageSize: ctx.settings.pageSize, pageBytes: Math.round(ctx.settings.pageMb * 1024 * 1024), vectors: run.vectors, signal, includeTotal: this.askTotal && !!ctx.progress.totalKnown, prefetch: ctx.settings.parallelSlices <= 1 });
+      const pages = listDocumentPages(ctx.http, { collectionId, window: { lo, hi: listedTo }, pageSize: ctx.settings.pageSize, pageBytes: Math.round(ctx.settings.pageMb * 1024 * 1024), vectors: run.vectors, signal, includeTotal: this.askTotal && !!ctx.progress.totalKnown });
+      let asked = performance.now();
       for await (const page of pages) {
+        const arrived = performance.now();
+        this.lastWaitMs = arrived - asked;
         if (page.total !== undefined) ctx.progress.totalKnown?.(collectionId, page.total);
         ctx.progress.pageFetched(page.documents.length, collectionId);
         ctx.onStep('page', ++this.pages.fetched);
@@ -264,6 +284,8 @@ class SliceWorker {
         this.listingEnded = page.last;
         if (!page.last) this.pageArrived();
         const ended = await this.write(page.documents, run.window, listedTo);
+        asked = performance.now();
+        this.lastBusyMs = asked - arrived;
         signal.throwIfAborted();
         if (ended) break;
       }

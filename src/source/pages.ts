@@ -21,12 +21,7 @@ export interface ListOptions {
   vectors: boolean;
   /** Ask for the number of matching documents on the first page (`include_total=true`); it comes back as the first page's `total`. */
   includeTotal?: boolean;
-  /**
-   * Request the next page while the caller works on this one (default true: memory is two
-   * pages). False: one page at a time (memory is one page), for a caller that has other
-   * listings in flight to keep the API busy, such as a run's slices.
-   */
-  prefetch?: boolean;
+
   signal?: AbortSignal;
   /**
    * Another listing than an `updated_at` window (reconciliation): its own filters (none:
@@ -57,7 +52,7 @@ export interface Page {
 /**
  * Pages a collection's documents in `updated_at` order within a window (STYLE.md item 4).
  * The next page is requested while the caller works on the current one (one page ahead:
- * memory is two pages), unless `prefetch` is false. Throws if a cursor does not advance; never ends silently early.
+ * memory is two pages). Throws if a cursor does not advance; never ends silently early.
  *
  * API: POST /v1/collections/{id}/documents/list (reference/mixpeek-api.md §1a).
  */
@@ -83,13 +78,6 @@ export async function* listDocumentPages(http: MixpeekHttp, options: ListOptions
     }
     const total = index === 0 && options.includeTotal && reply.total !== null ? { total: reply.total } : {};
     const page = { documents: reply.documents, index, last: next === null, ...total };
-    if (options.prefetch === false) {
-      // One page at a time: the next request goes out once the caller is done with this one.
-      if (reply.documents.length > 0) yield page;
-      pending = next ? fetchPage(http, options, next) : null;
-      request = next ?? request;
-      continue;
-    }
     pending = next ? fetchPage(http, options, next) : null;
     pending?.catch(() => {});
     request = next ?? request;

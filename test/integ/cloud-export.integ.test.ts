@@ -75,9 +75,10 @@ for (const cloud of clouds) {
   describe(`export to ${cloud.name}`, () => {
     it('exports everything once, then only what changed, after SIGKILLs at commit steps', async () => {
       const { dest, flags, env } = await cloud.prepare();
-      const args = (extra: string[] = []) => ['export', '--collection', COL, '--dest', dest, '--safety-lag-seconds', '0', '--max-rows-per-file', '300', ...flags, ...extra];
+      // Four slices, split whenever fewer are in flight: files of several slices commit to the store at once.
+      const args = (extra: string[] = []) => ['export', '--collection', COL, '--dest', dest, '--safety-lag-seconds', '0', '--max-rows-per-file', '300', '--page-size', '200', '--parallel-slices', '4', '--split-slices', 'always', ...flags, ...extra];
       const cliEnv = exportEnv(server.url, env);
-      for (const point of ['intent-recorded:2', 'file-visible:3', 'checkpoint-advanced:2', 'manifest-written:1']) {
+      for (const point of ['slice-split:2', 'intent-recorded:2', 'file-visible:3', 'checkpoint-advanced:2', 'manifest-written:1']) {
         const killed = await runCli(args(), { ...cliEnv, MIXPEEK_EXPORT_TEST_CRASH_AT: point });
         expect(killed.signal, `${cloud.name} crash at ${point}: ${killed.stderr.slice(-2000)}`).toBe('SIGKILL');
       }

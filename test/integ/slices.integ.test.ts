@@ -24,8 +24,12 @@ beforeAll(async () => {
 afterAll(async () => server?.close());
 
 const tempDir = () => mkdtempSync(path.join(tmpdir(), 'mxp-slices-'));
-/** Small pages and files: 60 pages, a file every 150 rows, four slices: every step is reached many times per run. */
-const exportArgs = (dest: string, extra: string[] = []) => ['export', '--collection', COL, '--dest', dest, '--safety-lag-seconds', '0', '--max-rows-per-file', '150', '--page-size', '100', '--parallel-slices', '4', ...extra];
+/**
+ * Small pages and files: 60 pages, a file every 150 rows, four slices split whenever fewer are
+ * in flight (`always`: the dev server answers faster than a page is written, so `when-waiting`
+ * would keep one): every step is reached many times per run.
+ */
+const exportArgs = (dest: string, extra: string[] = []) => ['export', '--collection', COL, '--dest', dest, '--safety-lag-seconds', '0', '--max-rows-per-file', '150', '--page-size', '100', '--parallel-slices', '4', '--split-slices', 'always', ...extra];
 
 async function checkpointOrNull(dest: string): Promise<Checkpoint | null> {
   try {
@@ -123,6 +127,21 @@ describe('parallel slices', () => {
       server.setOptions({ rateLimit: null });
     }
     expect(server.stats().faults.rateLimited - before).toBe(0);
+    await expectExactlyOnce(dest);
+  });
+
+  it('add slices by default when the listing waits on a slow API, and record each split', async () => {
+    const dest = tempDir();
+    server.setOptions({ latencyMs: 120 }); // far longer than writing a page of 100 documents takes
+    try {
+      const defaults = ['export', '--collection', COL, '--dest', dest, '--safety-lag-seconds', '0', '--page-size', '100', '--max-rows-per-file', '400'];
+      const killed = await runCli(defaults, exportEnv(server.url), { killOnMatch: /"event":"SliceSplit"/, killOnMatchNth: 3 });
+      expect(killed.signal, killed.stderr.slice(-2000)).toBe('SIGKILL');
+      const result = await runCli(defaults, exportEnv(server.url));
+      expect(result.code, result.stderr).toBe(0);
+    } finally {
+      server.setOptions({ latencyMs: 0 });
+    }
     await expectExactlyOnce(dest);
   });
 

@@ -72,7 +72,7 @@ describe('status', () => {
 
   it('shows each slice of an interrupted run with its range and position', async () => {
     const dest = tempDir();
-    const killed = await runCli(exportArgs(dest), exportEnv(server.url, { MIXPEEK_EXPORT_TEST_CRASH_AT: 'checkpoint-advanced:3' }));
+    const killed = await runCli([...exportArgs(dest), '--parallel-slices', '4', '--split-slices', 'always'], exportEnv(server.url, { MIXPEEK_EXPORT_TEST_CRASH_AT: 'checkpoint-advanced:3' }));
     expect(killed.signal).toBe('SIGKILL');
     const active = (await readCheckpoint(dest, COL)).active!;
     expect(active.slices!.length).toBeGreaterThan(1);

@@ -94,7 +94,8 @@ export const CAMPAIGN_DEFAULTS = {
   copyIntoEvery: 4,
   format: 'parquet',
   exportFlags: [
-    '--reconcile', '--page-size', '50', '--max-rows-per-file', '300', '--target-file-mb', '0.15', '--row-group-rows', '100',
+    // Four slices split whenever fewer are in flight: every run pages its window as slices (kills land with several in flight).
+    '--reconcile', '--page-size', '50', '--max-rows-per-file', '300', '--target-file-mb', '0.15', '--row-group-rows', '100', '--parallel-slices', '4', '--split-slices', 'always',
     '--upload-part-mb', '0.0625', '--s3-min-part-mb', '0.0625', '--retry-base-delay-ms', '50', '--retry-max-delay-ms', '1000', '--requests-per-minute', '1200',
   ],
 } satisfies Partial<CampaignOptions>;
