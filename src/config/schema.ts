@@ -56,7 +56,7 @@ export const settingsSchema = z
     splitSlices: z
       .enum(['when-waiting', 'always'])
       .default('when-waiting')
-      .describe('when-waiting: add slices (up to parallelSlices) only while a listing waits on the API longer than the exporter takes to write a page; always: whenever fewer are in flight'),
+      .describe('when-waiting: add slices (up to parallelSlices) only while a listing waits on the API more than twice as long as the exporter takes to write a page; always: whenever fewer are in flight'),
     requestsPerMinute: z.number().int().min(0).default(600).describe('client-side API request budget of the process, shared by its slices; 0 = none. A shard (--shard i/n) takes 1/n of it'),
     requestTimeoutMs: z.number().int().positive().default(60_000).describe('timeout of one API request, in ms'),
     maxRetries: z.number().int().min(0).max(50).default(8).describe('retries of one API request'),

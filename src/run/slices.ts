@@ -4,7 +4,7 @@
  * roller, intent and counters; all of them share the run's file numbering, the process's
  * request budget (one MixpeekHttp) and the checkpoint (one write at a time).
  *
- * When: only while a slice waits on the API longer than it takes to write a page (setting
+ * When: only while a slice waits on the API more than twice as long as it takes to write a page (setting
  * `splitSlices: when-waiting`, the default; `always` splits whenever fewer are in flight).
  * Against a fast API one listing, reading a page ahead, keeps this process busy, and more
  * slices would only cost. Balance: whenever fewer than `parallelSlices` are in flight (at
@@ -181,6 +181,9 @@ class SliceScheduler {
   }
 }
 
+/** A listing waits on the API when its wait for a page is more than this many times the time the page took to write. */
+const WAITING_FACTOR = 2;
+
 /** Split only a slice with at least this many pages left by its estimate: a smaller one would make small files and cost requests for little. */
 const MIN_SPLIT_PAGES = 2;
 
@@ -223,17 +226,21 @@ class SliceWorker {
   }
 
   /**
-   * The slice waited longer for its last page than it took to write the one before: the API,
-   * not this process, is what it waits on, so another listing in flight would help. (A
-   * listing reads one page ahead, so against a fast API the next page is there when it is
-   * wanted and more slices would only cost.) False before the second page.
+   * The slice has waited for its pages (after the first) more than twice as long as it took to
+   * write the pages before them: the API's latency, not this process, is what it waits on, so another listing in
+   * flight would help. (A listing reads one page ahead, so against a fast API the next page is
+   * there when it is wanted and more slices would only cost; an API that is merely a little
+   * slower than the writing, a dev server sharing the machine's cores, does not gain from more
+   * listings either.) False before the second page.
    */
   get waiting(): boolean {
-    return this.lastBusyMs !== null && this.lastWaitMs > this.lastBusyMs;
+    return this.busyMs > 0 && this.waitedMs > WAITING_FACTOR * this.busyMs;
   }
 
-  private lastWaitMs = 0;
-  private lastBusyMs: number | null = null;
+  /** Time waited for pages after the first (whose wait is the listing's start), and spent writing the pages before them. */
+  private waitedMs = 0;
+  private busyMs = 0;
+  private pagesSeen = 0;
 
   /** Documents per microsecond of `updated_at` this slice has received (null before it knows, and no parent's estimate). */
   get density(): number | null {
@@ -274,7 +281,7 @@ class SliceWorker {
       let asked = performance.now();
       for await (const page of pages) {
         const arrived = performance.now();
-        this.lastWaitMs = arrived - asked;
+        if (this.pagesSeen++ > 0) this.waitedMs += arrived - asked;
         if (page.total !== undefined) ctx.progress.totalKnown?.(collectionId, page.total);
         ctx.progress.pageFetched(page.documents.length, collectionId);
         ctx.onStep('page', ++this.pages.fetched);
@@ -285,7 +292,7 @@ class SliceWorker {
         if (!page.last) this.pageArrived();
         const ended = await this.write(page.documents, run.window, listedTo);
         asked = performance.now();
-        this.lastBusyMs = asked - arrived;
+        if (!page.last) this.busyMs += asked - arrived;
         signal.throwIfAborted();
         if (ended) break;
       }
