@@ -14,6 +14,7 @@ import { parseFlags } from '../../src/cli/flags.js';
 import { ENV_VARS, loadSettings } from '../../src/config/load.js';
 import { SECRET_KEYS } from '../../src/config/schema.js';
 import { shardOf } from '../../src/run/window.js';
+import { processBudget } from '../../src/run/export.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 type Doc = Record<string, any>;
@@ -172,9 +173,10 @@ describe('Kubernetes manifests (deploy/)', () => {
     expect(slices[0]!.lo).toBe(slices[0]!.since);
     expect(slices.at(-1)!.hi).toBe(slices[0]!.until);
     for (let i = 1; i < slices.length; i++) expect(slices[i]!.lo).toBe(slices[i - 1]!.hi);
-    // parallelism x per-pod budget stays within the one-process default of 600 requests/minute
+    // parallelism x each shard's budget (1/n of requestsPerMinute) stays within the one-process default of 600 requests/minute
     const settings = settingsFromArgs(args, { JOB_COMPLETION_INDEX: '0' });
-    expect(settings.requestsPerMinute * job.spec.parallelism).toBeLessThanOrEqual(600);
+    expect(processBudget(settings) * job.spec.parallelism).toBeLessThanOrEqual(600);
+    expect(processBudget(settings)).toBe(Math.floor(settings.requestsPerMinute / (job.spec.completions as number)));
   });
 });
 

@@ -7,6 +7,7 @@ import { ConfigError } from '../../src/errors.js';
 import { fromEpochMicros, toEpochMicros } from '../../src/rows/time.js';
 import { shardBounds } from '../../src/config/range.js';
 import { planWindow } from '../../src/run/window.js';
+import { processBudget } from '../../src/run/export.js';
 
 const ENV = { MIXPEEK_API_KEY: 'sk_test', MIXPEEK_NAMESPACE: 'ns_1' };
 const load = (flags: Record<string, unknown>, env: Record<string, string> = {}) =>
@@ -138,5 +139,14 @@ describe('shard state paths and run ids', () => {
     const ids = [newRunId(new Date('2026-11-21T15:30:01Z'), () => 0, shard), newRunId(at, () => 0.9), newRunId(at, () => 0.1, { index: 0, count: 16 })];
     expect([...ids].sort().at(-1)).toBe(ids[0]); // the later second sorts last, shard or not
     expect(layout.dataFile('col_a', '2026-01-02', id, 0, '.parquet')).toBe('col_a/data/dt=2026-01-02/part-20261121T153000Z-s03of16-8000-000000.parquet');
+  });
+
+  it("gives a shard 1/n of the request budget (the API key's, spent by all n at once), at least one a minute, and leaves no budget alone", () => {
+    const shard = (count: number) => ({ since: null, until: null, shard: { index: 0, count, lo: '', hi: '' } }) as never;
+    expect(processBudget({ requestsPerMinute: 600, range: shard(16) })).toBe(37);
+    expect(processBudget({ requestsPerMinute: 2400, range: shard(16) })).toBe(150);
+    expect(processBudget({ requestsPerMinute: 10, range: shard(16) })).toBe(1);
+    expect(processBudget({ requestsPerMinute: 0, range: shard(16) })).toBe(0);
+    expect(processBudget({ requestsPerMinute: 600, range: { since: null, until: null, shard: null } as never })).toBe(600);
   });
 });
