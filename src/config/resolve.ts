@@ -28,32 +28,19 @@ export interface ResolvedRange {
  * @example const settings = loadSettings({ flags, env: process.env }); // resolved
  *          settings.range.shard?.lo; settings.destination.kind; settings.compression
  */
-export interface ResolvedSettings extends Omit<Settings, 'compression' | 'parallelSlices'> {
+export interface ResolvedSettings extends Omit<Settings, 'compression'> {
   /** The codec in force: the setting's, else the format's default; checked against the format. */
   compression: Compression;
-  /** Slices in flight: the setting's, else 4, or 1 with vectors (see DEFAULT_SLICES). */
-  parallelSlices: number;
   range: ResolvedRange;
   /** `dest`, parsed (SDK-free) into its parts. */
   destination: Destination;
 }
-
-/**
- * `parallelSlices` when it is not set. Without vectors a page is ~1.5 MB of JSON that the
- * exporter turns into Parquet in ~50 ms, so against an API at 250 ms a page one listing uses
- * a third of a 600/min budget and four use it all. With vectors the exporter's own CPU bounds
- * it at about 2,000 documents a second, which one listing with its page read ahead keeps fed
- * even at 250 ms a page, while each more slice holds another page and row group (measured:
- * 335 MB peak with one slice, 507 MB with four; docs/performance.md).
- */
-export const DEFAULT_SLICES = { plain: 4, vectors: 1 } as const;
 
 /** Resolves validated settings; `now` is what a span (`--since 24h`) is measured from. */
 export function resolveSettings(settings: Settings, now: Date = new Date()): ResolvedSettings {
   return {
     ...settings,
     compression: resolveCodec(settings.format, settings.compression),
-    parallelSlices: settings.parallelSlices ?? (settings.vectors ? DEFAULT_SLICES.vectors : DEFAULT_SLICES.plain),
     range: resolveRange(settings, now),
     destination: parseDestination(settings.dest),
   };

@@ -52,7 +52,7 @@ export const settingsSchema = z
     rowGroupMb: z.number().positive().max(1024).default(8).describe('close a Parquet row group once its uncompressed values reach this size, in MB: memory holds about this much per slice (vectors: 768 floats are 3 KB a row)'),
     pageSize: z.number().int().min(1).max(1000).default(1000).describe('documents per API page at most (1..1000)'),
     pageMb: z.number().positive().max(256).default(4).describe('aim each API page at about this many MB of JSON: fewer documents a page when they are large (vectors); memory holds two pages per slice (one read ahead)'),
-    parallelSlices: z.number().int().min(1).max(32).optional().describe('page a run\'s window as up to this many updated_at slices at once, each with its own files; they share requestsPerMinute. Default 4, or 1 with vectors (the exporter\'s CPU is the bound then, and each slice holds a page and a row group: docs/performance.md)'),
+    parallelSlices: z.number().int().min(1).max(32).default(4).describe('page a run\'s window as up to this many updated_at slices at once (added while listings wait on the API, see splitSlices), each with its own files; they share requestsPerMinute. Each slice holds two pages and a row group: docs/performance.md#memory'),
     splitSlices: z
       .enum(['when-waiting', 'always'])
       .default('when-waiting')
