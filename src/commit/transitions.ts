@@ -69,7 +69,7 @@ export function recordPublished(checkpoint: Checkpoint, record: FileRecord, coun
   return withActive(checkpoint, (run) => {
     const dims = run.vectors && vectorDims ? { vectorDims: { ...vectorDims } } : {};
     if (record.slice === undefined) return { ...addFile(run, record), ...counters(run, counts), ...dims };
-    const next = setSlice(addFile(run, record), record.slice, (slice) => ({ ...slice, counts: sliceCounts(run, counts) }));
+    const next = setSlice(addFile(run, record), record.slice, (slice) => ({ ...slice, counts: counters(run, counts) }));
     return { ...next, ...counters(run, sumCounts(next.slices ?? [])), ...dims };
   });
 }
@@ -90,11 +90,7 @@ function addFile(run: ActiveRun, record: FileRecord): ActiveRun {
 
 /** Counters with no document counted, in the run's shape (the rescue counts only on a typed run). */
 function zeroCounts(run: ActiveRun): SliceCounts {
-  return sliceCounts(run, { rejected: 0, untyped: 0 });
-}
-
-function sliceCounts(run: ActiveRun, counts: RunCounts): SliceCounts {
-  return counters(run, counts);
+  return counters(run, { rejected: 0, untyped: 0 });
 }
 
 /** The run's counters: the sums of its slices'. */
@@ -118,7 +114,7 @@ export function withSlices(checkpoint: Checkpoint): ActiveCheckpoint {
   return withActive(checkpoint, (run) => {
     if (run.slices) return run;
     if (run.kind === 'reconcile') throw new InternalError(`[commit] reconciliation ${run.runId} of ${checkpoint.collectionId} is not paged as slices`);
-    const slice: Slice = { id: 0, lo: run.window.lo, hi: run.window.hi, position: run.position, pending: run.pending ? { ...run.pending, slice: 0 } : null, counts: sliceCounts(run, run), done: false };
+    const slice: Slice = { id: 0, lo: run.window.lo, hi: run.window.hi, position: run.position, pending: run.pending ? { ...run.pending, slice: 0 } : null, counts: counters(run, run), done: false };
     return { ...run, slices: [slice], position: null, pending: null };
   });
 }
@@ -148,7 +144,7 @@ export function finishSlice(checkpoint: Checkpoint, id: number, counts: RunCount
   return withActive(checkpoint, (run) => {
     const next = setSlice(run, id, (slice) => {
       if (slice.pending) throw new InternalError(`[commit] slice ${id} of run ${run.runId} cannot finish with a file pending`);
-      return { ...slice, done: true, counts: sliceCounts(run, counts) };
+      return { ...slice, done: true, counts: counters(run, counts) };
     });
     return { ...next, ...counters(run, sumCounts(next.slices ?? [])) };
   });
