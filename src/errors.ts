@@ -5,7 +5,7 @@
  * exit code the CLI maps it to. Messages name the thing and the fix; they never contain a
  * secret (API keys and cloud credentials are redacted before an error is built).
  */
-export type ExitCode = 0 | 2 | 3 | 4 | 5 | 6 | 130 | 143;
+export type ExitCode = 0 | 2 | 3 | 4 | 5 | 6 | 7 | 130 | 143;
 
 export interface ErrorContext {
   [key: string]: unknown;
@@ -90,6 +90,42 @@ export class IntegrityError extends ExportError {
  */
 export class CorruptStateError extends IntegrityError {
   override readonly code = 'ERR_STATE_CORRUPT';
+}
+
+/**
+ * A sink (src/sinks) could not deliver a run's notification: exit 7, "exported; a sink failed
+ * and will be retried". The export's files and checkpoint are committed; the notification
+ * stays pending in the checkpoint and the next run delivers it again with the same run id.
+ * The message names the sink, the endpoint and the fix; `transient` failures are retried
+ * within the run first (util/retry.ts).
+ */
+export class SinkError extends ExportError {
+  readonly code: string;
+  readonly exitCode = 7 as const;
+  override readonly transient: boolean;
+  /** The sink's name (its `type` unless the config names it). */
+  readonly sink: string;
+  /** What was called, without secrets: a URL (no query string) or a command. */
+  readonly endpoint: string;
+  /** The HTTP status or exit code that failed, when there was one. */
+  readonly status: number | undefined;
+  /** Server-suggested wait before a retry (Retry-After), as given. */
+  readonly retryAfter: string | undefined;
+
+  constructor(
+    sink: string,
+    endpoint: string,
+    message: string,
+    options: { cause?: unknown; context?: ErrorContext; transient?: boolean; status?: number; code?: string; retryAfter?: string } = {},
+  ) {
+    super(`[sink ${sink}] ${endpoint}: ${message}`, options);
+    this.sink = sink;
+    this.endpoint = endpoint;
+    this.transient = options.transient ?? false;
+    this.status = options.status;
+    this.retryAfter = options.retryAfter;
+    this.code = options.code ?? 'ERR_SINK';
+  }
 }
 
 /** The run was cancelled through its AbortSignal (SIGINT/SIGTERM); the checkpoint is valid. */
