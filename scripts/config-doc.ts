@@ -13,7 +13,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { ENV_VARS } from '../src/config/load.js';
-import { SECRET_KEYS, settingsSchema } from '../src/config/schema.js';
+import { CONFIG_ONLY_KEYS, SECRET_KEYS, settingsSchema } from '../src/config/schema.js';
 
 /** The subset of a JSON Schema property this page renders. */
 interface Property {
@@ -32,6 +32,7 @@ interface Property {
   const?: unknown;
   /** A union (`collections`: a list of ids or `all`). */
   anyOf?: Property[];
+  oneOf?: Property[];
 }
 
 /** What the generator needs: the schema and the environment map, injectable for tests. */
@@ -41,9 +42,11 @@ export interface ConfigDocInputs {
   envVars: Readonly<Record<string, string>>;
   /** Settings that come from the environment only (no flag, refused in a config file). */
   secretKeys: readonly string[];
+  /** Settings only a config file gives (no flag): `sinks`. */
+  configOnlyKeys?: readonly string[];
 }
 
-const DEFAULT_INPUTS: ConfigDocInputs = { schema: settingsSchema, envVars: ENV_VARS, secretKeys: SECRET_KEYS };
+const DEFAULT_INPUTS: ConfigDocInputs = { schema: settingsSchema, envVars: ENV_VARS, secretKeys: SECRET_KEYS, configOnlyKeys: CONFIG_ONLY_KEYS };
 
 /** Above this, an integer bound is "no limit" (zod's int() sets the safe-integer range). */
 const UNBOUNDED = 2 ** 52;
@@ -70,7 +73,7 @@ export function renderConfigDoc(inputs: ConfigDocInputs = DEFAULT_INPUTS): strin
     const env = Object.keys(inputs.envVars).filter((name) => inputs.envVars[name] === key);
     return [
       code(key),
-      secret ? 'none (secret: environment only)' : flagOf(key, prop),
+      secret ? 'none (secret: environment only)' : inputs.configOnlyKeys?.includes(key) ? 'none (config file only)' : flagOf(key, prop),
       env.length ? env.map(code).join(', ') : '',
       typeOf(prop),
       required.has(key) ? 'required' : defaultOf(prop),
@@ -105,7 +108,7 @@ function typeOf(prop: Property): string {
   if (prop.const !== undefined) return code(String(prop.const));
   if (prop.enum) return prop.enum.map((v) => code(String(v))).join(' \\| ');
   if (prop.type === 'array') {
-    const items = prop.items?.type === 'string' && !prop.items.enum ? 'strings' : typeOf(prop.items ?? {});
+    const items = prop.items?.type === 'string' && !prop.items.enum ? 'strings' : prop.items?.oneOf || prop.items?.anyOf ? 'entries (see description)' : typeOf(prop.items ?? {});
     return `list of ${items}${prop.minItems ? ` (at least ${prop.minItems})` : ''}`;
   }
   if (prop.type === 'string') return prop.format === 'uri' ? 'URL' : prop.minLength ? 'non-empty string' : 'string';

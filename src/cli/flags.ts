@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { type Command, COMMAND_EXTRA_FLAGS, COMMAND_SETTINGS } from '../config/commands.js';
 import { flagName, kebab, nearest } from '../config/load.js';
-import { SECRET_KEYS, SETTING_KEYS, type SettingKey, settingsSchema } from '../config/schema.js';
+import { CONFIG_ONLY_KEYS, SECRET_KEYS, SETTING_KEYS, type SettingKey, settingsSchema } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
 
 type Kind = 'string' | 'number' | 'boolean' | 'array';
@@ -28,7 +28,7 @@ export interface FlagSpec {
  * The flags of each setting (kebab-case; `collections` is the repeatable `--collection`, and
  * `--all-collections` sets it to `all`). Secrets have none.
  */
-export const FLAGS: FlagSpec[] = SETTING_KEYS.filter((k) => !SECRET_KEYS.includes(k)).flatMap((key) => specsOf(key, settingsSchema.shape[key] as z.ZodType));
+export const FLAGS: FlagSpec[] = SETTING_KEYS.filter((k) => !SECRET_KEYS.includes(k) && !CONFIG_ONLY_KEYS.includes(k)).flatMap((key) => specsOf(key, settingsSchema.shape[key] as z.ZodType));
 
 const EXTRA_DOCS: Record<string, string> = {
   config: 'YAML config file, camelCase keys (see config/example.yaml)',

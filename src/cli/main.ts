@@ -6,6 +6,7 @@
 import { type Command, COMMANDS } from '../config/commands.js';
 import { nearest } from '../config/load.js';
 import { ConfigError, ExportError, type ExitCode } from '../errors.js';
+import { SINK_SECRET_ENV_VARS } from '../sinks/config.js';
 import { makeRedactor } from '../util/log.js';
 import { ddlCommand } from './commands/ddl.js';
 import { exportCommand } from './commands/export.js';
@@ -23,7 +24,7 @@ const RUNNERS: Record<Exclude<Command, 'ddl'>, (flags: ParsedFlags, io: CommandI
   verify: verifyCommand,
 };
 
-/** Every secret the process may hold, for the redactor: API key, Azure secrets and each part of a connection string, AWS keys. */
+/** Every secret the process may hold, for the redactor: API key, Azure secrets and each part of a connection string, AWS keys, the sinks' secrets. */
 function secretValues(env: NodeJS.ProcessEnv): (string | undefined)[] {
   const connectionParts = (env.AZURE_STORAGE_CONNECTION_STRING ?? '')
     .split(';')
@@ -32,7 +33,9 @@ function secretValues(env: NodeJS.ProcessEnv): (string | undefined)[] {
   const sasSignature = /sig=([^&]+)/.exec(env.AZURE_STORAGE_SAS_TOKEN ?? '')?.[1];
   const gateway = env.MIXPEEK_EXPORT_METRICS_PUSHGATEWAY ?? '';
   const gatewayPassword = URL.canParse(gateway) ? decodeURIComponent(new URL(gateway).password) : undefined;
-  return [env.MIXPEEK_API_KEY, env.AZURE_STORAGE_CONNECTION_STRING, env.AZURE_STORAGE_KEY, env.AZURE_STORAGE_SAS_TOKEN, sasSignature, ...connectionParts, env.AWS_SECRET_ACCESS_KEY, env.AWS_SESSION_TOKEN, gatewayPassword];
+  const sinkSecrets = SINK_SECRET_ENV_VARS.map((name) => env[name]);
+  const webhookKey = env.MIXPEEK_EXPORT_WEBHOOK_SECRET?.replace(/^whsec_/, '');
+  return [...sinkSecrets, webhookKey, env.MIXPEEK_API_KEY, env.AZURE_STORAGE_CONNECTION_STRING, env.AZURE_STORAGE_KEY, env.AZURE_STORAGE_SAS_TOKEN, sasSignature, ...connectionParts, env.AWS_SECRET_ACCESS_KEY, env.AWS_SESSION_TOKEN, gatewayPassword];
 }
 
 async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<ExitCode> {

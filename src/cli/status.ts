@@ -72,6 +72,8 @@ export interface CollectionStatus {
   typed_columns: Record<string, string>;
   /** Staged columns whose field's declared type changed (as the last typed run found), with what to do. */
   column_drift: Array<ColumnDrift & { advice: string }>;
+  /** Notifications of completed runs a sink has not taken yet (oldest first); the next export delivers them again. */
+  pending_notifications: { sink: string; type: string; run_id: string; kind: 'export' | 'reconcile'; queued_at: string; attempts: number; last_attempt_at: string | null; last_error: string | null }[];
 }
 
 /** A completed reconciliation, as `status` reports it. */
@@ -129,6 +131,7 @@ async function collectionStatus(driver: StorageDriver, collectionId: string, now
     reconcile_every_hours: reconcileEveryHours,
     typed_columns: Object.fromEntries((cp.typedColumns ?? []).map((c) => [c.name, columnTypeText(c)])),
     column_drift: (cp.columnDrift ?? []).map((d) => ({ ...d, advice: driftAdvice(d) })),
+    pending_notifications: (cp.notifications ?? []).map((n) => ({ sink: n.sink, type: n.type, run_id: n.runId, kind: n.kind, queued_at: n.queuedAt, attempts: n.attempts, last_attempt_at: n.lastAttemptAt ?? null, last_error: n.lastError ?? null })),
   };
 }
 
@@ -204,7 +207,20 @@ function formatCollection(c: CollectionStatus): string {
   const typed = Object.keys(c.typed_columns);
   row('columns', typed.length > 0 ? `${typed.length} typed columns staged (${typed.slice(0, 8).join(', ')}${typed.length > 8 ? ', ...' : ''}); other fields in fields` : 'every field in fields (no typed columns staged)');
   for (const d of c.column_drift) row('type drift', d.advice);
+  formatNotifications(c, row);
   return lines.join('\n');
+}
+
+/** `sinks`: the notifications still pending, each with its last error (nothing when every run was delivered). */
+function formatNotifications(c: CollectionStatus, row: (label: string, text: string) => void): void {
+  const pending = c.pending_notifications;
+  if (pending.length === 0) return;
+  row('sinks', `${pending.length} notification(s) pending; the next export delivers them again, oldest first`);
+  for (const n of pending.slice(0, 10)) {
+    row('', `${n.sink}: run ${n.run_id} (${n.kind}), ${n.attempts === 0 ? 'not tried yet' : `${n.attempts} failed attempt(s), last ${n.last_attempt_at}`}`);
+    if (n.last_error) row('', `  ${n.last_error}`);
+  }
+  if (pending.length > 10) row('', `... and ${pending.length - 10} more (status --json lists all)`);
 }
 
 /** `last reconcile` and whether one is due. */

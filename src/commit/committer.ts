@@ -11,6 +11,7 @@ import type { ObjectInfo, StorageDriver } from '../storage/types.js';
 import type { Logger } from '../util/log.js';
 import type { CheckpointStore } from './checkpoint.js';
 import { buildManifest, writeManifest } from './manifest.js';
+import { queueNotifications, type SinkRef } from './notifications.js';
 import type { ActiveRun, Checkpoint, FileRecord, Manifest, Slice } from './schema.js';
 import { activeRun, completeRun, finishSlice, freeSeqs, recordCounts, recordIntent, recordPublished, resolvePending, type RunCounts, splitSlice } from './transitions.js';
 
@@ -20,6 +21,8 @@ import { activeRun, completeRun, finishSlice, freeSeqs, recordCounts, recordInte
  * checkpoint does not have it yet), `slice-split` (n = the new slice's id, once the split is recorded) and `slice-done` (n = the slice's id).
  * A reconciliation adds `listing-started` (n = 1 when the run is resumed, else 0), `listing-page` (n = pages so far),
  * `candidates-checked` (n = batches so far), before its files, and `snapshot-written` (n = 0) after them, before the manifest.
+ * Sinks (src/sinks/deliver.ts), after a run is complete or for what an earlier run left pending: `sink-delivering` (the
+ * notification is about to go out) and `sink-delivered` (the sink took it; the checkpoint still holds it), n = deliveries so far.
  */
 export type ProtocolStep =
   | 'page'
@@ -33,7 +36,9 @@ export type ProtocolStep =
   | 'listing-started'
   | 'listing-page'
   | 'candidates-checked'
-  | 'snapshot-written';
+  | 'snapshot-written'
+  | 'sink-delivering'
+  | 'sink-delivered';
 export type StepHook = (step: ProtocolStep, n: number) => void;
 
 /** Where the counters recorded with each file come from (the run's intake). */
@@ -57,6 +62,8 @@ export interface CommitterDeps {
   /** Called once a file is recorded in the checkpoint (the progress line and metrics). */
   published?: (record: FileRecord) => void;
   now: () => Date;
+  /** The sinks to notify once the run is complete: queued in the checkpoint write that completes it (commit/notifications.ts). */
+  notify?: readonly SinkRef[];
 }
 
 /** A completed run: its manifest, where it was written, and the run as the checkpoint last held it. */
@@ -183,7 +190,9 @@ export class Committer {
     const manifest = buildManifest(this.collectionId, run, canonicalFromDate(this.deps.now()));
     const manifestKey = await writeManifest(driver, manifest);
     this.deps.onStep('manifest-written', 0);
-    await this.store.update((cp) => completeRun(cp, manifest, manifestKey));
+    // The run's completion and its notifications are one write: a kill after it leaves them pending, before it the resume queues them.
+    // A run that published no file (a reconciliation that found no deletion) notifies nobody.
+    await this.store.update((cp) => queueNotifications(completeRun(cp, manifest, manifestKey), manifest, manifestKey, manifest.files.length > 0 ? (this.deps.notify ?? []) : [], manifest.finishedAt));
     const { files, rows, bytes } = manifest.totals;
     if (run.kind === 'reconcile') logger.info('ReconcileCompleted', { collection_id: this.collectionId, run_id: run.runId, listed_at: run.reconcile?.listedAt, ids_listed: run.reconcile?.idsListed, tombstones: rows, files, manifest: manifestKey });
     else logger.info('RunCompleted', { collection_id: this.collectionId, run_id: run.runId, files, rows, bytes, rejected: run.rejected, untyped: run.untyped, ...(run.typedColumns ? { rescued: run.rescued ?? 0 } : {}), manifest: manifestKey });

@@ -163,6 +163,28 @@ export const runSummarySchema = z.object({
   newestUpdatedAt: instant.nullable().optional(),
 });
 
+/**
+ * A run's notification to one sink that is not delivered yet (src/sinks/deliver.ts): queued
+ * in the same checkpoint write that completes the run, removed once the sink took it, kept
+ * with its last error when it failed, and delivered again by the next run with the same run
+ * id (every sink's idempotency key).
+ */
+export const notificationSchema = z.object({
+  /** The sink's name (its type unless the config names it). */
+  sink: z.string().min(1),
+  type: z.string().min(1),
+  runId: z.string().min(1),
+  kind: runKindSchema,
+  /** The run's manifest: the notification is built from it on every attempt. */
+  manifest: z.string().min(1),
+  queuedAt: instant,
+  /** Deliveries tried and failed so far. */
+  attempts: count,
+  lastAttemptAt: instant.optional(),
+  /** The last failure's message (names the sink, the endpoint and the fix; never a secret). */
+  lastError: z.string().optional(),
+});
+
 export const checkpointSchema = z.object({
   version: z.literal(1),
   collectionId: z.string().min(1),
@@ -178,6 +200,8 @@ export const checkpointSchema = z.object({
   typedColumns: z.array(typedColumnSchema).optional(),
   /** Staged columns whose declared type changed, as the last run planned them (status shows them). */
   columnDrift: z.array(columnDriftSchema).optional(),
+  /** Notifications of completed runs not yet delivered, oldest first (absent: none, or before sinks existed). */
+  notifications: z.array(notificationSchema).optional(),
   /** The last completed reconciliation (absent before the first). */
   lastReconcile: z
     .object({
@@ -260,6 +284,7 @@ export type TypedColumnRecord = z.infer<typeof typedColumnSchema>;
 export type ReconcileProgress = z.infer<typeof reconcileProgressSchema>;
 export type Slice = z.infer<typeof sliceSchema>;
 export type SliceCounts = Slice['counts'];
+export type Notification = z.infer<typeof notificationSchema>;
 export type LastReconcile = NonNullable<Checkpoint['lastReconcile']>;
 
 /** What a stored object is, for messages: `[checkpoint] <url> ...`, and what to do about a broken one. */

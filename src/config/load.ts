@@ -6,6 +6,7 @@ import { ConfigError } from '../errors.js';
 import { type Destination, parseDestination } from '../storage/destination.js';
 import { type Command, COMMAND_SETTINGS, type DdlKey, NAMESPACE_API_KEYS, type StorageReadKey } from './commands.js';
 import { resolveCodec, resolveSettings, type ResolvedSettings } from './resolve.js';
+import { checkSinkEntriesForSecrets } from '../sinks/config.js';
 import { SECRET_KEYS, SETTING_KEYS, type SettingKey, type Settings, settingsSchema } from './schema.js';
 
 /** Environment variables read, and the setting each fills. */
@@ -61,7 +62,7 @@ export type DdlSettings = Omit<Pick<Settings, DdlKey>, 'compression' | Namespace
 export function loadSettings(sources: SettingSources): ResolvedSettings {
   const settings = loadCommand('export', sources) as Settings;
   checkBaseUrl(settings, baseUrlOrigin(sources));
-  return resolveSettings(settings, sources.now);
+  return resolveSettings(settings, sources.now, sources.env);
 }
 
 /** Loads `status`'s or `verify`'s settings, with the same precedence and checks as `export`'s. */
@@ -159,6 +160,7 @@ export function readConfigFile(path: string): Record<string, unknown> {
   }
   if (data === null || data === undefined) return {};
   if (typeof data !== 'object' || Array.isArray(data)) throw new ConfigError(`config file ${path}: expected a mapping of setting: value`);
+  checkSinkEntriesForSecrets((data as Record<string, unknown>).sinks, path);
   for (const key of Object.keys(data)) {
     if (SECRET_KEYS.includes(key as SettingKey)) {
       const envName = Object.keys(ENV_VARS).find((name) => ENV_VARS[name] === key);

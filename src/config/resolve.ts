@@ -9,6 +9,7 @@ import { ConfigError } from '../errors.js';
 import { type Destination, parseDestination } from '../storage/destination.js';
 import { parseTimeArg, type Shard, shardOf } from './range.js';
 import type { Settings } from './schema.js';
+import { resolveSinks, type SinkSpec } from '../sinks/config.js';
 
 /** The parsed `--since`, `--until` and `--shard`. */
 export interface ResolvedRange {
@@ -28,18 +29,26 @@ export interface ResolvedRange {
  * @example const settings = loadSettings({ flags, env: process.env }); // resolved
  *          settings.range.shard?.lo; settings.destination.kind; settings.compression
  */
-export interface ResolvedSettings extends Omit<Settings, 'compression'> {
+export interface ResolvedSettings extends Omit<Settings, 'compression' | 'sinks'> {
   /** The codec in force: the setting's, else the format's default; checked against the format. */
   compression: Compression;
   range: ResolvedRange;
   /** `dest`, parsed (SDK-free) into its parts. */
   destination: Destination;
+  /** The sinks each completed run notifies, resolved from the config file's `sinks:` and the environment, secrets read (src/sinks/config.ts). */
+  sinks: SinkSpec[];
 }
 
-/** Resolves validated settings; `now` is what a span (`--since 24h`) is measured from. */
-export function resolveSettings(settings: Settings, now: Date = new Date()): ResolvedSettings {
+/**
+ * Resolves validated settings; `now` is what a span (`--since 24h`) is measured from, `env`
+ * is where the sinks' options and secrets are read (default none: only `sinks:` entries that
+ * need no secret resolve without it).
+ */
+export function resolveSettings(settings: Settings, now: Date = new Date(), env: Record<string, string | undefined> = {}): ResolvedSettings {
+  const { sinks, ...rest } = settings;
   return {
-    ...settings,
+    ...rest,
+    sinks: resolveSinks(sinks, env),
     compression: resolveCodec(settings.format, settings.compression),
     range: resolveRange(settings, now),
     destination: parseDestination(settings.dest),

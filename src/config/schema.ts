@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { isSafeCollectionId } from '../commit/layout.js';
+import { sinkEntrySchema } from '../sinks/config.js';
 
 /** A collection id: it becomes a path segment at the destination, so it is refused before any I/O unless it is plain. */
 const collectionId = z.string().refine(isSafeCollectionId, {
@@ -95,6 +96,12 @@ export const settingsSchema = z
     azureSasToken: z.string().optional().describe('Azure: SAS token (env AZURE_STORAGE_SAS_TOKEN only; secret)'),
     dryRun: z.boolean().default(false).describe('page the source and report; write nothing'),
     logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info').describe('log level'),
+    sinks: z
+      .array(sinkEntrySchema)
+      .optional()
+      .describe(
+        'config file only: what to notify after each run, a list of {type, ...options} (databricks-sql, snowpipe, databricks-job, webhook, command); absent: chosen by environment variables (DATABRICKS_WAREHOUSE_ID, SNOWFLAKE_PIPE, DATABRICKS_JOB_ID, MIXPEEK_EXPORT_WEBHOOK_URL, MIXPEEK_EXPORT_SINK_COMMAND, or MIXPEEK_EXPORT_SINKS); [] = none. Secrets only from the environment or a file: docs/sinks.md',
+      ),
     metricsPushgateway: z
       .url({ protocol: /^https?$/ })
       .optional()
@@ -111,6 +118,9 @@ export type SettingKey = keyof Settings;
  */
 export type CollectionChoice = Settings['collections'];
 export const SETTING_KEYS = Object.keys(settingsSchema.shape) as SettingKey[];
+
+/** Keys only a config file gives (no flag, no environment variable of their own): `sinks`, a list of objects. */
+export const CONFIG_ONLY_KEYS: readonly SettingKey[] = ['sinks'];
 
 /** Keys that may not appear in a config file. */
 export const SECRET_KEYS: readonly SettingKey[] = ['apiKey', 'azureConnectionString', 'azureAccountKey', 'azureSasToken'];

@@ -51,6 +51,8 @@ export function runMetrics(settings: ResolvedSettings, logger: Logger, progress:
             endedAt,
             newestUpdatedAt: newest.get(collectionId)?.newest,
             reconcile: reconcileMetrics(result, collectionId, newest.get(collectionId)?.reconciled ?? null, endedAt),
+            notificationsPending: newest.get(collectionId)?.pending,
+            notificationsFailed: (result.notifications ?? []).filter((n) => n.collectionId === collectionId && n.status === 'failed').length,
           };
           try {
             await pushRegistry(gatewayUrl, groupingKey(settings, collectionId), runRegistry(metrics));
@@ -100,6 +102,8 @@ interface Reconciled {
 interface CheckpointRead {
   newest: string | null;
   reconciled: Reconciled | null;
+  /** Notifications still pending in the checkpoint. */
+  pending: number;
 }
 
 /**
@@ -129,7 +133,7 @@ async function readNewest(settings: ResolvedSettings, collectionIds: string[], l
     for (const id of collectionIds) {
       const checkpoint = (await CheckpointStore.load(driver, id)).value;
       const last = checkpoint.lastReconcile;
-      out.set(id, { newest: await newestExported(driver, checkpoint), reconciled: last ? { runId: last.runId, finishedAt: last.finishedAt } : null });
+      out.set(id, { newest: await newestExported(driver, checkpoint), reconciled: last ? { runId: last.runId, finishedAt: last.finishedAt } : null, pending: checkpoint.notifications?.length ?? 0 });
     }
   })();
   let timer: NodeJS.Timeout | undefined;

@@ -36,6 +36,10 @@ export interface CollectionRunMetrics {
   newestUpdatedAt: string | null | undefined;
   /** The last reconciliation this process ran for the collection; null when it ran none (then its gauges are not pushed and keep their values). */
   reconcile?: ReconcileRunMetrics | null;
+  /** Notifications in the checkpoint no sink has taken yet, after the run; undefined when the checkpoint could not be read (not pushed). */
+  notificationsPending?: number;
+  /** Deliveries that failed in this run (src/sinks/deliver.ts). */
+  notificationsFailed?: number;
 }
 
 /** One reconciliation's figures (ReconcileOutcome), and when it finished. */
@@ -68,6 +72,14 @@ export const METRICS: Record<string, { help: string; value: (m: CollectionRunMet
   mixpeek_export_freshness_lag_seconds: {
     help: 'Freshness lag at the end of the last run: its end minus the newest exported updated_at, in seconds.',
     value: (m) => (m.newestUpdatedAt ? Math.max(0, (m.endedAt.getTime() - Date.parse(m.newestUpdatedAt)) / 1000) : null),
+  },
+  mixpeek_export_notifications_pending: {
+    help: 'Run notifications no sink has taken yet (pending in the checkpoint; the next run delivers them again). Alert when above 0 for long.',
+    value: (m) => m.notificationsPending ?? null,
+  },
+  mixpeek_export_last_run_notification_failures: {
+    help: 'Sink deliveries that failed in the last run (it then exits 7).',
+    value: (m) => m.notificationsFailed ?? 0,
   },
   mixpeek_export_last_reconcile_tombstones: {
     help: 'Tombstones (rows with _deleted = true) the last reconciliation wrote (pushed only by a run that reconciled).',

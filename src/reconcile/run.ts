@@ -81,7 +81,7 @@ export async function reconcileCollection(ctx: ExportContext, store: CheckpointS
   ctx.logger.info(resumed ? 'ReconcileResumed' : 'ReconcileStarted', { collection_id: collectionId, run_id: start.runId, listed_at: start.reconcile?.listedAt, position: start.reconcile?.position ?? null });
   const counts = { committed: { rejected: 0, untyped: 0 }, vectorDims: {} };
   const published = (record: FileRecord) => ctx.progress.filePublished(record, collectionId);
-  const committer = new Committer(store, { driver: ctx.driver, logger: ctx.logger, onStep: ctx.onStep, lease, counts, published, now: ctx.now });
+  const committer = new Committer(store, { driver: ctx.driver, logger: ctx.logger, onStep: ctx.onStep, lease, counts, published, now: ctx.now, notify: ctx.sinks });
   await committer.recoverPending();
   const count: ListingCount = { ids: 0, requests: 0 };
   const snapshotKey = layout.reconcileSnapshot(collectionId, start.runId);

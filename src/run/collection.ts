@@ -6,6 +6,7 @@ import type { ActiveRun, Checkpoint, FileRecord } from '../commit/schema.js';
 import { type ReconcileOutcome, reconcileCollection } from '../reconcile/run.js';
 import { beginRun, withSlices } from '../commit/transitions.js';
 import { typedByField } from '../rows/map.js';
+import { deliverPending } from '../sinks/deliver.js';
 import { canonicalFromDate } from '../rows/time.js';
 import { planRunColumns } from './columns.js';
 import type { RollSettings } from './files.js';
@@ -39,12 +40,17 @@ export async function exportCollection(ctx: ExportContext, collectionId: string,
     const store = await CheckpointStore.load(ctx.driver, collectionId, shard);
     const runs: RunOutcome[] = [];
     const reconciles: ReconcileOutcome[] = [];
+    // What earlier runs left pending goes out first, before new work; each run's own right after it completes.
+    const notify = () => deliverPending(ctx, store, lease);
+    await notify();
     const interrupted = store.value.active;
     if (interrupted?.kind === 'reconcile') {
       reconciles.push(await reconcileCollection(ctx, store, lease, interrupted.runId));
+      await notify();
     } else if (interrupted) {
       ctx.logger.info('RunResumed', { collection_id: collectionId, ...shardField, run_id: interrupted.runId, next_seq: interrupted.nextSeq, position: interrupted.position?.updatedAt ?? null, ...(interrupted.slices ? { slices: interrupted.slices.length, slices_done: interrupted.slices.filter((s) => s.done).length } : {}) });
       runs.push(await runWindow(ctx, store, lease, true));
+      await notify();
     }
     const window = plan.window ? planWindow(ctx.settings, store.value, started, interrupted?.kind === 'reconcile' ? undefined : (interrupted?.window.lo ?? undefined)) : null;
     if (window) {
@@ -54,6 +60,7 @@ export async function exportCollection(ctx: ExportContext, collectionId: string,
       store.stage((cp) => beginRun(cp, { runId, startedAt: canonicalFromDate(started), window, format, compression: ctx.compression, vectors, ...columns }));
       ctx.logger.info('RunStarted', { collection_id: collectionId, ...shardField, run_id: runId, lo: window.lo, hi: window.hi, format });
       runs.push(await runWindow(ctx, store, lease, false));
+      await notify();
     } else if (!interrupted && plan.window) {
       ctx.logger.info('NothingNew', { collection_id: collectionId, ...shardField, last_hi: store.value.lastHi });
     }
@@ -61,6 +68,7 @@ export async function exportCollection(ctx: ExportContext, collectionId: string,
       let id = newRunId(ctx.now());
       while (id === runId || reconciles.some((r) => r.runId === id)) id = newRunId(ctx.now());
       reconciles.push(await reconcileCollection(ctx, store, lease, id));
+      await notify();
     }
     return { collectionId, runs, ...(reconciles.length > 0 ? { reconciles } : {}) };
   } finally {
@@ -87,7 +95,7 @@ export function reconcileDue(settings: Pick<ExportContext['settings'], 'reconcil
  */
 async function runWindow(ctx: ExportContext, store: CheckpointStore, lease: Lease, resumed: boolean): Promise<RunOutcome> {
   const collectionId = store.value.collectionId;
-  const committer = new Committer(store, { driver: ctx.driver, logger: ctx.logger, onStep: ctx.onStep, lease, published: (record: FileRecord) => ctx.progress.filePublished(record, collectionId), now: ctx.now });
+  const committer = new Committer(store, { driver: ctx.driver, logger: ctx.logger, onStep: ctx.onStep, lease, published: (record: FileRecord) => ctx.progress.filePublished(record, collectionId), now: ctx.now, notify: ctx.sinks });
   await committer.recoverPending();
   store.stage(withSlices);
   const run = committer.run;

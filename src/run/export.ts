@@ -5,7 +5,10 @@ import { resolveCollectionIds } from '../source/collections.js';
 import { MixpeekHttp } from '../source/http.js';
 import { openDestination } from '../storage/index.js';
 import type { StorageDriver } from '../storage/types.js';
+import { createSink } from '../sinks/index.js';
+import type { Sink } from '../sinks/types.js';
 import { type Logger, silentLogger } from '../util/log.js';
+import { sleep } from '../util/retry.js';
 import { type CollectionPlan, exportCollection } from './collection.js';
 import { dryRunCollection } from './dryrun.js';
 import { type ExportContext, type ExportResult, noProgress, type ProgressSink, type StepHook } from './types.js';
@@ -21,6 +24,10 @@ export interface ExportDeps {
   now?: () => Date;
   /** Test hook called at each commit-protocol step (see StepHook). */
   onStep?: StepHook;
+  /** Injects the sinks (tests); otherwise built from `settings.sinks`. */
+  sinks?: Sink[];
+  /** The wait between a sink's polls and retries; default a timer. */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
 }
 
 /**
@@ -52,6 +59,7 @@ async function runCollections(settings: ResolvedSettings, deps: ExportDeps, plan
   try {
     const ctx = await buildContext(settings, deps, logger);
     driver = ctx.driver;
+    if (ctx.sinks.length > 0) result.notifications = ctx.notifications;
     const ids = await resolveCollectionIds(settings, ctx.http, logger, deps.signal);
     result.collectionIds = ids;
     if (settings.dryRun && plan.window) {
@@ -89,6 +97,10 @@ async function buildContext(settings: ResolvedSettings, deps: ExportDeps, logger
       throw new ConfigError(`collection id ${JSON.stringify(id)} is not a plain id (letters, digits, _ . -; no / or ..); check --collection`);
     }
   }
+  // Built before the destination opens: a sink that cannot be used (an unreadable key) is exit 2 with nothing touched.
+  const sinks = deps.sinks ?? (settings.dryRun ? [] : settings.sinks.map(createSink));
+  const retry = { maxRetries: settings.maxRetries, baseDelayMs: settings.retryBaseDelayMs, maxDelayMs: settings.retryMaxDelayMs };
+  const now = deps.now ?? (() => new Date());
   return {
     settings,
     compression: settings.compression,
@@ -99,15 +111,18 @@ async function buildContext(settings: ResolvedSettings, deps: ExportDeps, logger
       namespace: settings.namespace,
       requestsPerMinute: processBudget(settings),
       requestTimeoutMs: settings.requestTimeoutMs,
-      retry: { maxRetries: settings.maxRetries, baseDelayMs: settings.retryBaseDelayMs, maxDelayMs: settings.retryMaxDelayMs },
+      retry,
       fetch: deps.fetch,
       logger,
     }),
     logger,
     progress: deps.progress ?? noProgress,
     signal: deps.signal,
-    now: deps.now ?? (() => new Date()),
+    now,
     onStep: deps.onStep ?? (() => {}),
+    sinks,
+    sinkEnv: { fetch: deps.fetch ?? fetch, logger, signal: deps.signal, retry, now, sleep: deps.sleep ?? sleep },
+    notifications: [],
   };
 }
 

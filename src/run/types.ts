@@ -6,6 +6,8 @@ import type { ReconcileOutcome } from '../reconcile/run.js';
 import type { MixpeekHttp } from '../source/http.js';
 import type { StorageDriver } from '../storage/types.js';
 import type { Logger } from '../util/log.js';
+import type { NotificationOutcome } from '../sinks/deliver.js';
+import type { Sink, SinkEnv } from '../sinks/types.js';
 
 /**
  * Receives progress as it happens (the CLI draws a progress bar from it; the metrics tally
@@ -47,6 +49,12 @@ export interface ExportContext {
   now: () => Date;
   /** Called at each step of the commit protocol; tests use it to kill the process at exact points. */
   onStep: StepHook;
+  /** The sinks each completed run notifies (src/sinks), in configured order; empty: none. */
+  sinks: readonly Sink[];
+  /** What sinks call with: the run's fetch, the retry policy, the sleep between polls. */
+  sinkEnv: SinkEnv;
+  /** What this invocation's deliveries did, in order (ExportResult.notifications). */
+  notifications: NotificationOutcome[];
 }
 
 /** Commit-protocol steps (defined with the committer, which fires most of them). */
@@ -95,6 +103,12 @@ export interface ExportResult {
    * affected). Collections after it were not attempted.
    */
   failed?: { collectionId: string; seconds: number };
+  /**
+   * Every delivery this invocation tried or put off, in order (absent without sinks). One that
+   * `failed` (or was `postponed` behind a failure) stays pending in its checkpoint and makes the
+   * CLI exit 7 when the export itself succeeded.
+   */
+  notifications?: NotificationOutcome[];
   dryRun?: DryRunReport[];
 }
 

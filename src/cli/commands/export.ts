@@ -6,6 +6,8 @@ import { runMetrics } from '../../metrics/index.js';
 import { type ExportDeps, runExport } from '../../run/export.js';
 import type { ExportResult, StepHook } from '../../run/types.js';
 import type { ParsedFlags } from '../flags.js';
+import { sinkSecrets } from '../../sinks/config.js';
+import { makeRedactor } from '../../util/log.js';
 import { cliLogger, TtyProgress } from '../output.js';
 import type { CommandIo } from './types.js';
 
@@ -25,16 +27,39 @@ export async function runCommand(
   describe: (settings: ResolvedSettings, result: ExportResult, progress: TtyProgress) => string,
 ): Promise<ExitCode> {
   const settings = loadSettings({ flags: flags.settings, env: io.env, configFile: flags.config });
+  // Secrets read from files (a token file) are known only now: scrub them too.
+  const fileSecrets = makeRedactor(sinkSecrets(settings.sinks));
+  const redact = (text: string) => fileSecrets(io.redact(text));
   const progress = new TtyProgress(process.stderr);
-  const logger = cliLogger(process.stderr, settings.logLevel, io.redact, progress);
+  const logger = cliLogger(process.stderr, settings.logLevel, redact, progress);
   const interrupts = io.interrupts();
   interrupts.onInterrupt((signal) => logger.warn('InterruptReceived', { signal, note: 'stopping; the file in progress is dropped, the checkpoint stays valid' }));
   const metrics = runMetrics(settings, logger, progress);
   const result = await run(settings, { logger, progress: metrics.progress, signal: interrupts.signal, onStep: crashHook(io.env.MIXPEEK_EXPORT_TEST_CRASH_AT) });
   progress.clear();
-  io.stdout(io.redact(describe(settings, result, progress)) + '\n');
+  io.stdout(redact([describe(settings, result, progress), notificationLine(result)].filter(Boolean).join('\n')) + '\n');
   await metrics.push(result);
-  return result.error?.exitCode ?? 0;
+  return exitCodeOf(result);
+}
+
+/** The export's own error decides; else 7 when a notification failed (or waits behind a failure): exported, a sink will be retried. */
+export function exitCodeOf(result: ExportResult): ExitCode {
+  if (result.error) return result.error.exitCode;
+  return (result.notifications ?? []).some((n) => n.status === 'failed' || n.status === 'postponed') ? 7 : 0;
+}
+
+/** `notifications: 2 delivered, 1 failed (pending; the next run delivers it again): <first error>`; empty without sinks. */
+export function notificationLine(result: ExportResult): string {
+  const outcomes = result.notifications ?? [];
+  if (outcomes.length === 0) return '';
+  const count = (status: string) => outcomes.filter((n) => n.status === status).length;
+  const parts = [`${count('delivered')} delivered`];
+  if (count('failed')) parts.push(`${count('failed')} failed`);
+  if (count('postponed')) parts.push(`${count('postponed')} postponed behind a failure`);
+  if (count('unconfigured')) parts.push(`${count('unconfigured')} waiting for a sink not configured in this run`);
+  const failed = outcomes.find((n) => n.status === 'failed');
+  const pending = count('failed') + count('postponed') + count('unconfigured');
+  return `notifications: ${parts.join(', ')}${pending ? `; ${pending} pending in the checkpoint, the next run delivers them again (exit 7 while one fails)` : ''}${failed?.error ? `\n  first failure: ${failed.error.message}` : ''}`;
 }
 
 /**

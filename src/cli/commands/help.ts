@@ -13,14 +13,17 @@ const SUMMARIES: Record<Command, string> = {
 };
 
 const EXIT_CODES = `Exit codes: 0 done (also "nothing new"), 2 bad usage or config, 3 Mixpeek API failure,
-4 storage failure, 5 lease held by another run, 6 verify found a problem or corrupt state, 130/143 interrupted
-(checkpoint valid).`;
+4 storage failure, 5 lease held by another run, 6 verify found a problem or corrupt state, 7 exported but a sink
+failed (pending; the next run delivers it again), 130/143 interrupted (checkpoint valid).`;
 
 const ENVIRONMENT = `Environment: MIXPEEK_API_KEY (secret, required by export, and by status and verify with --all-collections),
 MIXPEEK_NAMESPACE, MIXPEEK_BASE_URL, MIXPEEK_EXPORT_DEST, MIXPEEK_EXPORT_COLLECTIONS (comma-separated, or all),
 MIXPEEK_EXPORT_EXCLUDE_COLLECTIONS (comma-separated), MIXPEEK_EXPORT_SHARD,
 MIXPEEK_EXPORT_METRICS_PUSHGATEWAY (with user:password@ in it, set it here rather than as a flag,
-which ps shows); Azure secrets AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_KEY, AZURE_STORAGE_SAS_TOKEN.`;
+which ps shows); Azure secrets AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_KEY, AZURE_STORAGE_SAS_TOKEN.
+Sinks (docs/sinks.md): DATABRICKS_HOST + DATABRICKS_TOKEN (secret) + DATABRICKS_WAREHOUSE_ID load each run with
+COPY INTO; SNOWFLAKE_PIPE (+ SNOWFLAKE_ACCOUNT, SNOWFLAKE_USER, SNOWFLAKE_PRIVATE_KEY_PATH), DATABRICKS_JOB_ID,
+MIXPEEK_EXPORT_WEBHOOK_URL (+ MIXPEEK_EXPORT_WEBHOOK_SECRET, secret), MIXPEEK_EXPORT_SINK_COMMAND, MIXPEEK_EXPORT_SINKS.`;
 
 /** The top-level help: the commands, the environment and the exit codes. */
 export function usage(): string {
