@@ -22,6 +22,12 @@ export type { CollectionResult, DryRunReport, ExportResult, ProgressSink, RunOut
 export type { FileRecord, Position } from './commit/checkpoint.js';
 export { createLogger, silentLogger, type Level, type Logger, type LogSink } from './util/log.js';
 
+// Sinks: what each completed run notifies (docs/sinks.md).
+export { createSink, type Delivered, type RunNotice, type Sink, type SinkEnv, type SinkSpec, type SinkType } from './sinks/index.js';
+export { resolveSinks } from './sinks/config.js';
+export type { NotificationOutcome } from './sinks/deliver.js';
+export { runPayload, type RunPayload } from './sinks/payload.js';
+
 // Settings: one schema, validated before any I/O.
 export { loadDdlSettings, loadSettings, loadStorageSettings, ENV_VARS, type SettingSources } from './config/load.js';
 export { resolveSettings, type ResolvedSettings } from './config/resolve.js';
@@ -56,6 +62,7 @@ export {
   InternalError,
   LeaseHeldError,
   PreconditionFailedError,
+  SinkError,
   SourceError,
   StorageError,
   type ErrorContext,
