@@ -230,4 +230,21 @@ describe('metrics', () => {
     expect(pushes[0]!.url).toBe(GROUP_PATH);
     expect(samples(pushes[0]!.body).get('mixpeek_export_last_reconcile_tombstones')).toBe(more.length);
   });
+
+  it('pushes the notifications left pending and the failed deliveries when a sink fails (exit 7), and 0 once delivered', async () => {
+    const dest = tempDir();
+    const fail = await runCli(exportArgs(dest, ['--metrics-pushgateway', gatewayUrl]), exportEnv(server.url, { MIXPEEK_EXPORT_SINK_COMMAND: 'false' }));
+    expect(fail.code, fail.stderr).toBe(7);
+    let v = samples(pushes[0]!.body);
+    expect(v.get('mixpeek_export_notifications_pending')).toBe(1);
+    expect(v.get('mixpeek_export_last_run_notification_failures')).toBe(1);
+    expect(v.get('mixpeek_export_last_run_errors{stage="source"}')).toBe(0);
+
+    pushes = [];
+    const ok = await runCli(exportArgs(dest, ['--metrics-pushgateway', gatewayUrl]), exportEnv(server.url, { MIXPEEK_EXPORT_SINK_COMMAND: 'true' }));
+    expect(ok.code, ok.stderr).toBe(0);
+    v = samples(pushes[0]!.body);
+    expect(v.get('mixpeek_export_notifications_pending')).toBe(0);
+    expect(v.get('mixpeek_export_last_run_notification_failures')).toBe(0);
+  });
 });
