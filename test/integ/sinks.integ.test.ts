@@ -89,6 +89,36 @@ describe('sinks through the CLI', () => {
     expect(receiver.distinctIds()).toEqual(new Set([first, second]));
   });
 
+  it('keeps a down sink\'s notifications in run order: the second waits behind the first, then both go out oldest first', async () => {
+    receiver.reset();
+    const dest = tempDir();
+    receiver.failNext(1000, 503);
+    expect((await runCli(args(dest), env())).code).toBe(7);
+    await mutate(20);
+    const second = await runCli(args(dest), env());
+    expect(second.code, second.stderr).toBe(7);
+    expect(second.stdout).toMatch(/0 delivered, 1 failed, 1 postponed behind a failure/);
+    const [r1, r2] = await runIds(dest);
+    // The first was tried again (2 attempts); the second was not tried at all behind it.
+    expect((await readCheckpoint(dest, COL)).notifications?.map((n) => [n.runId, n.attempts])).toEqual([[r1, 2], [r2, 0]]);
+    receiver.failNext(0, 503);
+    const third = await runCli(args(dest), env());
+    expect(third.code, third.stderr).toBe(0);
+    expect(accepted()).toEqual([r1, r2]);
+  });
+
+  it('announces a reconciliation\'s tombstones as a run of kind reconcile', async () => {
+    receiver.reset();
+    const dest = tempDir();
+    expect((await runCli(args(dest), env())).code).toBe(0);
+    const deleted = server.delete(COL, 7);
+    const run = await runCli(args(dest, ['--reconcile']), env());
+    expect(run.code, run.stderr).toBe(0);
+    const reconcile = receiver.deliveries.map((d) => JSON.parse(d.body)).find((b) => b.data.kind === 'reconcile');
+    expect(reconcile?.data.totals.rows).toBe(deleted.length);
+    expect(reconcile?.data.run_id).toBe((await readCheckpoint(dest, COL)).lastReconcile?.runId);
+  });
+
   it('delivers a run killed between its manifest and its notification once, in the next run', async () => {
     for (const point of ['manifest-written:1', 'sink-delivering:1']) {
       receiver.reset();
