@@ -52,7 +52,7 @@ export function loadSnowflakeKey(source: KeySource): SnowflakeKey {
     throw new ConfigError(`${where}: ${keyProblem(source, (error as { code?: string }).code ?? '')}`);
   }
   if (privateKey.asymmetricKeyType !== 'rsa') {
-    throw new ConfigError(`${where}: SNOWFLAKE_PRIVATE_KEY_PATH ${path} holds a ${privateKey.asymmetricKeyType ?? 'non-RSA'} key; Snowflake key-pair authentication takes an RSA key: openssl genrsa 2048 | openssl pkcs8 -topk8 -nocrypt -out rsa_key.p8`);
+    throw new ConfigError(`${where}: SNOWFLAKE_PRIVATE_KEY_PATH ${path} holds a key of type ${privateKey.asymmetricKeyType ?? 'unknown'}; Snowflake key-pair authentication takes an RSA key: openssl genrsa 2048 | openssl pkcs8 -topk8 -nocrypt -out rsa_key.p8`);
   }
   const bits = privateKey.asymmetricKeyDetails?.modulusLength ?? 0;
   if (bits < MIN_MODULUS_BITS) {
