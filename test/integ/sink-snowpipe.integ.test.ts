@@ -1,4 +1,3 @@
-import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -8,13 +7,11 @@ import { loadSettings } from '../../src/config/load.js';
 import { type DevServer, startDevServer } from '../../src/devserver/index.js';
 import { ConfigError, SinkError } from '../../src/errors.js';
 import { resolveSinks } from '../../src/sinks/config.js';
-import { createSink, type RunNotice, type SinkEnv } from '../../src/sinks/index.js';
+import { createSink, type RunNotice } from '../../src/sinks/index.js';
 import { runExport } from '../../src/run/export.js';
 import { openDestination, parseDestination } from '../../src/storage/index.js';
-import { createLogger } from '../../src/util/log.js';
-import { sleep } from '../../src/util/retry.js';
 import { exportEnv } from '../support/harness.js';
-import { type FakeSnowpipe, startFakeSnowpipe } from '../support/sinks/snowpipe.js';
+import { type FakeSnowpipe, keyLines, rsaKeyPair, sinkEnv, startFakeSnowpipe } from '../support/sinks/snowpipe.js';
 
 const VIDEO = 'col_video_frames';
 const PIPE = 'MIXPEEK.PUBLIC.MIXPEEK_COL_VIDEO_FRAMES_PIPE';
@@ -22,14 +19,8 @@ const PASSPHRASE = 'hunter2-but-longer';
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 const keyDir = mkdtempSync(path.join(tmpdir(), 'mxp-snowkeys-'));
-const pair = (passphrase?: string) =>
-  generateKeyPairSync('rsa', {
-    modulusLength: 2048,
-    publicKeyEncoding: { type: 'spki', format: 'pem' },
-    privateKeyEncoding: { type: 'pkcs8', format: 'pem', ...(passphrase ? { cipher: 'aes-256-cbc', passphrase } : {}) },
-  });
-const plain = pair();
-const encrypted = pair(PASSPHRASE);
+const plain = rsaKeyPair();
+const encrypted = rsaKeyPair(PASSPHRASE);
 const keyFile = (name: string, pem: string) => {
   const file = path.join(keyDir, name);
   writeFileSync(file, pem, { mode: 0o600 });
@@ -37,8 +28,6 @@ const keyFile = (name: string, pem: string) => {
 };
 const PLAIN_KEY = keyFile('rsa_key.p8', plain.privateKey);
 const ENCRYPTED_KEY = keyFile('rsa_key_enc.p8', encrypted.privateKey);
-/** Lines of a PEM between its header and footer: none may ever be printed. */
-const keyLines = (pem: string) => pem.split('\n').filter((line) => line && !line.startsWith('-----'));
 
 let server: DevServer;
 let dest: string;
@@ -89,16 +78,6 @@ function snowpipeFrom(fake: FakeSnowpipe, env: Record<string, string> = {}, entr
     ...env,
   });
   return createSink(spec!);
-}
-
-function sinkEnv(lines: string[] = []): SinkEnv {
-  return {
-    fetch,
-    logger: createLogger((record) => lines.push(JSON.stringify(record)), { level: 'debug' }),
-    retry: { maxRetries: 3, baseDelayMs: 1, maxDelayMs: 5 },
-    now: () => new Date(),
-    sleep: (ms, signal) => sleep(ms, signal),
-  };
 }
 
 async function deliverError(promise: Promise<unknown>): Promise<SinkError> {
@@ -184,6 +163,8 @@ describe('snowpipe sink', () => {
     const ids = fake.requests.map((r) => r.requestId);
     expect(new Set(ids).size).toBe(3);
     expect(ids.every((id) => UUID_RE.test(id!))).toBe(true);
+    // One JWT serves the three requests (it is reused until 54 minutes old).
+    expect(new Set(fake.requests.map((r) => r.headers.authorization)).size).toBe(1);
     expect(fake.requests.flatMap((r) => r.files.map((f) => f.path))).toEqual(notice.manifest.files.map((f) => f.key.slice(`${VIDEO}/data/`.length)));
     expect(delivered.details).toMatchObject({ files: 12_001, requests: 3, request_ids: ids });
     expect(fake.loads.get(PIPE)!.size).toBe(12_001);

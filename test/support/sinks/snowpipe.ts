@@ -12,10 +12,13 @@
  * with 503, 429, 500 or 400; `refuseNext(n)` answers 401 to the next n; `successForm = 'docs'` answers
  * with the docs' `{requestId, status: "success"}`; `nextBody` answers one 200 with any body.
  */
-import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { decodeProtectedHeader, jwtVerify } from 'jose';
+import type { SinkEnv } from '../../../src/sinks/types.js';
+import { createLogger } from '../../../src/util/log.js';
+import { sleep } from '../../../src/util/retry.js';
 
 export interface SnowpipeRequest {
   pipe: string;
@@ -178,4 +181,27 @@ function invalidRequest(record: SnowpipeRequest, req: IncomingMessage, text: str
     if (f.size !== undefined && (typeof f.size !== 'number' || f.size < 0)) return `Invalid size for ${f.path}`;
   }
   return null;
+}
+
+/** An RSA 2048 key pair as PEM: PKCS#8 private key (encrypted with `passphrase` when given), SPKI public key. */
+export function rsaKeyPair(passphrase?: string): { privateKey: string; publicKey: string } {
+  return generateKeyPairSync('rsa', {
+    modulusLength: 2048,
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem', ...(passphrase ? { cipher: 'aes-256-cbc', passphrase } : {}) },
+  });
+}
+
+/** The lines of a PEM between its header and footer: none may ever be printed. */
+export const keyLines = (pem: string): string[] => pem.split('\n').filter((line) => line && !line.startsWith('-----'));
+
+/** A SinkEnv with fast retries whose log lines (JSON, debug and up) land in `lines`. */
+export function sinkEnv(lines: string[] = []): SinkEnv {
+  return {
+    fetch,
+    logger: createLogger((record) => lines.push(JSON.stringify(record)), { level: 'debug' }),
+    retry: { maxRetries: 3, baseDelayMs: 1, maxDelayMs: 5 },
+    now: () => new Date(),
+    sleep: (ms, signal) => sleep(ms, signal),
+  };
 }
