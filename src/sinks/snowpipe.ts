@@ -3,7 +3,9 @@
  * endpoint `insertFiles` (reference section 4), authenticated with a key-pair JWT
  * (snowflake-jwt.ts). The run's data files (a reconciliation's tombstone files too: both are
  * the manifest's `files`) are sent as paths relative to the pipe's stage, at most 5,000 a
- * request, each request with its own requestId.
+ * request, each request with its own requestId. A pipe loads one stage: with several
+ * collections, `{collection}` in the pipe name stands for each collection's pipe as `ddl`
+ * names it (`MIXPEEK_DB.MIXPEEK.{collection}_PIPE` → `MIXPEEK_DB.MIXPEEK.COL_ABC_PIPE`).
  *
  * Idempotent within 14 days: Snowpipe keeps each pipe's load history by path and skips a file
  * it has loaded, so a redelivery of the same run (the same paths) loads nothing twice. A 200
@@ -13,6 +15,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { layout } from '../commit/layout.js';
+import { tableNameFor } from '../ddl/columns.js';
 import { SinkError } from '../errors.js';
 import type { SnowpipeSpec } from './config.js';
 import { callSink, excerpt, jsonOf, type SinkResponse } from './http.js';
@@ -35,16 +38,15 @@ export function snowpipeSink(spec: SnowpipeSpec): Sink {
   const where = `sink ${spec.name} (snowpipe)`;
   const key = loadSnowflakeKey({ where, path: spec.privateKeyPath, pem: spec.privateKeyPem, ...(spec.passphrase === undefined ? {} : { passphrase: spec.passphrase }) });
   const jwt = jwtSource(key, spec.account, spec.user);
-  const endpoint = `${spec.url}/v1/data/pipes/${encodeURIComponent(spec.pipe)}/insertFiles`;
-  const ref = { name: spec.name, endpoint };
-  const refused = () => jwtRefused(spec, key.fingerprint);
+  const endpointOf = (pipe: string) => `${spec.url}/v1/data/pipes/${encodeURIComponent(pipe)}/insertFiles`;
 
-  const submit = async (files: StagedFile[], requestId: string, env: SinkEnv): Promise<SinkResponse> => {
+  const submit = async (pipe: string, files: StagedFile[], requestId: string, env: SinkEnv): Promise<SinkResponse> => {
+    const ref = { name: spec.name, endpoint: endpointOf(pipe) };
     const call = () =>
       callSink(ref, env, {
         request: async () => ({
           method: 'POST',
-          url: `${endpoint}?requestId=${requestId}&showSkippedFiles=true`,
+          url: `${ref.endpoint}?requestId=${requestId}&showSkippedFiles=true`,
           headers: {
             Authorization: `Bearer ${await jwt.token(env.now())}`,
             'X-Snowflake-Authorization-Token-Type': 'KEYPAIR_JWT',
@@ -54,14 +56,14 @@ export function snowpipeSink(spec: SnowpipeSpec): Sink {
           },
           body: JSON.stringify({ files }),
         }),
-        explain: (response) => explain(spec, response, refused),
+        explain: (response) => explain(spec, pipe, response, key.fingerprint),
       });
     try {
       return await call();
     } catch (error) {
       // As the Java SDK does: a refused JWT is signed again and the request made once more.
       if (!(error instanceof SinkError) || error.status !== 401) throw error;
-      env.logger.warn('SinkRetry', { sink: spec.name, endpoint, attempt: 1, delay_ms: 0, status: 401, message: 'the JWT was refused; signing a new one and trying once more' });
+      env.logger.warn('SinkRetry', { sink: spec.name, endpoint: ref.endpoint, attempt: 1, delay_ms: 0, status: 401, message: 'the JWT was refused; signing a new one and trying once more' });
       jwt.renew();
       return call();
     }
@@ -70,25 +72,32 @@ export function snowpipeSink(spec: SnowpipeSpec): Sink {
   return {
     name: spec.name,
     type: spec.type,
-    endpoint,
+    endpoint: endpointOf(spec.pipe),
     async deliver(notice: RunNotice, env: SinkEnv): Promise<Delivered> {
+      const pipe = pipeFor(spec.pipe, notice.collectionId);
+      const ref = { name: spec.name, endpoint: endpointOf(pipe) };
       const files = stagedFiles(spec, ref, notice);
       const requestIds: string[] = [];
       let skipped = 0;
       for (let start = 0; start < files.length; start += MAX_FILES_PER_REQUEST) {
         const batch = files.slice(start, start + MAX_FILES_PER_REQUEST);
         const requestId = randomUUID();
-        const response = await submit(batch, requestId, env);
-        skipped += acceptedBody(ref, response, requestId);
+        const response = await submit(pipe, batch, requestId, env);
+        skipped += acceptedBody(ref, pipe, response, requestId);
         requestIds.push(requestId);
-        env.logger.debug('SnowpipeFilesSubmitted', { sink: spec.name, pipe: spec.pipe, request_id: requestId, files: batch.length });
+        env.logger.debug('SnowpipeFilesSubmitted', { sink: spec.name, pipe, request_id: requestId, files: batch.length });
       }
       return {
-        summary: files.length === 0 ? `run ${notice.runId} has no files; nothing sent to pipe ${spec.pipe}` : `${files.length} file(s) of run ${notice.runId} queued on pipe ${spec.pipe} in ${requestIds.length} request(s)${skipped ? ` (${skipped} already loaded, skipped by Snowpipe)` : ''}`,
-        details: { pipe: spec.pipe, files: files.length, requests: requestIds.length, request_ids: requestIds, skipped_files: skipped },
+        summary: files.length === 0 ? `run ${notice.runId} has no files; nothing sent to pipe ${pipe}` : `${files.length} file(s) of run ${notice.runId} queued on pipe ${pipe} in ${requestIds.length} request(s)${skipped ? ` (${skipped} already loaded, skipped by Snowpipe)` : ''}`,
+        details: { pipe, files: files.length, requests: requestIds.length, request_ids: requestIds, skipped_files: skipped },
       };
     },
   };
+}
+
+/** The pipe of a collection: `{collection}` becomes the collection's table name as `ddl` makes it, in upper case (an unquoted name). */
+export function pipeFor(template: string, collectionId: string): string {
+  return template.replaceAll('{collection}', tableNameFor(collectionId).toUpperCase());
 }
 
 /**
@@ -111,28 +120,37 @@ export function stagedFiles(spec: Pick<SnowpipeSpec, 'stage'>, ref: { name: stri
   });
 }
 
-/** A 200 is queued only with `responseCode: "SUCCESS"` (SDKs) or `status: "success"` (docs). Returns the skipped files reported. */
-function acceptedBody(ref: { name: string; endpoint: string }, response: SinkResponse, requestId: string): number {
-  const body = jsonOf(response) as { responseCode?: unknown; status?: unknown; skippedFiles?: unknown } | null;
+/**
+ * A 200 is queued only with `responseCode: "SUCCESS"` (SDKs) or `status: "success"` (docs),
+ * and only for files the pipe's PATTERN matches (`unmatchedPatternFiles` are never loaded).
+ * Returns how many files Snowpipe skipped as already loaded.
+ */
+function acceptedBody(ref: { name: string; endpoint: string }, pipe: string, response: SinkResponse, requestId: string): number {
+  const body = jsonOf(response) as { responseCode?: unknown; status?: unknown; skippedFiles?: unknown; unmatchedPatternFiles?: unknown } | null;
   const ok = body !== null && typeof body === 'object' && (String(body.responseCode).toUpperCase() === 'SUCCESS' || String(body.status).toLowerCase() === 'success');
   if (!ok) {
     throw new SinkError(ref.name, ref.endpoint, `HTTP ${response.status} for requestId ${requestId} but not a success: ${excerpt(response.text) || '(empty body)'}; Snowpipe answers {"responseCode":"SUCCESS"}: check that SNOWFLAKE_URL is the account's API root (https://<account>.snowflakecomputing.com), not a proxy or login page`, { status: response.status });
+  }
+  const unmatched = Array.isArray(body.unmatchedPatternFiles) ? (body.unmatchedPatternFiles as unknown[]) : [];
+  if (unmatched.length > 0) {
+    throw new SinkError(ref.name, ref.endpoint, `${unmatched.length} file(s) do not match the PATTERN of pipe ${pipe} and will not load (first: ${excerpt(JSON.stringify(unmatched[0]))}); recreate the pipe from ddl --target snowflake with this run's --format and --compression, or check stage: collection or destination against the stage URL`, { status: response.status });
   }
   return Array.isArray(body.skippedFiles) ? body.skippedFiles.length : 0;
 }
 
 /** What a non-2xx answer means (reference section 4), with the fix. */
-function explain(spec: SnowpipeSpec, response: SinkResponse, refused: () => string): string {
+function explain(spec: SnowpipeSpec, pipe: string, response: SinkResponse, fingerprint: string): string {
   const said = snowflakeSaid(response);
+  const caseHint = pipe === pipe.toUpperCase() ? '' : ` (Snowflake stores unquoted names in upper case: ${pipe.toUpperCase()})`;
   switch (true) {
     case response.status === 401:
-      return refused();
+      return jwtRefused(spec, fingerprint);
     case response.status === 404:
-      return `HTTP 404${said}: the pipe ${spec.pipe} does not exist, or the user's default role may not use it (Snowflake answers both the same way); check SNOWFLAKE_PIPE (DB.SCHEMA.PIPE, case-sensitive) and that the role of ${spec.user.toUpperCase()} has OWNERSHIP of the pipe, or MONITOR and OPERATE on it, with USAGE on its database and schema and READ (USAGE for an external stage) on its stage`;
+      return `HTTP 404${said}: the pipe ${pipe} does not exist, or the user's default role may not use it (Snowflake answers both the same way); check SNOWFLAKE_PIPE (DB.SCHEMA.PIPE, case-sensitive${caseHint}) and that the role of ${spec.user.toUpperCase()} has OWNERSHIP of the pipe, or MONITOR and OPERATE on it, with USAGE on its database and schema and READ (USAGE for an external stage) on its stage`;
     case response.status === 400:
       return `HTTP 400${said}: Snowpipe refused the request as malformed or over a limit (at most ${MAX_FILES_PER_REQUEST} files, paths of at most ${MAX_PATH_BYTES} bytes); this is likely a bug in the exporter: please report it with this message`;
     case response.status === 403:
-      return `HTTP 403${said}: the user ${spec.user.toUpperCase()} may not use the pipe ${spec.pipe}; grant its default role OPERATE and MONITOR on the pipe (or OWNERSHIP)`;
+      return `HTTP 403${said}: the user ${spec.user.toUpperCase()} may not use the pipe ${pipe}; grant its default role OPERATE and MONITOR on the pipe (or OWNERSHIP)`;
     case response.status === 429:
       return `HTTP 429${said}: Snowpipe kept rate limiting the requests after the retries; the notification stays pending and the next run sends it again`;
     case response.status >= 500:

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Manifest, readManifest } from '../../src/commit/manifest.js';
 import { loadSettings } from '../../src/config/load.js';
+import { dataPattern } from '../../src/ddl/snowflake.js';
 import { type DevServer, startDevServer } from '../../src/devserver/index.js';
 import { ConfigError, SinkError } from '../../src/errors.js';
 import { resolveSinks } from '../../src/sinks/config.js';
@@ -61,8 +62,11 @@ afterEach(async () => {
   await Promise.all(fakes.splice(0).map((f) => f.close()));
 });
 
-async function fakeSnowpipe(publicKey = plain.publicKey): Promise<FakeSnowpipe> {
-  const fake = await startFakeSnowpipe({ publicKey, account: 'MYORG-MYACCOUNT', user: 'MIXPEEK_LOADER', pipes: [PIPE] });
+/** ddl's PATTERN for Parquet files (src/ddl/snowflake.ts dataPattern). */
+const PARQUET_PATTERN = new RegExp(`^${dataPattern('.parquet')}$`);
+
+async function fakeSnowpipe(publicKey = plain.publicKey, pattern = PARQUET_PATTERN): Promise<FakeSnowpipe> {
+  const fake = await startFakeSnowpipe({ publicKey, account: 'MYORG-MYACCOUNT', user: 'MIXPEEK_LOADER', pipes: [PIPE, 'MIXPEEK.PUBLIC.COL_VIDEO_FRAMES_PIPE'], pattern });
   fakes.push(fake);
   return fake;
 }
@@ -116,9 +120,24 @@ describe('snowpipe sink', () => {
     expect(delivered.summary).toBe(`${keys.length} file(s) of run ${exported.runId} queued on pipe ${PIPE} in 1 request(s)`);
   });
 
-  it('submits the keys as they are with stage: destination', async () => {
+  it('sends each collection to its own pipe when SNOWFLAKE_PIPE has {collection}, named as ddl names it', async () => {
     const fake = await fakeSnowpipe();
+    const delivered = await snowpipeFrom(fake, { SNOWFLAKE_PIPE: 'MIXPEEK.PUBLIC.{collection}_PIPE' }).deliver(exported, sinkEnv());
+    expect(fake.requests.map((r) => [r.pipe, r.status])).toEqual([['MIXPEEK.PUBLIC.COL_VIDEO_FRAMES_PIPE', 200]]);
+    expect(delivered.details.pipe).toBe('MIXPEEK.PUBLIC.COL_VIDEO_FRAMES_PIPE');
+  });
+
+  it("refuses a 200 that lists files the pipe's PATTERN does not match, which would never load", async () => {
+    const fake = await fakeSnowpipe(plain.publicKey, new RegExp(`^${dataPattern('.json.gz')}$`));
+    const error = await deliverError(snowpipeFrom(fake).deliver(exported, sinkEnv()));
+    expect(error.message).toMatch(new RegExp(`${exported.manifest.files.length} file\\(s\\) do not match the PATTERN of pipe ${PIPE.replace(/\./g, '\\.')} and will not load .* recreate the pipe from ddl --target snowflake`));
+    expect(fake.loads.get(PIPE)?.size ?? 0).toBe(0);
+  });
+
+  it('submits the keys as they are with stage: destination', async () => {
+    const fake = await fakeSnowpipe(plain.publicKey, new RegExp(`^${VIDEO}/${dataPattern('.parquet')}$`));
     await snowpipeFrom(fake, {}, { stage: 'destination' }).deliver(exported, sinkEnv());
+    expect(fake.requests.map((r) => r.status)).toEqual([200]);
     expect(fake.requests[0]!.files.map((f) => f.path)).toEqual(exported.manifest.files.map((f) => f.key));
   });
 
@@ -239,10 +258,11 @@ describe('snowpipe sink', () => {
 
   it('explains a 404 as an unknown pipe or a missing privilege, names SNOWFLAKE_PIPE and the grants, and does not retry', async () => {
     const fake = await fakeSnowpipe();
-    const error = await deliverError(snowpipeFrom(fake, { SNOWFLAKE_PIPE: 'MIXPEEK.PUBLIC.NO_SUCH_PIPE' }).deliver(exported, sinkEnv()));
+    const error = await deliverError(snowpipeFrom(fake, { SNOWFLAKE_PIPE: 'MIXPEEK.PUBLIC.No_Such_Pipe' }).deliver(exported, sinkEnv()));
     expect(fake.requests.map((r) => r.status)).toEqual([404]);
+    expect(error.message).toMatch(/Snowflake stores unquoted names in upper case: MIXPEEK\.PUBLIC\.NO_SUCH_PIPE/);
     expect(error).toMatchObject({ status: 404, transient: false });
-    expect(error.message).toMatch(/NO_SUCH_PIPE\/insertFiles: HTTP 404 \(Snowflake said: Specified object does not exist or not authorized/);
+    expect(error.message).toMatch(/No_Such_Pipe\/insertFiles: HTTP 404 \(Snowflake said: Specified object does not exist or not authorized/);
     expect(error.message).toMatch(/does not exist, or the user's default role may not use it .* check SNOWFLAKE_PIPE/);
     expect(error.message).toMatch(/OWNERSHIP of the pipe, or MONITOR and OPERATE on it, with USAGE on its database and schema and READ/);
   });

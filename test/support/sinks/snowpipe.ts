@@ -43,6 +43,8 @@ export interface FakeSnowpipeOptions {
   user: string;
   /** Pipes that exist and the user may operate (case-sensitive, `DB.SCHEMA.PIPE`). */
   pipes: string[];
+  /** The PATTERN of the pipes' COPY: a file it does not match is not loaded but listed in `unmatchedPatternFiles`. */
+  pattern?: RegExp;
 }
 
 export interface FakeSnowpipe {
@@ -125,8 +127,10 @@ export async function startFakeSnowpipe(options: FakeSnowpipeOptions): Promise<F
 
     const loaded = fake.loads.get(pipe) ?? new Map<string, number>();
     fake.loads.set(pipe, loaded);
-    const skipped = record.files.filter((f) => loaded.has(f.path));
-    for (const f of record.files) if (!loaded.has(f.path)) loaded.set(f.path, 1);
+    const matched = record.files.filter((f) => !options.pattern || options.pattern.test(f.path));
+    const unmatched = record.files.filter((f) => !matched.includes(f));
+    const skipped = matched.filter((f) => loaded.has(f.path));
+    for (const f of matched) if (!loaded.has(f.path)) loaded.set(f.path, 1);
     if (fake.nextBody !== null) {
       const body = fake.nextBody;
       fake.nextBody = null;
@@ -135,8 +139,8 @@ export async function startFakeSnowpipe(options: FakeSnowpipeOptions): Promise<F
     const showSkipped = url.searchParams.get('showSkippedFiles') === 'true';
     const body =
       fake.successForm === 'docs'
-        ? { requestId: record.requestId, status: 'success' }
-        : { requestId: record.requestId, responseCode: 'SUCCESS', ...(showSkipped ? { skippedFiles: skipped.map((f) => f.path) } : {}), unmatchedPatternFiles: [] };
+        ? { requestId: record.requestId, status: 'success', ...(unmatched.length ? { unmatchedPatternFiles: unmatched.map((f) => f.path) } : {}) }
+        : { requestId: record.requestId, responseCode: 'SUCCESS', ...(showSkipped ? { skippedFiles: skipped.map((f) => f.path) } : {}), unmatchedPatternFiles: unmatched.map((f) => f.path) };
     return answer(200, JSON.stringify(body));
   };
 
