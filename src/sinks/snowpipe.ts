@@ -72,7 +72,7 @@ export function snowpipeSink(spec: SnowpipeSpec): Sink {
   return {
     name: spec.name,
     type: spec.type,
-    endpoint: endpointOf(spec.pipe),
+    endpoint: endpointOf(spec.pipe).replaceAll('%7Bcollection%7D', '{collection}'),
     async deliver(notice: RunNotice, env: SinkEnv): Promise<Delivered> {
       const pipe = pipeFor(spec.pipe, notice.collectionId);
       const ref = { name: spec.name, endpoint: endpointOf(pipe) };
