@@ -181,7 +181,7 @@ export const SINK_ENV_VARS = {
   DATABRICKS_JOB_ID: 'databricks-job: the job to run (turns the sink on)',
   SNOWFLAKE_ACCOUNT: 'snowpipe: account identifier, myorg-myaccount',
   SNOWFLAKE_USER: 'snowpipe: user with the public key',
-  SNOWFLAKE_PIPE: 'snowpipe: DB.SCHEMA.PIPE (turns the sink on)',
+  SNOWFLAKE_PIPE: 'snowpipe: DB.SCHEMA.PIPE, {collection} for one pipe per collection as ddl names it (turns the sink on)',
   SNOWFLAKE_PRIVATE_KEY_PATH: 'snowpipe: PKCS#8 PEM private key file',
   SNOWFLAKE_PRIVATE_KEY_PASSPHRASE: 'snowpipe: passphrase of an encrypted key (secret)',
   SNOWFLAKE_PRIVATE_KEY_PASSPHRASE_FILE: 'snowpipe: a file holding the passphrase instead',
@@ -350,5 +350,10 @@ function bool(where: string, variable: string, value: string | undefined): boole
 
 /** Every secret value the specs hold (the CLI's redactor scrubs them, also those read from files). */
 export function sinkSecrets(specs: readonly SinkSpec[]): string[] {
-  return specs.flatMap((s) => (s.type === 'databricks-sql' || s.type === 'databricks-job' ? [s.token] : s.type === 'webhook' ? [s.secret, s.secret.slice(6)] : s.type === 'snowpipe' ? [s.passphrase ?? ''] : []));
+  return specs.flatMap((s) => (s.type === 'databricks-sql' || s.type === 'databricks-job' ? [s.token] : s.type === 'webhook' ? [s.secret, s.secret.slice(6)] : s.type === 'snowpipe' ? [s.passphrase ?? '', ...pemLines(s.privateKeyPem)] : []));
+}
+
+/** The base64 lines of a PEM (not its BEGIN/END lines): scrubbed too, should a key ever reach a message. */
+function pemLines(pem: string): string[] {
+  return pem.split(/\r?\n/).map((l) => l.trim()).filter((l) => l.length >= 16 && !l.startsWith('-----'));
 }
