@@ -119,7 +119,9 @@ function explain(outcome: Outcome, spec: CommandSpec, fail: Fail): SinkError {
   }
   if (outcome.code === EX_TEMPFAIL) return fail(`exited with code 75 (EX_TEMPFAIL: try again later) and retries ran out${said}; the next run runs it again`, { transient: true, status: EX_TEMPFAIL });
   if (outcome.signal) return fail(`was killed by ${outcome.signal} (not by this exporter: out of memory, or another process?)${said}`, {});
-  return fail(`exited with code ${outcome.code}${said}; fix the command (exit 0: delivered; exit 75: retry later), then the next run runs it again`, { status: outcome.code ?? undefined });
+  // 127 is how env(1) and shells say "not found": usually the interpreter on a script's #! line.
+  const hint = outcome.code === 127 ? ' (command not found: is the interpreter on its #! line installed and on PATH?)' : '';
+  return fail(`exited with code ${outcome.code}${hint}${said}; fix the command (exit 0: delivered; exit 75: retry later), then the next run runs it again`, { status: outcome.code ?? undefined });
 }
 
 /** Runs the command once: payload on stdin, killed (its whole process group) past the timeout or on cancel. */

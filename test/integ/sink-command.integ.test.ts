@@ -125,6 +125,13 @@ describe('the command sink', () => {
     expect(error.message).toContain(`cannot run ${file}: permission denied (EACCES); make it executable (chmod +x ${file}) or run it through its interpreter, e.g. ["node", "${file}"]`);
   });
 
+  it('points at the #! line when a script’s interpreter is missing (exit 127)', async () => {
+    const file = path.join(REPO, 'test/fixtures/sinks/bad-interpreter.sh');
+    const error = await failure(sinkFor([file]).deliver(notice, testSinkEnv()));
+    expect(error).toMatchObject({ status: 127, transient: false });
+    expect(error.message).toMatch(/exited with code 127 \(command not found: is the interpreter on its #! line installed and on PATH\?\); its stderr ended with: .*no-such-interpreter-for-mixpeek/);
+  });
+
   it('kills a command still running after timeoutSeconds, with what it started, and fails once as transient', async () => {
     const dir = tempDir();
     const env = testSinkEnv();
