@@ -71,7 +71,7 @@ export function commandSink(spec: CommandSpec, options: CommandSinkOptions = {})
       const childEnv = commandEnv(options.env ?? process.env, notice);
       for (let attempt = 0; ; attempt++) {
         const outcome = await runOnce(spec.command, stdin, childEnv, { timeoutMs: spec.timeoutSeconds * 1000, graceMs: options.killGraceMs ?? KILL_GRACE_MS, signal: env.signal });
-        if (outcome.stdoutLast) env.logger.debug('SinkCommandOutput', { sink: spec.name, endpoint, stdout_last_line: outcome.stdoutLast });
+        if (!outcome.spawnError) env.logger.debug('SinkCommandExited', { sink: spec.name, endpoint, attempt: attempt + 1, exit_code: outcome.code, signal: outcome.signal, stdout_last_line: outcome.stdoutLast });
         if (outcome.code === 0) {
           return { summary: `run ${notice.runId} delivered to ${endpoint} (exit 0)`, details: { exit_code: 0, attempts: attempt + 1 } };
         }

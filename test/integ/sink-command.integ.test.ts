@@ -55,7 +55,7 @@ describe('the command sink', () => {
     expect(payload.data).toMatchObject({ collection_id: COLLECTION, run_id: notice.runId, manifest_url: notice.url(notice.manifestKey), totals: { rows: 200, files: notice.manifest.files.length } });
     expect(payload.data.files).toEqual(notice.manifest.files.map((f) => ({ key: f.key, url: notice.url(f.key), dt: f.dt, rows: f.rows, bytes: f.bytes, sha256: f.sha256 })));
     expect(readJson(path.join(dir, 'argv.json'))).toEqual(['capture', dir]);
-    expect(env.logs.filter((l) => l.event === 'SinkCommandOutput').map((l) => l.stdout_last_line)).toEqual([`loaded run ${notice.runId}`]);
+    expect(env.logs.filter((l) => l.event === 'SinkCommandExited').map((l) => l.stdout_last_line)).toEqual([`loaded run ${notice.runId}`]);
   });
 
   it('gives the command the run’s variables and the process’s own, without the exporter’s secrets', async () => {
