@@ -47,7 +47,7 @@ describe('the webhook sink', () => {
     expect(Math.abs(Number(d!.timestamp) - Date.now() / 1000)).toBeLessThan(60);
     expect(new Webhook(SECRET).verify(d!.body, d!.headers)).toMatchObject({ type: RUN_COMPLETED_EVENT, data: { run_id: notice.runId } });
     expect(delivered.details).toMatchObject({ status: 200, webhook_id: notice.runId, attempts: 1 });
-    expect(receiver.distinctIds()).toEqual([notice.runId]);
+    expect(receiver.distinctIds()).toEqual(new Set([notice.runId]));
   });
 
   it('sends the files, totals and manifest URL of the manifest the export wrote', async () => {
@@ -83,7 +83,7 @@ describe('the webhook sink', () => {
       [false, 'Message timestamp too old'],
       [false, 'No matching signature found'],
     ]);
-    expect(receiver.distinctIds()).toEqual([]);
+    expect(receiver.distinctIds()).toEqual(new Set());
   });
 
   it('retries after 503 with Retry-After and delivers with a fresh timestamp and the same body', async () => {
@@ -102,7 +102,7 @@ describe('the webhook sink', () => {
     expect(env.sleeps).toEqual([20, 20]);
     expect(env.logs.filter((l) => l.event === 'SinkRetry').map((l) => l.status)).toEqual([503, 503]);
     expect(delivered.details).toMatchObject({ attempts: 3 });
-    expect(receiver.distinctIds()).toEqual([notice.runId]);
+    expect(receiver.distinctIds()).toEqual(new Set([notice.runId]));
   });
 
   it('delivers a redelivered run under the same webhook-id, which the receiver processes once', async () => {
@@ -114,7 +114,7 @@ describe('the webhook sink', () => {
       [notice.runId, true],
     ]);
     expect(receiver.deliveries[0]!.timestamp).not.toBe(receiver.deliveries[1]!.timestamp);
-    expect(receiver.distinctIds()).toEqual([notice.runId]);
+    expect(receiver.distinctIds()).toEqual(new Set([notice.runId]));
   });
 
   it('stops at once on 410 Gone, saying the receiver asked to stop, with no secret in the message or logs', async () => {
@@ -170,6 +170,16 @@ describe('the webhook sink', () => {
     const error = await failure(other.deliver(notice, testSinkEnv()));
     expect(receiver.deliveries.map((d) => [d.status, d.verified])).toEqual([[401, false]]);
     expect(error.message).toContain('check that it verifies with the same secret as MIXPEEK_EXPORT_WEBHOOK_SECRET');
+  });
+
+  it('uses a test receiver whose failNext replaces the faults still pending, and clears them with 0', async () => {
+    receiver.failNext(5, 503);
+    receiver.failNext(1, 429);
+    receiver.failNext(0, 503);
+    await sinkFor(receiver.url).deliver(notice, testSinkEnv());
+    expect(receiver.deliveries.map((d) => d.status)).toEqual([200]);
+    receiver.reset();
+    expect([receiver.deliveries.length, receiver.distinctIds().size]).toEqual([0, 0]);
   });
 
   it('leaves the query string out of its endpoint', () => {

@@ -6,9 +6,9 @@
  *
  * @example
  *   const receiver = await startWebhookReceiver({ secret: 'whsec_…' });
- *   receiver.failNext(2, 503);            // the next two deliveries get 503 + Retry-After: 1
+ *   receiver.failNext(2, 503);            // the next two deliveries get 503 + Retry-After: 1 (0 clears)
  *   // … deliver …
- *   expect(receiver.distinctIds()).toEqual([runId]);
+ *   expect(receiver.distinctIds()).toEqual(new Set([runId]));
  *   await receiver.close();
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -46,10 +46,12 @@ export interface WebhookReceiver {
   url: string;
   /** Every request, in arrival order. */
   deliveries: WebhookDelivery[];
-  /** The ids processed (verified and answered 2xx), each once, in order. */
-  distinctIds(): string[];
-  /** The next `n` requests get `fault` instead of the normal answer (faults queue up in order). */
+  /** The ids processed (verified and answered 2xx), each once, in order of arrival. */
+  distinctIds(): Set<string>;
+  /** The next `n` requests get `fault` instead of the normal answer; replaces faults still pending (`failNext(0, …)` clears them). */
   failNext(n: number, fault: WebhookFault): void;
+  /** Forgets every delivery, processed id and pending fault (between tests sharing one receiver). */
+  reset(): void;
   close(): Promise<void>;
 }
 
@@ -85,8 +87,16 @@ export async function startWebhookReceiver(options: { secret: string }): Promise
   return {
     url: `http://127.0.0.1:${port}/hooks/mixpeek`,
     deliveries,
-    distinctIds: () => [...processed],
-    failNext: (n, fault) => faults.push(...Array.from({ length: n }, () => fault)),
+    distinctIds: () => new Set(processed),
+    failNext: (n, fault) => {
+      faults.length = 0;
+      faults.push(...Array.from({ length: n }, () => fault));
+    },
+    reset: () => {
+      deliveries.length = 0;
+      processed.length = 0;
+      faults.length = 0;
+    },
     close: async () => {
       for (const res of hanging) res.destroy();
       server.closeAllConnections();
