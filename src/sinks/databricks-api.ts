@@ -57,7 +57,9 @@ function notFound(response: SinkResponse, kind: Resource['kind'], code: string |
   if (response.status === 404) return true;
   if (response.status !== 400) return false;
   const text = message ?? '';
-  return kind === 'warehouse' ? /warehouse|endpoint/i.test(text) && /not (found|exist)|does not exist|doesn't exist|invalid/i.test(text) : code === 'INVALID_PARAMETER_VALUE' && /job\b.*(does not|doesn't) exist/i.test(text) || code === 'RESOURCE_DOES_NOT_EXIST';
+  if (kind === 'warehouse') return /warehouse|endpoint/i.test(text) && /not (found|exist)|does not exist|doesn't exist|invalid/i.test(text);
+  // Jobs answer an unknown job with 400 INVALID_PARAMETER_VALUE "Job … does not exist" (SDK errors/overrides.py).
+  return (code === 'INVALID_PARAMETER_VALUE' && /job\b.*(does not|doesn't) exist/i.test(text)) || code === 'RESOURCE_DOES_NOT_EXIST';
 }
 
 /** Headers of every call: the token as Bearer, JSON both ways. */

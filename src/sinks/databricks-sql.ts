@@ -51,6 +51,7 @@ async function deliver(spec: DatabricksSqlSpec, ref: SinkRef, created: Set<strin
   const run = async (step: Step, sql: string): Promise<StatementResponse> => {
     const response = await runStatement(ref, env, spec, sql);
     ids.push(response.statement_id);
+    env.logger.debug('SinkStatementFinished', { sink: ref.name, step, statement_id: response.statement_id, state: response.status.state });
     if (response.status.state === 'FAILED' || response.status.state === 'CANCELED') {
       if (step === 'copy' || step === 'merge') created.clear(); // a dropped table is created again next time
       throw failure(ref, step, response, plan, spec);
