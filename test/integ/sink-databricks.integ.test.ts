@@ -241,6 +241,35 @@ describe('databricks-sql sink', () => {
     expect(polls()).toHaveLength(3); // one poll a second, by the injected clock
   });
 
+  it('a statement cancelled in the workspace fails the delivery transient, to be delivered again', async () => {
+    const dest = tempDir();
+    const notice = await exportRun(dest);
+    ws.statementFaults.push({ match: /^COPY INTO/, error: { error_code: 'CANCELLED', message: '' }, canceled: true });
+    const error = await refused(sqlSink(dest).deliver(notice, sinkEnv()));
+    expect(error.message).toMatch(/COPY INTO was cancelled \(statement 01f0\w+\): someone cancelled it or SQL warehouse .* stopped; the notification stays pending/);
+    expect(error.transient).toBe(true);
+  });
+
+  it('a typed column new in a later run is added to the table by mergeSchema, without another CREATE', async () => {
+    const dest = tempDir();
+    const sink = sqlSink(dest);
+    await sink.deliver(await exportRun(dest), sinkEnv());
+    const table = ws.tables.get('main.default.mixpeek_col_video_frames')!;
+    expect(table.columns.has('reviewer')).toBe(false);
+    server.defineField(VIDEO, 'reviewer', { type: 'string' });
+    try {
+      server.mutate(VIDEO, 4);
+      await tick();
+      const second = await exportRun(dest);
+      expect(second.manifest.columns).toContain('reviewer');
+      expect((await sink.deliver(second, sinkEnv())).details.rows_loaded).toBe(4);
+      expect(table.columns.has('reviewer')).toBe(true);
+      expect(ws.statements.filter((s) => s.startsWith('CREATE TABLE'))).toHaveLength(1);
+    } finally {
+      server.defineField(VIDEO, 'reviewer', null);
+    }
+  });
+
   it('a statement that ends CLOSED (result gone) is delivered with the row count unknown', async () => {
     const dest = tempDir();
     const notice = await exportRun(dest);

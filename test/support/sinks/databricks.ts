@@ -38,6 +38,8 @@ export interface StatementFault {
   match: RegExp;
   error: { error_code: string; message: string };
   sql_state?: string;
+  /** End CANCELED (cancelled in the workspace) instead of FAILED. */
+  canceled?: boolean;
 }
 
 export interface Table {
@@ -210,7 +212,7 @@ async function execute(ws: FakeWorkspace, s: Statement): Promise<Record<string, 
   const fault = ws.statementFaults.findIndex((f) => f.match.test(s.text));
   if (fault >= 0) {
     const [f] = ws.statementFaults.splice(fault, 1);
-    return failed(s.id, f!.error.error_code, f!.error.message, f!.sql_state);
+    return f!.canceled ? { statement_id: s.id, status: { state: 'CANCELED' } } : failed(s.id, f!.error.error_code, f!.error.message, f!.sql_state);
   }
   const create = /^CREATE TABLE IF NOT EXISTS (\S+) \((.*)\)\nCOMMENT '/s.exec(s.text);
   if (create) {
