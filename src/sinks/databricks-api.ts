@@ -45,6 +45,7 @@ export function explainHttp(response: SinkResponse, resource: Resource): string 
     const grant = resource.kind === 'warehouse' ? 'CAN USE on the warehouse (SQL Warehouses > the warehouse > Permissions)' : 'CAN MANAGE RUN on the job (Jobs > the job > Permissions)';
     return `the token's principal lacks permission on ${what}, ${status}: grant it ${grant}, or use a token of a principal that has it`;
   }
+  if (code === 'ENDPOINT_NOT_FOUND') return `${status}: this is not a Databricks workspace API; set DATABRICKS_HOST to the workspace URL, https://<workspace>.cloud.databricks.com`;
   if (notFound(response, resource.kind, code, message)) {
     return `${what} was not found, ${status}: check ${variable} (${resource.kind === 'warehouse' ? 'SQL Warehouses > the warehouse > Connection details' : 'the number in the job URL, /jobs/<id>'}) and that DATABRICKS_HOST is its workspace`;
   }

@@ -198,9 +198,9 @@ export function fixFor(step: Step, message: string, sqlState: string | undefined
   if (/SCHEMA_NOT_FOUND|NO_SUCH_SCHEMA/i.test(message) || sqlState === '3F000') return `create the schema (CREATE SCHEMA ${schema}) or set DATABRICKS_SCHEMA to an existing one`;
   if (/CATALOG_NOT_FOUND|NO_SUCH_CATALOG/i.test(message)) return `set DATABRICKS_CATALOG to an existing catalog (default main)`;
   if (/TABLE_OR_VIEW_NOT_FOUND/i.test(message) || sqlState === '42P01') return `the table was dropped while in use; it is created again when the notification is delivered again (next run)`;
+  if (/warehouse/i.test(message)) return `check DATABRICKS_WAREHOUSE_ID (${spec.warehouseId}) and that the warehouse is running`;
   if (/PATH_NOT_FOUND|FileNotFound|does not exist/i.test(message)) return `Databricks cannot find ${plan.source}: set DATABRICKS_SOURCE (or source) to where Databricks sees the collection's data/ folder`;
   if (/external location|UNAUTHORIZED|AccessDenied|credential/i.test(message)) return `Databricks may not read ${plan.source}: create an external location (with a storage credential) covering it and grant READ FILES on it, or set DATABRICKS_SOURCE to a path it covers`;
-  if (/warehouse/i.test(message)) return `check DATABRICKS_WAREHOUSE_ID (${spec.warehouseId}) and that the warehouse is running`;
   if (/MERGE_INCOMPATIBLE|FAILED_TO_MERGE_FIELDS|incompatible|CANNOT_(CAST|MERGE)/i.test(message)) return `a column's type in ${step === 'merge' ? plan.latest : plan.table} differs from the files': ALTER the column, or set DATABRICKS_TABLE to a new table`;
   return `open the statement (its id above) in the warehouse's Query History for the whole error`;
 }
