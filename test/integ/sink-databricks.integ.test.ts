@@ -160,6 +160,19 @@ describe('databricks-sql sink', () => {
     expect(ws.latest.get('main.default.mixpeek_col_video_frames_latest')!.size).toBe(DOCS - 5);
   });
 
+  it('a MERGE that failed after COPY INTO loaded the run is completed by the redelivery, from the rows already in the table', async () => {
+    const dest = tempDir();
+    const notice = await exportRun(dest);
+    const sink = sqlSink(dest, { mergeLatest: true });
+    ws.statementFaults.push({ match: /^MERGE/, error: { error_code: 'BAD_REQUEST', message: '[DELTA_CONCURRENT_APPEND] ConcurrentAppendException: Files were added by a concurrent update.' } });
+    const error = await refused(sink.deliver(notice, sinkEnv()));
+    expect(error.message).toMatch(/MERGE INTO \(_latest\) failed/);
+    expect(error.transient).toBe(true);
+    expect(ws.tables.get('main.default.mixpeek_col_video_frames')!.files.size).toBe(notice.manifest.files.length);
+    const again = await sink.deliver(notice, sinkEnv());
+    expect(again.details).toMatchObject({ rows_loaded: 0, merged: { inserted: notice.manifest.totals.rows, updated: 0, deleted: 0 } });
+  });
+
   it('retries 503 (Retry-After), 429 and 400 REQUEST_LIMIT_EXCEEDED, then loads the run', async () => {
     const dest = tempDir();
     const notice = await exportRun(dest);
