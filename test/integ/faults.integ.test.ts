@@ -10,20 +10,22 @@ import { azuriteConnectionStringVia, blobEndpointOf, type FaultProxy, startFault
 
 /**
  * The small, fixed-seed fault campaign (the full one is `npm run test:faults`): 3,000
- * documents per destination, API and storage faults, mutations while paging, and five
- * SIGKILLs (four at fixed commit-protocol steps, one at a seeded moment), then a clean run
- * and every exactly-once check.
+ * documents per destination, API and storage faults, mutations while paging, a webhook sink
+ * that fails at seeded runs, and seven SIGKILLs (six at fixed commit-protocol steps, two of
+ * them around the notification, one at a seeded moment), then a clean run and every
+ * exactly-once and delivered-at-least-once check.
  */
 const SMALL = {
   ...CAMPAIGN_DEFAULTS,
   collectionId: 'col_pdf_pages',
   documents: 3000,
   seed: 4242,
-  kills: 5,
-  maxRuns: 12,
-  schedule: ['file-visible:2', 'intent-recorded:3', 'timed', 'checkpoint-advanced:2', 'manifest-written:1'],
+  kills: 7,
+  maxRuns: 16,
+  schedule: ['file-visible:2', 'intent-recorded:3', 'timed', 'checkpoint-advanced:2', 'manifest-written:1', 'sink-delivering:1', 'sink-delivered:1'],
   killDelayMs: [150, 1500],
   copyIntoEvery: 2,
+  sinkFailShare: 0.6,
 } satisfies Omit<CampaignOptions, 'kind' | 'emulators'>;
 
 describe('the small fault campaign', () => {

@@ -2,6 +2,7 @@
 import type { DevServerStats } from '../../src/devserver/index.js';
 import type { DestinationKind } from './campaign-destination.js';
 import type { ConsumerMode, VersionCheck } from './consumers.js';
+import type { SinkCheck } from './campaign-sinks.js';
 import type { StorageFaultCounts } from './fault-proxy.js';
 
 export interface ManifestCheck {
@@ -46,6 +47,8 @@ export interface CampaignReport {
   tombstones: { deleted: number; written: number; missing: string[]; repeated: string[]; false: string[] };
   manifests: ManifestCheck;
   consumers: ConsumerCheck[];
+  /** The webhook sink every run notifies (campaign-sinks.ts). */
+  sinks: SinkCheck;
   wallMs: number;
   /** Everything that broke an invariant; empty on success. */
   failures: string[];
@@ -65,7 +68,8 @@ export function summaryLine(r: CampaignReport): string {
     `api faults ${n(api)} (5xx ${f.error}, 429 ${f.throttled + f.rateLimited}, reset ${f.reset}, truncate ${f.truncate}, slow ${f.slow}), ${storage}, ` +
     `mutations ${n(r.mutations)}, rows ${n(r.staged.rows)}, duplicates ${r.staged.duplicates.length}, missing ${r.staged.missing.length}, unknown ${r.staged.unknown.length}, ` +
     `deleted ${n(r.tombstones.deleted)}, tombstones ${n(r.tombstones.written)} (missing ${r.tombstones.missing.length}, repeated ${r.tombstones.repeated.length}, false ${r.tombstones.false.length}), ` +
-    `manifests ${r.manifests.manifests} ${verified}, ${consumers}, ${(r.wallMs / 1000).toFixed(0)} s`;
+    `manifests ${r.manifests.manifests} ${verified}, ${consumers}, ` +
+    `webhook ${r.sinks.delivered} of ${r.sinks.runs} runs delivered (${r.sinks.redelivered} redelivered, ${r.sinks.failedOnPurpose} failed on purpose, ${r.sinks.pending.length} pending), ${(r.wallMs / 1000).toFixed(0)} s`;
 }
 
 export function emptyReport(o: { kind: DestinationKind; seed: number; documents: number }): CampaignReport {
@@ -73,6 +77,7 @@ export function emptyReport(o: { kind: DestinationKind; seed: number; documents:
   return {
     kind: o.kind, seed: o.seed, documents: o.documents, runs: 0, kills: { total: 0, timed: 0, step: 0, startup: 0 }, exits: {}, hung: 0,
     apiFaults: { error: 0, reset: 0, truncate: 0, slow: 0, rateLimited: 0, throttled: 0 }, storageFaults: null, mutations: 0,
-    staged: none, tombstones: { deleted: 0, written: 0, missing: [], repeated: [], false: [] }, manifests: { manifests: 0, files: 0, rows: 0, problems: [] }, consumers: [], wallMs: 0, failures: [],
+    staged: none, tombstones: { deleted: 0, written: 0, missing: [], repeated: [], false: [] }, manifests: { manifests: 0, files: 0, rows: 0, problems: [] }, consumers: [],
+    sinks: { runs: 0, delivered: 0, redelivered: 0, failedOnPurpose: 0, missing: [], pending: [], unverified: 0 }, wallMs: 0, failures: [],
   };
 }

@@ -28,6 +28,7 @@ import { type CampaignDestination, type DestinationKind, type Emulators, prepare
 import { type CampaignReport, type ConsumerCheck, emptyReport, type ManifestCheck, summaryLine } from './campaign-report.js';
 import { checkLatest, checkVersions, Consumer, type ConsumerMode, countRows, sourceTruth, type SourceTruth, type StagedObject, type StagedStore } from './consumers.js';
 import type { StorageFaultRates } from './fault-proxy.js';
+import { type CampaignSink, startCampaignSink } from './campaign-sinks.js';
 import { type CliResult, exportEnv, runCli, stagedTombstones, stagedVersions } from './harness.js';
 
 export type { CampaignReport } from './campaign-report.js';
@@ -65,6 +66,8 @@ export interface CampaignOptions {
   mutateBetweenRuns: number;
   /** Documents deleted between two runs (found by the next run's reconciliation). */
   deleteBetweenRuns: number;
+  /** Share of fault-phase runs before which the webhook sink's receiver fails its next 1..12 requests (campaign-sinks.ts). */
+  sinkFailShare: number;
   /** COPY INTO after every Nth run; Auto Loader after every run and once during it. */
   copyIntoEvery: number;
   format: 'parquet' | 'ndjson';
@@ -92,6 +95,7 @@ export const CAMPAIGN_DEFAULTS = {
   mutateBetweenRuns: 40,
   deleteBetweenRuns: 5,
   copyIntoEvery: 4,
+  sinkFailShare: 0.3,
   format: 'parquet',
   exportFlags: [
     // Four slices split whenever fewer are in flight: every run pages its window as slices (kills land with several in flight).
@@ -108,13 +112,13 @@ export async function runAndSummarise(o: CampaignOptions): Promise<CampaignRepor
 }
 
 const WORK_STARTED = /"event":"(RunResumed|RunStarted|NothingNew|ReconcileResumed)"/;
-const STEPS = ['page', 'intent-recorded', 'file-visible', 'checkpoint-advanced', 'manifest-written', 'listing-started', 'listing-page', 'candidates-checked', 'snapshot-written'] as const;
+const STEPS = ['page', 'intent-recorded', 'file-visible', 'checkpoint-advanced', 'manifest-written', 'listing-started', 'listing-page', 'candidates-checked', 'snapshot-written', 'sink-delivering', 'sink-delivered'] as const;
 /**
  * Exits a run under faults may end with: done, the API or the storage gave up after its
- * retries (the next run resumes). Not 5: no second exporter ever runs here, so a lease or
+ * retries (the next run resumes), a sink gave up (7: exported, the notification pending). Not 5: no second exporter ever runs here, so a lease or
  * checkpoint conflict would mean the exporter mistook its own retried write for another's.
  */
-const ACCEPTED_EXITS = new Set([0, 3, 4]);
+const ACCEPTED_EXITS = new Set([0, 3, 4, 7]);
 
 export async function runCampaign(o: CampaignOptions): Promise<CampaignReport> {
   const started = Date.now();
@@ -126,6 +130,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignReport> {
     mutateWhilePaging: o.mutateWhilePaging,
   });
   const destination = await prepareDestination(o.kind, o.emulators, o.seed, o.storageFaults);
+  const sink = await startCampaignSink();
   const work = mkdtempSync(path.join(tmpdir(), `mxp-faults-${o.kind}-`));
   const consumer = (mode: ConsumerMode) => new Consumer(destination.store, o.collectionId, mode, `${o.kind}_${mode.replace('-', '_')}`, work);
   const c: Campaign = {
@@ -135,7 +140,8 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignReport> {
     copyInto: consumer('copy-into'),
     report: emptyReport(o),
     args: ['export', '--collection', o.collectionId, '--dest', destination.dest, '--format', o.format, '--safety-lag-seconds', '0', ...o.exportFlags, ...destination.flags],
-    env: exportEnv(server.url, destination.env),
+    env: exportEnv(server.url, { ...destination.env, ...sink.env }),
+    sink,
     watchdogMs: o.watchdogMs ?? 180_000,
   };
   try {
@@ -145,6 +151,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignReport> {
   } finally {
     await destination.close();
     await server.close();
+    await sink.close();
   }
   const { report } = c;
   Object.assign(report, { apiFaults: server.stats().faults, mutations: server.stats().mutations, storageFaults: destination.proxy?.counts() ?? null, wallMs: Date.now() - started });
@@ -165,6 +172,7 @@ interface Campaign {
   report: CampaignReport;
   args: string[];
   env: Record<string, string>;
+  sink: CampaignSink;
   watchdogMs: number;
 }
 
@@ -175,6 +183,7 @@ async function faultPhase(c: Campaign): Promise<void> {
   while (report.kills.total < o.kills) {
     if (report.runs >= maxRuns) throw new Error(`${o.kind}: only ${report.kills.total} kills in ${report.runs} runs; lengthen the export or shorten the kill delays`);
     const plan = planRun(c.rng, o, o.schedule?.[report.runs]);
+    c.sink.beforeRun(c.rng, o.sinkFailShare);
     const run = timedRun(c, plan);
     // One Auto Loader pass while the exporter is (probably) publishing, one after it stopped.
     const during = Promise.race([sleep(c.rng.range(1000, 5000)), run]).then(() => c.autoLoader.pass());
@@ -192,6 +201,7 @@ async function faultPhase(c: Campaign): Promise<void> {
 async function calmPhase(c: Campaign): Promise<void> {
   c.server.setOptions({ faults: {}, rateLimit: null, mutateWhilePaging: null });
   c.destination.proxy?.setRates({ busyRate: 0, resetBeforeRate: 0, resetAfterRate: 0, latencyRate: 0 });
+  c.sink.calm();
   const clean: RunPlan = { label: 'clean' };
   for (let attempt = 1; ; attempt++) {
     const result = await timedRun(c, clean);
@@ -215,7 +225,7 @@ function planRun(rng: Rng, o: CampaignOptions, fixed?: string): RunPlan {
   const r = rng.float();
   const step = rng.pick(STEPS);
   // Small counts: an incremental run publishes one or two files, a resumed one a few more.
-  const n = step === 'manifest-written' || step === 'snapshot-written' || step === 'listing-started' || step === 'candidates-checked' ? 1 : rng.range(1, step === 'page' ? 8 : 3);
+  const n = step === 'sink-delivering' || step === 'sink-delivered' || step === 'manifest-written' || step === 'snapshot-written' || step === 'listing-started' || step === 'candidates-checked' ? 1 : rng.range(1, step === 'page' ? 8 : 3);
   const kind = fixed ?? (r < o.stepKillShare ? `${step}:${n}` : r < o.stepKillShare + o.startupKillShare ? 'startup' : 'timed');
   if (kind.includes(':')) return { label: `kill at ${kind}`, crashAt: kind };
   if (kind === 'startup') {
@@ -270,6 +280,7 @@ async function check(c: Campaign, work: string): Promise<void> {
   report.manifests.problems.push(...(await cliVerify(c.destination, o.collectionId)));
   const sha = new Map(data.map((f) => [f.key, sha256(path.join(mirror, ...f.key.split('/')))]));
   for (const consumer of [c.autoLoader, c.copyInto]) report.consumers.push(await checkConsumer(consumer, truth, sha));
+  report.sinks = await c.sink.check(c.destination.store, o.collectionId, work);
   const fail = (what: string, list: string[]) => list.length && report.failures.push(`${what}: ${list.length} (${list.slice(0, 5).join(', ')})`);
   fail('staged duplicates', report.staged.duplicates);
   fail('staged missing', report.staged.missing);
@@ -278,6 +289,9 @@ async function check(c: Campaign, work: string): Promise<void> {
   fail('tombstones repeated', report.tombstones.repeated);
   fail('tombstones false', report.tombstones.false);
   fail('manifest problems', report.manifests.problems);
+  fail('runs never delivered to the webhook', report.sinks.missing);
+  fail('notifications left pending after the clean run', report.sinks.pending);
+  if (report.sinks.unverified > 0) report.failures.push(`webhook deliveries that did not verify: ${report.sinks.unverified}`);
   for (const r of report.consumers) {
     for (const key of ['duplicates', 'missing', 'unknown', 'reloaded', 'notLoaded', 'changed', 'contentMismatch', 'latestWrong'] as const) fail(`${r.mode} ${key}`, r[key]);
   }
