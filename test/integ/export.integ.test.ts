@@ -78,7 +78,9 @@ describe('export to a local folder', () => {
       const cmp = compareVersions(server.currentVersions(PDF), await stagedVersions(dest, PDF));
       expect(cmp).toMatchObject({ duplicates: [], missing: [], staged: 1500 });
       const [row] = await query(`SELECT typeof(fields) AS t FROM read_json('${files[0]}', format='newline_delimited') LIMIT 1`);
-      expect(String(row!.t)).toMatch(/STRUCT|JSON/);
+      // A nested object, not text. DuckDB infers a STRUCT, or a MAP when the sampled objects' keys vary; which
+      // documents the first file holds moves with the day (the dev server's updated_at are relative to now).
+      expect(String(row!.t)).toMatch(/^(STRUCT|MAP|JSON)/);
     }
   });
 
