@@ -15,9 +15,10 @@
  * environment or a file whose path is given; a secret in the config file is refused, and no
  * flag takes one. The private key of Snowpipe is always a file (`privateKeyPath`).
  */
-import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ConfigError } from '../errors.js';
+import { bool, commandFromEnv, httpsUrl, identifier, readSecretFile, secret, set } from './options.js';
+import type { SinkSpec } from './specs.js';
 import { SINK_TYPES, type SinkType } from './types.js';
 
 const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, { error: 'a sink name is 1-64 of letters, digits, _ . - (it keys its pending notifications in the checkpoint)' });
@@ -88,74 +89,8 @@ export function checkSinkEntriesForSecrets(entries: unknown, file: string): void
   });
 }
 
-// ---------------------------------------------------------------------------------------------
-// Resolved specs: what each sink's factory takes. Secrets are read; every required option is set.
+export type { CommandSpec, DatabricksJobSpec, DatabricksSqlSpec, SinkSpec, SnowpipeSpec, WebhookSpec } from './specs.js';
 
-export interface DatabricksSqlSpec {
-  type: 'databricks-sql';
-  name: string;
-  /** `https://<workspace host>`, no trailing `/`. */
-  host: string;
-  token: string;
-  warehouseId: string;
-  catalog: string;
-  schema: string;
-  /** The table; absent: `mixpeek_<collection>` (lower case, other characters as `_`). */
-  table?: string;
-  /** Also MERGE the newest version of each document into `<table>_latest` (tombstones delete). */
-  mergeLatest: boolean;
-  /** Where Databricks reads the collection's files, with `{collection}` for the collection id; absent: the `data/` folder of `--dest` as `ddl` spells it. */
-  source?: string;
-  waitTimeoutSeconds: number;
-  pollIntervalMs: number;
-  statementTimeoutSeconds: number;
-}
-
-export interface DatabricksJobSpec {
-  type: 'databricks-job';
-  name: string;
-  host: string;
-  token: string;
-  jobId: number;
-}
-
-export interface SnowpipeSpec {
-  type: 'snowpipe';
-  name: string;
-  /** Account identifier as in the host name: `myorg-myaccount` or `xy12345.us-east-2.aws`. */
-  account: string;
-  user: string;
-  /** `DB.SCHEMA.PIPE`, as Snowflake names it (case-sensitive). */
-  pipe: string;
-  /** Where the PEM was read from (for messages). */
-  privateKeyPath: string;
-  /** PKCS#8 PEM, possibly encrypted. */
-  privateKeyPem: string;
-  passphrase?: string;
-  /** API root; default `https://<account>.snowflakecomputing.com`. */
-  url: string;
-  /** What the pipe's stage URL points at: a collection's `data/` folder (as `ddl --target snowflake` creates it), or the destination root. */
-  stage: 'collection' | 'destination';
-}
-
-export interface WebhookSpec {
-  type: 'webhook';
-  name: string;
-  url: string;
-  /** `whsec_<base64>`: the HMAC key is the base64-decoded part. */
-  secret: string;
-  timeoutMs: number;
-}
-
-export interface CommandSpec {
-  type: 'command';
-  name: string;
-  /** argv: the executable and its arguments; no shell. */
-  command: string[];
-  timeoutSeconds: number;
-}
-
-export type SinkSpec = DatabricksSqlSpec | DatabricksJobSpec | SnowpipeSpec | WebhookSpec | CommandSpec;
 
 /** The variable that turns a sink type on when neither the config file nor MIXPEEK_EXPORT_SINKS chooses. */
 export const SINK_SWITCHES: Record<SinkType, string> = {
@@ -220,7 +155,6 @@ function chooseFromEnv(env: Env): SinkEntry[] {
   return SINK_TYPES.filter((type) => set(env[SINK_SWITCHES[type]])).map((type) => ({ type }) as SinkEntry);
 }
 
-const set = (value: string | undefined): value is string => value !== undefined && value.trim() !== '';
 
 function resolveEntry(entry: SinkEntry, env: Env): SinkSpec {
   const sinkName = entry.name ?? entry.type;
@@ -292,60 +226,6 @@ function resolveEntry(entry: SinkEntry, env: Env): SinkSpec {
       return { type: entry.type, name: sinkName, command, timeoutSeconds: entry.timeoutSeconds ?? 600 };
     }
   }
-}
-
-function commandFromEnv(where: string, value: string | undefined): string[] {
-  if (!set(value)) throw new ConfigError(`${where}: command is required: set MIXPEEK_EXPORT_SINK_COMMAND (an executable, or a JSON array ["prog", "arg"]) or command in its sinks entry`);
-  const text = value.trim();
-  if (!text.startsWith('[')) return [text];
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    parsed = null;
-  }
-  if (!Array.isArray(parsed) || parsed.length === 0 || !parsed.every((s) => typeof s === 'string' && s.length > 0)) {
-    throw new ConfigError(`${where}: MIXPEEK_EXPORT_SINK_COMMAND starts with [ but is not a JSON array of strings; write it as ["python3", "/opt/load.py"]`);
-  }
-  return parsed as string[];
-}
-
-/** A secret from `variable`, else from the file at `file`; never from the config file itself. */
-function secret(where: string, what: string, env: Env, variable: string, file: string | undefined, fileOption: string): string {
-  if (set(env[variable])) return (env[variable] as string).trim();
-  if (file) return readSecretFile(where, fileOption, file).trim();
-  throw new ConfigError(`${where}: the ${what} is required: set ${variable}, or give a file holding it with ${variable}_FILE or ${fileOption} (never in the config file)`);
-}
-
-function readSecretFile(where: string, option: string, file: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (error) {
-    throw new ConfigError(`${where}: ${option} ${file}: cannot read it (${(error as NodeJS.ErrnoException).code ?? 'error'}); check the path and that this user may read it`);
-  }
-}
-
-/** `https://host[:port]` (a bare host gets https://); plain http only for loopback (local test servers). */
-function httpsUrl(text: string, what: string, options: { keepPath?: boolean } = {}): string {
-  const withScheme = /^[a-z]+:\/\//i.test(text) ? text : `https://${text}`;
-  if (!URL.canParse(withScheme)) throw new ConfigError(`${what} ${JSON.stringify(text)} is not a URL; give https://host`);
-  const url = new URL(withScheme);
-  const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
-  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) throw new ConfigError(`${what} ${url.origin}: use https:// (plain http only to localhost); the request carries credentials`);
-  if (url.username || url.password) throw new ConfigError(`${what}: put no credentials in the URL; they come from the environment`);
-  return options.keepPath ? url.toString() : url.origin;
-}
-
-function identifier(where: string, option: string, value: string): string {
-  if (!/^[A-Za-z_][A-Za-z0-9_]{0,254}$/.test(value)) throw new ConfigError(`${where}: ${option} ${JSON.stringify(value)}: use a plain identifier (letters, digits and _, not starting with a digit)`);
-  return value;
-}
-
-function bool(where: string, variable: string, value: string | undefined): boolean {
-  if (!set(value)) return false;
-  if (/^(true|1|yes)$/i.test(value.trim())) return true;
-  if (/^(false|0|no)$/i.test(value.trim())) return false;
-  throw new ConfigError(`${where}: ${variable}=${JSON.stringify(value)}: use true or false`);
 }
 
 /** Every secret value the specs hold (the CLI's redactor scrubs them, also those read from files). */
