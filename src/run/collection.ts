@@ -32,8 +32,11 @@ export async function exportCollection(ctx: ExportContext, collectionId: string,
   // A shard of a backfill works under its own lease and checkpoint (layout.statePrefix): never the scheduled runs'.
   const shard = ctx.settings.range.shard;
   const shardField = shard ? { shard: `${shard.index}/${shard.count}` } : {};
-  // One id for this invocation: the lease names it and a new window's run uses it.
-  const runId = newRunId(started, Math.random, shard);
+  // One id for this invocation: the lease names it and a new window's run uses it. Distinct from the ids this
+  // invocation gave other collections, so a sink keyed on the run id alone (a webhook-id) never confuses two.
+  let runId = newRunId(started, Math.random, shard);
+  while (ctx.runIds.has(runId)) runId = newRunId(started, Math.random, shard);
+  ctx.runIds.add(runId);
   const lease = new Lease(ctx.driver, collectionId, { ttlSeconds: ctx.settings.leaseTtlSeconds, runId, logger: ctx.logger, shard });
   await lease.acquire();
   try {
@@ -66,7 +69,8 @@ export async function exportCollection(ctx: ExportContext, collectionId: string,
     }
     if (!shard && reconcileDue(ctx.settings, store.value, started, plan)) {
       let id = newRunId(ctx.now());
-      while (id === runId || reconciles.some((r) => r.runId === id)) id = newRunId(ctx.now());
+      while (ctx.runIds.has(id) || reconciles.some((r) => r.runId === id)) id = newRunId(ctx.now());
+      ctx.runIds.add(id);
       reconciles.push(await reconcileCollection(ctx, store, lease, id));
       await notify();
     }

@@ -123,6 +123,7 @@ async function buildContext(settings: ResolvedSettings, deps: ExportDeps, logger
     sinks,
     sinkEnv: { fetch: deps.fetch ?? fetch, logger, signal: deps.signal, retry, now, sleep: deps.sleep ?? sleep },
     notifications: [],
+    runIds: new Set(),
   };
 }
 

@@ -55,6 +55,8 @@ export interface ExportContext {
   sinkEnv: SinkEnv;
   /** What this invocation's deliveries did, in order (ExportResult.notifications). */
   notifications: NotificationOutcome[];
+  /** Run ids given out in this invocation, over all collections: each new one differs from them. */
+  runIds: Set<string>;
 }
 
 /** Commit-protocol steps (defined with the committer, which fires most of them). */
