@@ -18,9 +18,9 @@ export function queueNotifications(checkpoint: Checkpoint, manifest: Manifest, m
   return { ...checkpoint, notifications: [...kept, ...queued] };
 }
 
-/** The sink took run `runId`'s notification: it leaves the checkpoint. */
-export function notificationDelivered(checkpoint: Checkpoint, sink: string, runId: string): Checkpoint {
-  const rest = (checkpoint.notifications ?? []).filter((n) => !same(n, { sink, runId }));
+/** The sinks took these notifications (a batch of deliveries): they leave the checkpoint. */
+export function notificationsDelivered(checkpoint: Checkpoint, delivered: readonly Pick<Notification, 'sink' | 'runId'>[]): Checkpoint {
+  const rest = (checkpoint.notifications ?? []).filter((n) => !delivered.some((d) => same(n, d)));
   const { notifications: _, ...without } = checkpoint;
   return rest.length > 0 ? { ...without, notifications: rest } : without;
 }

@@ -4,7 +4,8 @@
  * completes. Under the collection's lease, oldest first:
  *
  *   sink-delivering (n = deliveries so far) → the sink's call → sink-delivered → the
- *   checkpoint drops the notification
+ *   checkpoint drops the notification (deliveries are recorded RECORD_EVERY at a time, and
+ *   at the end of each pass)
  *
  * A kill anywhere before the last write leaves it pending, and the next run delivers it again
  * with the same run id (at least once; the idempotent sinks load it once). A failure keeps it
@@ -15,7 +16,7 @@
  */
 import type { CheckpointStore } from '../commit/checkpoint.js';
 import { readManifest } from '../commit/manifest.js';
-import { notificationDelivered, notificationFailed } from '../commit/notifications.js';
+import { notificationFailed, notificationsDelivered } from '../commit/notifications.js';
 import type { Notification } from '../commit/schema.js';
 import { AbortedError, SinkError } from '../errors.js';
 import { canonicalFromDate } from '../rows/time.js';
@@ -49,21 +50,40 @@ interface Held {
 export async function deliverPending(ctx: ExportContext, store: CheckpointStore, lease: Held): Promise<NotificationOutcome[]> {
   const collectionId = store.value.collectionId;
   const outcomes: NotificationOutcome[] = [];
-  for (const pending of [...(store.value.notifications ?? [])]) {
-    const base = { collectionId, sink: pending.sink, type: pending.type, runId: pending.runId, attempts: pending.attempts };
-    const sink = ctx.sinks.find((s) => s.name === pending.sink);
-    let outcome: NotificationOutcome;
-    if (!sink) outcome = { ...base, status: 'unconfigured' };
-    else if (sinkFailed(ctx, collectionId, sink.name) || tried(ctx, collectionId, pending)) outcome = { ...base, status: 'postponed' };
-    else outcome = await deliverOne(ctx, store, lease, sink, pending);
-    if (outcome.status === 'unconfigured' && !reported(ctx, outcome)) {
-      ctx.logger.warn('NotificationWaiting', { collection_id: collectionId, sink: pending.sink, run_id: pending.runId, note: `no sink named ${pending.sink} is configured in this run; it stays pending until a run has that sink again` });
+  const taken: Pick<Notification, 'sink' | 'runId'>[] = [];
+  const record = async () => {
+    if (taken.length > 0) await store.update((cp) => notificationsDelivered(cp, taken.splice(0)));
+  };
+  try {
+    for (const pending of [...(store.value.notifications ?? [])]) {
+      const base = { collectionId, sink: pending.sink, type: pending.type, runId: pending.runId, attempts: pending.attempts };
+      const sink = ctx.sinks.find((s) => s.name === pending.sink);
+      let outcome: NotificationOutcome;
+      if (!sink) outcome = { ...base, status: 'unconfigured' };
+      else if (sinkFailed(ctx, collectionId, sink.name) || tried(ctx, collectionId, pending)) outcome = { ...base, status: 'postponed' };
+      else outcome = await deliverOne(ctx, store, lease, sink, pending);
+      if (outcome.status === 'delivered') taken.push(pending);
+      if (taken.length >= RECORD_EVERY) await record();
+      if (outcome.status === 'unconfigured' && !reported(ctx, outcome)) {
+        ctx.logger.warn('NotificationWaiting', { collection_id: collectionId, sink: pending.sink, run_id: pending.runId, note: `no sink named ${pending.sink} is configured in this run; it stays pending until a run has that sink again` });
+      }
+      outcomes.push(outcome);
+      if (!reported(ctx, outcome)) ctx.notifications.push(outcome);
     }
-    outcomes.push(outcome);
-    if (!reported(ctx, outcome)) ctx.notifications.push(outcome);
+  } catch (error) {
+    // Stopped mid-pass (SIGTERM, a lost lease): record what the sinks took, if the checkpoint still can be written.
+    await record().catch(() => {});
+    throw error;
   }
+  await record();
   return outcomes;
 }
+
+/**
+ * Deliveries recorded in one checkpoint write: a backlog (a sink down for days) is not one
+ * rewrite of a growing checkpoint per run. A kill before the write delivers these again.
+ */
+export const RECORD_EVERY = 20;
 
 async function deliverOne(ctx: ExportContext, store: CheckpointStore, lease: Held, sink: Sink, pending: Notification): Promise<NotificationOutcome> {
   const collectionId = store.value.collectionId;
@@ -85,7 +105,6 @@ async function deliverOne(ctx: ExportContext, store: CheckpointStore, lease: Hel
     return { ...base, status: 'failed', attempts: pending.attempts + 1, error };
   }
   ctx.onStep('sink-delivered', ctx.notifications.length);
-  await store.update((cp) => notificationDelivered(cp, sink.name, pending.runId));
   ctx.logger.info('NotificationDelivered', { ...fields, kind: pending.kind, attempts: pending.attempts + 1, summary: delivered.summary, ...delivered.details });
   return { ...base, status: 'delivered', attempts: pending.attempts, summary: delivered.summary };
 }

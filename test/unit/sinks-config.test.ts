@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { emptyCheckpoint } from '../../src/commit/checkpoint.js';
-import { notificationDelivered, notificationFailed, queueNotifications } from '../../src/commit/notifications.js';
+import { notificationFailed, notificationsDelivered, queueNotifications } from '../../src/commit/notifications.js';
 import { checkpointSchema, type Manifest } from '../../src/commit/schema.js';
 import { loadSettings } from '../../src/config/load.js';
 import { ConfigError } from '../../src/errors.js';
@@ -77,10 +77,10 @@ describe('pending notifications in the checkpoint', () => {
     ]);
     cp = notificationFailed(cp, 'lake', 'r1', '[sink lake] https://x: 503', at);
     expect(cp.notifications?.[0]).toMatchObject({ attempts: 1, lastError: '[sink lake] https://x: 503', lastAttemptAt: at });
-    cp = notificationDelivered(cp, 'webhook', 'r1');
+    cp = notificationsDelivered(cp, [{ sink: 'webhook', runId: 'r1' }]);
     expect(cp.notifications?.map((n) => n.sink)).toEqual(['lake']);
     expect(checkpointSchema.safeParse(cp).success).toBe(true);
-    cp = notificationDelivered(cp, 'lake', 'r1');
+    cp = notificationsDelivered(cp, [{ sink: 'lake', runId: 'r1' }]);
     expect(cp.notifications).toBeUndefined();
   });
 
