@@ -75,6 +75,9 @@ describe('sinks through the CLI', () => {
     expect(checkpoint.notifications?.[0]?.lastError).toMatch(/\[sink webhook\].*503/);
     const status = await runCli(['status', '--collection', COL, '--dest', dest, '--json'], {});
     expect(JSON.parse(status.stdout)[0].pending_notifications).toMatchObject([{ sink: 'webhook', run_id: first, attempts: 1 }]);
+    const text = await runCli(['status', '--collection', COL, '--dest', dest], {});
+    expect(text.stdout).toMatch(/sinks +1 notification\(s\) pending/);
+    expect(text.stdout).toContain(`webhook: run ${first} (export), 1 failed attempt(s)`);
     expect(accepted()).toEqual([]);
 
     receiver.failNext(0, 503);
