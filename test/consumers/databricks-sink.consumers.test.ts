@@ -24,6 +24,13 @@
  *   reach `_latest`); the rest of the MERGE runs verbatim (`* EXCEPT`, the window, WHEN clauses).
  * A statement Spark refuses ends that round's delivery there, as the sink's would (the warehouse
  * answers FAILED), and is reported with its error condition.
+ *
+ * Two bugs of the sink's NDJSON COPY INTO show here and are open; their tests are `it.fails`, so a
+ * fix turns them red until the marker is removed. Both come from the JSON reader inferring the
+ * schema of the files: a column absent from every line of a run (a null typed value is left out
+ * of its line; an object that is `{}` on every line is dropped, SPARK-8093) makes the select
+ * list's reference to it UNRESOLVED_COLUMN, so a small run fails to load; and a JSON column is
+ * `to_json` of the inferred struct, keys sorted, not the text the files hold.
  */
 import { readdirSync, readFileSync, statSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
