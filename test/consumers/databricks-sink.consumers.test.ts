@@ -32,7 +32,7 @@
  * list's reference to it UNRESOLVED_COLUMN, so a small run fails to load; and a JSON column is
  * `to_json` of the inferred struct, keys sorted, not the text the files hold.
  */
-import { readdirSync, readFileSync, statSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -195,6 +195,7 @@ async function runFormat(format: 'parquet' | 'ndjson'): Promise<FormatRun> {
     return { spark, dataDir, staged, rows: await fileRows(staged.at(-1)!, jsonColumns), live, deleted: [...deleted].sort(), jsonColumns };
   } finally {
     await server.close();
+    rmSync(dest, { recursive: true, force: true });
   }
 }
 
