@@ -5,7 +5,8 @@
  * 1. `CREATE TABLE IF NOT EXISTS <catalog>.<schema>.<table>` with the run's file columns (the
  *    ddl module's Spark types) plus `_file_name STRING`, once per table and process;
  * 2. `COPY INTO` that table from the run's own files (`PATTERN = 'dt=*\/part-<run_id>-*<ext>'`),
- *    with `mergeSchema` so a new typed or vector column evolves the table;
+ *    with `mergeSchema` so a new typed or vector column evolves the table (NDJSON as TEXT, each
+ *    column parsed with its table type: see textSourceExpr);
  * 3. with `mergeLatest`: a MERGE of this run's rows (`_run_id`) into `<table>_latest`, the
  *    newest version per document_id as `ddl --target databricks` does, tombstones deleting.
  *
@@ -101,11 +102,11 @@ export function loadPlan(spec: DatabricksSqlSpec, notice: RunNotice, ref: SinkRe
   const definition = [...columns.map((c) => `${quote(c.name)} ${sparkColumnType(c)}`), `${quote(FILE_NAME_COLUMN)} STRING`].join(', ');
   const source = sourceOf(spec, notice, ref);
   const pattern = `dt=*/part-${notice.runId}-*${extensionFor(manifest.format, manifest.compression)}`;
-  const select = manifest.format === 'parquet' ? '*' : columns.map(jsonSourceExpr).join(', ');
+  const select = manifest.format === 'parquet' ? '*' : columns.map(textSourceExpr).join(', ');
   const copy = [
     `COPY INTO ${table}`,
     `FROM (SELECT ${select}, _metadata.file_path AS ${quote(FILE_NAME_COLUMN)} FROM ${literal(source)})`,
-    `FILEFORMAT = ${manifest.format === 'parquet' ? 'PARQUET' : 'JSON'}`,
+    `FILEFORMAT = ${manifest.format === 'parquet' ? 'PARQUET' : 'TEXT'}`,
     `PATTERN = ${literal(pattern)}`,
     "FORMAT_OPTIONS ('mergeSchema' = 'true')",
     "COPY_OPTIONS ('mergeSchema' = 'true')",
@@ -121,16 +122,20 @@ export function loadPlan(spec: DatabricksSqlSpec, notice: RunNotice, ref: SinkRe
   };
 }
 
+/** The timestamp text of the NDJSON files (as ddl's Auto Loader options spell it). */
+const JSON_TIMESTAMP_FORMAT = "yyyy-MM-dd'T'HH:mm:ss.SSSSSSXXX";
+
 /**
- * NDJSON columns as the table types them: Spark's JSON reader infers nested values as structs
- * and ISO timestamps as strings, so each column is cast to its Spark type; a JSON column becomes
- * its JSON text (as in the Parquet files) through `to_json` of a one-field struct, which takes a
- * value of any type, with the `{"v":` `}` wrapper cut off.
+ * NDJSON is read as TEXT (one `value` per line) and each column parsed out of it with its
+ * table type: Spark's JSON reader would infer a schema from the run's own lines instead, and
+ * then a column absent from every line of a small run cannot be selected, and a JSON column
+ * comes back re-serialized from an inferred struct (keys reordered). `from_json` with a STRING
+ * field keeps a nested value's raw text, as the Parquet files hold it; a missing key is NULL.
+ * Found by running these statements on Spark 4 + Delta 4 (test/consumers/databricks-sink.consumers.test.ts).
  */
-function jsonSourceExpr(spec: ColumnSpec): string {
-  const c = quote(spec.name);
-  if (spec.type === 'json' && !spec.list) return `CASE WHEN ${c} IS NULL THEN NULL ELSE regexp_extract(to_json(named_struct('v', ${c})), '(?s)^\\\\{"v":(.*)\\\\}$', 1) END AS ${c}`;
-  return `CAST(${c} AS ${sparkColumnType(spec)}) AS ${c}`;
+function textSourceExpr(spec: ColumnSpec): string {
+  const schema = `${quote(spec.name)} ${sparkColumnType(spec)}`;
+  return `from_json(value, ${literal(schema)}, map('timestampFormat', ${literal(JSON_TIMESTAMP_FORMAT)})).${quote(spec.name)} AS ${quote(spec.name)}`;
 }
 
 /** The MERGE of `ddl --target databricks` (mergePy) in SQL, over this run's rows only. */

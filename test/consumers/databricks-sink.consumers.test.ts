@@ -25,12 +25,11 @@
  * A statement Spark refuses ends that round's delivery there, as the sink's would (the warehouse
  * answers FAILED), and is reported with its error condition.
  *
- * Two bugs of the sink's NDJSON COPY INTO show here and are open; their tests are `it.fails`, so a
- * fix turns them red until the marker is removed. Both come from the JSON reader inferring the
- * schema of the files: a column absent from every line of a run (a null typed value is left out
- * of its line; an object that is `{}` on every line is dropped, SPARK-8093) makes the select
- * list's reference to it UNRESOLVED_COLUMN, so a small run fails to load; and a JSON column is
- * `to_json` of the inferred struct, keys sorted, not the text the files hold.
+ * Two bugs of the sink's NDJSON COPY INTO showed here first, and are fixed: with FILEFORMAT = JSON,
+ * Spark's JSON reader inferred the schema of the run's own lines, so a column absent from every
+ * line of a small run was UNRESOLVED_COLUMN, and a JSON column came back as `to_json` of the
+ * inferred struct (keys sorted). The sink now reads NDJSON as TEXT and parses each column with
+ * its table type (`from_json`), which keeps a JSON column's text as the file holds it.
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -223,11 +222,10 @@ describe.skipIf(notReady !== null)('Spark + Delta run the statements the databri
         for (const [what, n] of Object.entries(run.spark.substitutions)) expect(n, what).toBeGreaterThan(0);
       });
 
-      // Known bug (NDJSON, open): the JSON reader infers the schema of the files COPY INTO loads, and a
-      // column no line of them has (a null typed value is left out of its line; Spark drops a JSON
-      // object that is {} on every line, SPARK-8093) cannot be resolved by the select list's CAST.
-      (format === 'ndjson' ? it.fails : it)(
-        `a run of one mutated document loads too${format === 'ndjson' ? ' (fails today: UNRESOLVED_COLUMN for a column absent from every line of the run; see the comment above)' : ''}`,
+      // A run of one document: a column no line of it has (a null typed value is left out of its line)
+      // must still load (NDJSON: it failed as UNRESOLVED_COLUMN while the sink read the files as JSON).
+      it(
+        'a run of one mutated document loads too',
         () => {
           const last = run.spark.rounds[3]!;
           expect(last.statements.filter((s) => s.error).map((s) => s.error!.message)).toEqual([]);
@@ -270,9 +268,8 @@ describe.skipIf(notReady !== null)('Spark + Delta run the statements the databri
         }
       });
 
-      // Known bug (NDJSON, open): Spark's JSON inference sorts an object's keys (and drops null members,
-      // widens mixed numbers); to_json of that struct is not the text the files hold.
-      (format === 'ndjson' ? it.fails : it)(`the JSON columns in <table> hold the same JSON text as the Parquet files${format === 'ndjson' ? " (fails today: to_json re-serializes Spark's inferred struct, keys sorted)" : ''}`, () => {
+      // NDJSON: from_json with a STRING field keeps the raw text (the JSON reader's inferred struct sorted its keys).
+      it('the JSON columns in <table> hold the same JSON text as the files', () => {
         const loaded = new Set(run.staged[2]!);
         const want = new Map<string, string>();
         for (const r of run.rows.filter((row) => loaded.has(row.file))) for (const [c, text] of Object.entries(r.json)) if (text !== null) want.set(`${rel(run.dataDir, r.file)}|${r.document_id}|${c}`, text);

@@ -19,7 +19,7 @@ Open-source Spark lacks a few Databricks things; the only changes made to a stat
 - COPY INTO (Databricks only) -> for the files the PATTERN matches under the source that this
   table has not loaded before (COPY INTO's idempotency, kept here in `loaded`), one
   `INSERT INTO <table> BY NAME SELECT <the sink's select list, verbatim>, _metadata.file_path AS
-  _file_name FROM <parquet|json>.`<those files>`` (one statement: COPY INTO infers one schema
+  _file_name FROM <parquet|text>.`<those files>`` (one statement: COPY INTO infers one schema
   across the files it loads), with spark.databricks.delta.schema.autoMerge.enabled set for that
   INSERT only (COPY_OPTIONS mergeSchema: a new column evolves the table);
 - MERGE WITH SCHEMA EVOLUTION INTO -> MERGE INTO, with autoMerge set for that MERGE only: Delta
@@ -69,7 +69,7 @@ S_NAME, S_USING, S_COPY, S_MERGE = SUBSTITUTIONS.keys()
 THREE_PART = re.compile(r"`[^`]+`\.(`[^`]+`\.`[^`]+`)")
 COPY = re.compile(
     r"^COPY INTO (?P<table>\S+)\nFROM \(SELECT (?P<select>.*), _metadata\.file_path AS `_file_name` FROM '(?P<source>[^']*)'\)\n"
-    r"FILEFORMAT = (?P<format>PARQUET|JSON)\nPATTERN = '(?P<pattern>[^']*)'\n"
+    r"FILEFORMAT = (?P<format>PARQUET|JSON|TEXT)\nPATTERN = '(?P<pattern>[^']*)'\n"
     r"FORMAT_OPTIONS \('mergeSchema' = 'true'\)\nCOPY_OPTIONS \('mergeSchema' = 'true'\)$",
     re.S,
 )

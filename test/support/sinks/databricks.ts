@@ -223,8 +223,8 @@ async function execute(ws: FakeWorkspace, s: Statement): Promise<Record<string, 
     }
     return succeeded(ws, s.id);
   }
-  const copy = /^COPY INTO (\S+)\nFROM \(SELECT (.*), _metadata\.file_path AS `_file_name` FROM '([^']*)'\)\nFILEFORMAT = (PARQUET|JSON)\nPATTERN = '([^']*)'\nFORMAT_OPTIONS \('mergeSchema' = 'true'\)\nCOPY_OPTIONS \('mergeSchema' = 'true'\)$/s.exec(s.text);
-  if (copy) return copyInto(ws, s.id, unquote(copy[1]!), copy[3]!, copy[4] as 'PARQUET' | 'JSON', copy[5]!);
+  const copy = /^COPY INTO (\S+)\nFROM \(SELECT (.*), _metadata\.file_path AS `_file_name` FROM '([^']*)'\)\nFILEFORMAT = (PARQUET|TEXT)\nPATTERN = '([^']*)'\nFORMAT_OPTIONS \('mergeSchema' = 'true'\)\nCOPY_OPTIONS \('mergeSchema' = 'true'\)$/s.exec(s.text);
+  if (copy) return copyInto(ws, s.id, unquote(copy[1]!), copy[3]!, copy[4] === 'PARQUET' ? 'PARQUET' : 'JSON', copy[5]!);
   const merge = /^MERGE WITH SCHEMA EVOLUTION INTO (\S+) AS t\n[\s\S]*FROM (\S+) WHERE _run_id = '([^']+)'/.exec(s.text);
   if (merge) return mergeLatest(ws, s.id, unquote(merge[1]!), unquote(merge[2]!), merge[3]!);
   return failed(s.id, 'BAD_REQUEST', '[PARSE_SYNTAX_ERROR] Syntax error (the fake workspace runs only what the sink sends)', '42601');
