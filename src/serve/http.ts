@@ -52,14 +52,17 @@ async function webhook(ctx: RouteContext, seen: RecentEventIds, req: IncomingMes
   const reject = (status: number, reason: RejectReason, fields: Record<string, unknown> = {}) => {
     ctx.metrics.rejected.inc({ reason });
     ctx.logger[reason === 'auth' || reason === 'too_large' || reason === 'malformed' ? 'warn' : 'info']('EventRejected', { reason, status, event_id: null, collection_id: null, ...fields });
-    reply(res, status, { status: status < 300 ? 'ignored' : 'rejected', reason }, status === 413 || status === 401);
+    reply(res, status, { status: status < 300 ? 'ignored' : 'rejected', reason }, status === 401);
   };
   ctx.metrics.received.inc();
   if (ctx.state().stopping) return reject(503, 'shutting_down');
   // Authenticate first: nothing of an unauthenticated request is read.
   if (!secretMatches(req.headers[ctx.secretHeader], ctx.secret)) return reject(401, 'auth', { remote: req.socket.remoteAddress, note: req.headers[ctx.secretHeader] === undefined ? `no ${ctx.secretHeader} header` : `wrong ${ctx.secretHeader}` });
   const body = await readBody(req);
-  if (body === null) return reject(413, 'too_large', { limit_bytes: MAX_BODY_BYTES });
+  if (body === null) {
+    discard(req);
+    return reject(413, 'too_large', { limit_bytes: MAX_BODY_BYTES });
+  }
   const event = parseEvent(body);
   if ('malformed' in event) return reject(400, 'malformed', { message: event.malformed });
   const fields = { event_id: event.eventId, collection_id: event.collectionId, event_type: event.eventType };
@@ -87,8 +90,8 @@ function readBody(req: IncomingMessage): Promise<Buffer | null> {
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > MAX_BODY_BYTES) {
-        req.pause();
         req.removeAllListeners('data');
+        chunks.length = 0;
         resolve(null);
       } else chunks.push(chunk);
     });
@@ -97,7 +100,20 @@ function readBody(req: IncomingMessage): Promise<Buffer | null> {
   });
 }
 
-/** A JSON answer; `close` ends the connection after it (a body left unread, or a client without the secret). */
+/**
+ * After a 413 the rest of the body is read and dropped, not kept, so the client sees the
+ * answer instead of a reset while it is still sending; past 8 MB more the connection is cut.
+ */
+function discard(req: IncomingMessage): void {
+  let dropped = 0;
+  req.on('data', (chunk: Buffer) => {
+    dropped += chunk.length;
+    if (dropped > 8 * MAX_BODY_BYTES) req.socket.destroy();
+  });
+  req.resume();
+}
+
+/** A JSON answer; `close` ends the connection after it (a client without the secret: nothing more of it is read). */
 function reply(res: ServerResponse, status: number, body: Record<string, unknown>, close = false): void {
   const headers: Record<string, string> = { 'Content-Type': 'application/json' };
   if (close) headers.Connection = 'close';
