@@ -42,7 +42,7 @@ export interface ServeHandle {
   port: number;
   /**
    * Stops: answers 503 from then on, drops waiting runs, aborts running exports (each stops at
-   * its next commit point, the checkpoint valid), closes the server. `clean` is false when the
+   * its next commit point, the checkpoint valid), and closes the server once they have ended. `clean` is false when the
    * runs had not stopped within `shutdownTimeoutSeconds` (they are left running; exit then).
    */
   stop(reason?: string): Promise<{ clean: boolean; seconds: number }>;
@@ -111,14 +111,14 @@ export async function startServe(settings: ResolvedSettings, deps: ServeDeps): P
       if (timer) clearInterval(timer);
       logger.info('ServeStopping', { reason, runs_in_flight: scheduler.running, runs_dropped: scheduler.queued, timeout_seconds: settings.shutdownTimeoutSeconds });
       abort.abort({ signal: reason === 'SIGINT' ? 'SIGINT' : 'SIGTERM' });
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
+      // Still listening while the runs stop: a delivery gets 503 (Mixpeek retries it), the probes see 503.
       let timeout: NodeJS.Timeout | undefined;
       const clean = await Promise.race([
         scheduler.stop().then(() => true),
         new Promise<boolean>((resolve) => (timeout = setTimeout(() => resolve(false), settings.shutdownTimeoutSeconds * 1000))),
       ]);
       clearTimeout(timeout);
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await closed;
       const seconds = (performance.now() - started) / 1000;
