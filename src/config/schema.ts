@@ -120,7 +120,7 @@ export const settingsSchema = z
       .optional()
       .describe('serve: the shared secret each Mixpeek webhook delivery must carry in inboundSecretHeader (env MIXPEEK_INBOUND_WEBHOOK_SECRET only; secret; required by serve)'),
     shutdownTimeoutSeconds: z.number().int().min(1).max(3600).default(30).describe('serve: on SIGTERM, how long running exports get to stop at their next commit point before the process exits anyway (143)'),
-    concurrentRuns: z.number().int().min(1).max(16).default(1).describe('serve: exports of different collections run at once at most (one per collection always); memory is that many exports\'s'),
+    concurrentRuns: z.number().int().min(1).max(16).default(1).describe('serve: exports of different collections run at once at most (one per collection always); memory grows with it (each export holds its own pages, row groups and uploads)'),
     metricsPushgateway: z
       .url({ protocol: /^https?$/ })
       .optional()
