@@ -63,7 +63,7 @@ export async function startServe(settings: ResolvedSettings, deps: ServeDeps): P
   let scheduler: RunScheduler;
   const metrics = new ServeMetrics({ queued: () => scheduler.queued, running: () => scheduler.running, now });
   const runner = new ExportRunner({ settings, logger, metrics, signal: abort.signal, deps: deps.exportDeps, now, retry: (collectionId, dueAt) => scheduler.request({ collectionId, trigger: 'retry', dueAt }) });
-  scheduler = new RunScheduler({ concurrentRuns: settings.concurrentRuns, run: (pending) => runner.run(pending) });
+  scheduler = new RunScheduler({ concurrentRuns: settings.concurrentRuns, maxDeferMs: settings.safetyLagSeconds * 1000, run: (pending) => runner.run(pending), now });
   const seen = new RecentEventIds();
   const server = createServer((req, res) =>
     handleRequest(

@@ -3,7 +3,14 @@
  * arrives while one waits is folded into it, so a burst of events during a run gives exactly
  * one more run after it. Across collections at most `concurrentRuns` run at once, the others
  * wait their turn in request order. Memory: one small record per configured collection.
+ *
+ * Due times: an event's run may not start before its `dueAt` (arrival + safety lag, so the
+ * window covers what it announced). Folding moves a waiting run's due time to the latest
+ * request's, but never more than `maxDeferMs` past the first one's, so steady traffic cannot
+ * put a run off for ever; requests the run then starts too early for get one follow-up run at
+ * their due time.
  */
+
 /** What asked for a run. */
 export type Trigger = 'event' | 'interval' | 'retry';
 
@@ -27,7 +34,14 @@ export interface PendingRun {
   events: number;
   /** When the oldest event folded in arrived; null when no event asked. */
   oldestReceivedAt: number | null;
+  /** When the run may start. */
   dueAt: number;
+  /** The first request's due time (`dueAt` stays within `maxDeferMs` of it). */
+  firstDueAt: number;
+  /** The latest request's due time: past the start, a follow-up run is due then. */
+  lastDueAt: number;
+  /** When the latest event folded in arrived; null when no event asked. */
+  newestReceivedAt: number | null;
 }
 
 /** How a request was taken: a run starting now, a run waiting (new), or folded into the waiting one. */
@@ -37,6 +51,8 @@ export interface SchedulerOptions {
   concurrentRuns: number;
   /** Runs one export; never rejects (the outcome is data). */
   run(pending: PendingRun): Promise<void>;
+  /** How far folding may put a waiting run off past its first request's due time, in ms (serve: the safety lag). Default 0. */
+  maxDeferMs?: number;
   now?: () => number;
 }
 
@@ -69,10 +85,10 @@ export class RunScheduler {
     this.slots.set(req.collectionId, slot);
     let admission: Admission;
     if (slot.waiting) {
-      fold(slot.waiting, req);
+      this.fold(slot.waiting, req);
       admission = 'coalesced';
     } else {
-      slot.waiting = fold({ collectionId: req.collectionId, triggers: [], eventIds: [], events: 0, oldestReceivedAt: null, dueAt: req.dueAt }, req);
+      slot.waiting = this.fold(fresh(req.collectionId, req.dueAt), req);
       this.order.push(req.collectionId);
       admission = 'queued';
     }
@@ -114,6 +130,12 @@ export class RunScheduler {
       }
       slot.waiting = null;
       this.order = this.order.filter((x) => x !== id);
+      if (waiting.lastDueAt > this.now()) {
+        // Some requests folded in are due later than this start: one follow-up covers them.
+        slot.waiting = { ...fresh(id, waiting.lastDueAt), triggers: ['event'], eventIds: waiting.eventIds, events: waiting.events, oldestReceivedAt: waiting.newestReceivedAt, newestReceivedAt: waiting.newestReceivedAt };
+        this.order.push(id);
+        nextDue = Math.min(nextDue, waiting.lastDueAt);
+      }
       slot.running = true;
       this.inFlight++;
       started.push(id);
@@ -124,6 +146,22 @@ export class RunScheduler {
       this.timer.unref();
     }
     return started;
+  }
+
+  /** Folds a request into a waiting run: its due time (bounded, see the module comment), its event, its trigger. */
+  private fold(pending: PendingRun, req: RunRequest): PendingRun {
+    pending.dueAt = Math.min(Math.max(pending.dueAt, req.dueAt), pending.firstDueAt + (this.options.maxDeferMs ?? 0));
+    pending.lastDueAt = Math.max(pending.lastDueAt, req.dueAt);
+    if (!pending.triggers.includes(req.trigger)) pending.triggers.push(req.trigger);
+    if (req.eventId !== undefined) {
+      pending.events++;
+      if (pending.eventIds.length < EVENT_IDS_KEPT) pending.eventIds.push(req.eventId);
+    }
+    if (req.receivedAt !== undefined) {
+      pending.oldestReceivedAt = Math.min(pending.oldestReceivedAt ?? Infinity, req.receivedAt);
+      pending.newestReceivedAt = Math.max(pending.newestReceivedAt ?? -Infinity, req.receivedAt);
+    }
+    return pending;
   }
 
   private finished(slot: Slot): void {
@@ -137,14 +175,7 @@ export class RunScheduler {
   }
 }
 
-/** Folds a request into a waiting run: the later due time (each event's window must cover it), the events, the triggers. */
-function fold(pending: PendingRun, req: RunRequest): PendingRun {
-  pending.dueAt = Math.max(pending.dueAt, req.dueAt);
-  if (!pending.triggers.includes(req.trigger)) pending.triggers.push(req.trigger);
-  if (req.eventId !== undefined) {
-    pending.events++;
-    if (pending.eventIds.length < EVENT_IDS_KEPT) pending.eventIds.push(req.eventId);
-  }
-  if (req.receivedAt !== undefined) pending.oldestReceivedAt = Math.min(pending.oldestReceivedAt ?? Infinity, req.receivedAt);
-  return pending;
+/** A waiting run with nothing folded in yet. */
+function fresh(collectionId: string, dueAt: number): PendingRun {
+  return { collectionId, triggers: [], eventIds: [], events: 0, oldestReceivedAt: null, newestReceivedAt: null, dueAt, firstDueAt: dueAt, lastDueAt: dueAt };
 }

@@ -47,11 +47,11 @@ describe('the interval', () => {
 });
 
 /** A scheduler whose runs end when the test says, on a clock the test moves. */
-function harness(concurrentRuns = 1) {
+function harness(concurrentRuns = 1, maxDeferMs = 0) {
   let now = 1_000;
   const started: PendingRun[] = [];
   const ends: (() => void)[] = [];
-  const scheduler = new RunScheduler({ concurrentRuns, now: () => now, run: (p) => new Promise<void>((resolve) => (started.push(p), ends.push(resolve))) });
+  const scheduler = new RunScheduler({ concurrentRuns, maxDeferMs, now: () => now, run: (p) => new Promise<void>((resolve) => (started.push(p), ends.push(resolve))) });
   const finish = async (i: number) => {
     ends[i]!();
     await new Promise((r) => setImmediate(r));
@@ -76,7 +76,7 @@ describe('the run queue', () => {
   });
 
   it('keeps a run waiting until it is due, and folds a later request into the later due time', async () => {
-    const h = harness();
+    const h = harness(1, 10_000);
     expect(h.scheduler.request({ collectionId: 'a', trigger: 'event', dueAt: h.at() + 5_000 })).toBe('queued');
     expect(h.scheduler.request({ collectionId: 'a', trigger: 'interval', dueAt: h.at() })).toBe('coalesced');
     expect(h.started).toHaveLength(0);
@@ -86,6 +86,27 @@ describe('the run queue', () => {
     expect(h.started.map((p) => [p.collectionId, p.triggers])).toEqual([['a', ['event', 'interval']]]);
     await h.finish(0);
     expect(h.started.map((p) => p.collectionId)).toEqual(['a', 'b']);
+  });
+
+  it('never puts a run off more than maxDeferMs past its first request, and follows an early start with one run at the last due time', async () => {
+    const h = harness(1, 5_000);
+    const t0 = h.at();
+    for (const at of [0, 4_000, 8_000]) {
+      h.tick(at - (h.at() - t0));
+      h.scheduler.request({ collectionId: 'a', trigger: 'event', eventId: `e${at}`, receivedAt: h.at(), dueAt: h.at() + 5_000 });
+    }
+    h.tick(t0 + 10_000 - h.at()); // the first due time plus maxDeferMs, not the last due time (13 s)
+    h.scheduler.request({ collectionId: 'z', trigger: 'interval', dueAt: h.at() });
+    expect(h.started.map((p) => p.collectionId)).toEqual(['a']);
+    expect(h.started[0]).toMatchObject({ events: 3, dueAt: t0 + 10_000 });
+    await h.finish(0); // z's turn; a's follow-up is due at 13 s
+    expect(h.started.map((p) => p.collectionId)).toEqual(['a', 'z']);
+    h.tick(t0 + 13_000 - h.at());
+    await h.finish(1);
+    expect(h.started.map((p) => p.collectionId)).toEqual(['a', 'z', 'a']);
+    expect(h.started[2]).toMatchObject({ triggers: ['event'], dueAt: t0 + 13_000, oldestReceivedAt: t0 + 8_000 });
+    await h.finish(2);
+    expect([h.scheduler.running, h.scheduler.queued]).toEqual([0, 0]);
   });
 
   it('runs different collections one after another with concurrentRuns 1, and at once with 2, never one collection twice at once', async () => {
