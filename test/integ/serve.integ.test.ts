@@ -3,7 +3,6 @@
  * server as the Mixpeek API, a folder as the destination. Every wait is on an observed log
  * line, an HTTP answer or a process exit.
  */
-import { request } from 'node:http';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -11,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DevServer, startDevServer } from '../../src/devserver/index.js';
 import { readCheckpoint } from '../support/checkpoint.js';
 import { API_KEY, compareVersions, dataFiles, exportEnv, runCli, stagedVersions } from '../support/harness.js';
-import { deliver, documentsWritten, type ServeProcess, startServeProcess } from '../support/serve.js';
+import { deliver, documentsWritten, postRaw, type ServeProcess, startServeProcess } from '../support/serve.js';
 
 const SECRET = 'inbound-secret-7f3a9c1e5b2d4680';
 const DOCS = 600;
@@ -47,30 +46,6 @@ async function metrics(url: string): Promise<Map<string, number>> {
 async function expectExactlyOnce(dest: string, collection: string): Promise<void> {
   const cmp = compareVersions(server.currentVersions(collection), await stagedVersions(dest, collection));
   expect(cmp).toMatchObject({ duplicates: [], missing: [], unknown: [] });
-}
-
-/** POSTs `size` bytes, declared or chunked, and returns the status even when the server stops reading early. */
-function postRaw(url: string, size: number, chunked: boolean): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request(`${url}/webhooks/mixpeek`, { method: 'POST', headers: { 'X-Mixpeek-Secret': SECRET, 'Content-Type': 'application/json', ...(chunked ? {} : { 'Content-Length': String(size) }) } });
-    let answered = false;
-    req.on('response', (res) => {
-      answered = true;
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
-    req.on('error', (error) => (answered ? undefined : reject(error)));
-    const chunk = Buffer.alloc(64 * 1024, 0x20);
-    let sent = 0;
-    const write = () => {
-      while (sent < size && !answered) {
-        sent += chunk.length;
-        if (!req.write(chunk)) return void req.once('drain', write);
-      }
-      req.end();
-    };
-    write();
-  });
 }
 
 describe('serve', () => {
@@ -109,8 +84,8 @@ describe('serve', () => {
     expect((await deliver(p.url, documentsWritten('evt_a', col), 'wrong-secret-wrong-secret')).status).toBe(401);
     expect((await deliver(p.url, documentsWritten('evt_b', col), null)).status).toBe(401);
     expect((await deliver(p.url, 'not json', 'wrong-secret-wrong-secret')).status).toBe(401); // authenticated before the body is read
-    expect(await postRaw(p.url, 2 * 1024 * 1024, false)).toBe(413);
-    expect(await postRaw(p.url, 2 * 1024 * 1024, true)).toBe(413);
+    expect(await postRaw(p.url, 2 * 1024 * 1024, false, SECRET)).toBe(413);
+    expect(await postRaw(p.url, 2 * 1024 * 1024, true, SECRET)).toBe(413);
     expect((await deliver(p.url, '{"event_id": "evt_c", ', SECRET)).status).toBe(400);
     expect((await deliver(p.url, { event_type: 'collection.documents.written' }, SECRET)).status).toBe(400);
     expect((await deliver(p.url, { ...documentsWritten('evt_d', col), event_type: 'collection.updated' }, SECRET)).body).toEqual({ status: 'ignored', reason: 'ignored_type' });

@@ -4,6 +4,7 @@
  * wait is on an observed log line or the process's exit, never on a timer alone.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { request } from 'node:http';
 import path from 'node:path';
 import { REPO } from './harness.js';
 
@@ -110,4 +111,28 @@ export async function deliver(url: string, body: unknown, secret: string | null,
   });
   const text = await res.text();
   return { status: res.status, body: text.startsWith('{') ? (JSON.parse(text) as Record<string, unknown>) : { text } };
+}
+
+/** POSTs `size` bytes, declared or chunked, and returns the status even when the server stops reading early. */
+export function postRaw(url: string, size: number, chunked: boolean, secret: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${url}/webhooks/mixpeek`, { method: 'POST', headers: { 'X-Mixpeek-Secret': secret, 'Content-Type': 'application/json', ...(chunked ? {} : { 'Content-Length': String(size) }) } });
+    let answered = false;
+    req.on('response', (res) => {
+      answered = true;
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', (error) => (answered ? undefined : reject(error)));
+    const chunk = Buffer.alloc(64 * 1024, 0x20);
+    let sent = 0;
+    const write = () => {
+      while (sent < size && !answered) {
+        sent += chunk.length;
+        if (!req.write(chunk)) return void req.once('drain', write);
+      }
+      req.end();
+    };
+    write();
+  });
 }

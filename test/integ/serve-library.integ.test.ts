@@ -1,6 +1,6 @@
 /**
  * `serve` as a library (startServe), in this process, for what needs a run held at an exact
- * point: the destination's publish waits at a gate the test opens, so "while a run is in
+ * point or a clock moved (`collections: all`): the destination's publish waits at a gate the test opens, so "while a run is in
  * flight" is a fact, not a race. Real HTTP on both sides, a folder as the destination.
  */
 import { mkdtempSync } from 'node:fs';
@@ -136,6 +136,31 @@ describe('serve meeting a held lease', () => {
       await cron.release();
       expect((await handle.stop()).clean).toBe(true);
       await driver.close?.();
+    }
+  });
+});
+
+describe('serve with collections: all', () => {
+  it('takes events for the namespace\'s collections minus the excluded ones, and lists the namespace again for an id it does not know, at most every 30 s', async () => {
+    let offset = 0;
+    const now = () => Date.now() + offset;
+    const s = settings(tempDir(), 'unused', { collections: 'all', excludeCollections: ['col_video_frames'] });
+    const log = recorder();
+    const handle = await startServe(s, { logger: log.logger, now });
+    try {
+      const url = `http://127.0.0.1:${handle.port}`;
+      expect((await deliver(url, documentsWritten('evt_all_1', 'col_pdf_pages'), SECRET)).body).toEqual({ status: 'accepted', run: 'started' });
+      expect(await log.waitFor((r) => r.event === 'ServeRunFinished')).toMatchObject({ collection_id: 'col_pdf_pages', result: 'ok', rows: 800 });
+      expect((await deliver(url, documentsWritten('evt_all_2', 'col_video_frames'), SECRET)).body).toMatchObject({ reason: 'unknown_collection' });
+      const added = server.addCollection({ collection_id: 'col_pdf_pages_eu', based_on: 'col_pdf_pages', documents: 10 });
+      // Listed moments ago: the new id is not looked up yet (Mixpeek delivers it again)...
+      expect((await deliver(url, documentsWritten('evt_all_3', added), SECRET)).body).toMatchObject({ reason: 'unknown_collection' });
+      offset = 31_000;
+      // ... and is, 30 s later.
+      expect((await deliver(url, documentsWritten('evt_all_4', added), SECRET)).body).toMatchObject({ status: 'accepted' });
+      expect(await log.waitFor((r) => r.event === 'ServeRunFinished' && r.collection_id === added)).toMatchObject({ result: 'ok', rows: 10 });
+    } finally {
+      expect((await handle.stop()).clean).toBe(true);
     }
   });
 });
