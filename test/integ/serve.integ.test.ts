@@ -185,13 +185,18 @@ describe('serve', () => {
     const col = 'col_video_frames';
     const dest = tempDir();
     const p = await serve(col, dest);
-    server.setOptions({ latencyMs: 300 }); // serve's run holds the lease for seconds
+    // Serve's run is paused (SIGSTOP) right after its first file, holding the lease, until the
+    // export has exited: an observed log line decides, not the export's start-up time. The
+    // dev server's latency keeps the run from finishing before that line is read here.
+    server.setOptions({ latencyMs: 300 });
     let cron;
     try {
       await deliver(p.url, documentsWritten('evt_lease', col), SECRET);
       await p.waitFor((r) => r.event === 'FilePublished');
+      p.child.kill('SIGSTOP');
       cron = await runCli(['export', '--collection', col, '--dest', dest, '--safety-lag-seconds', '0', '--reconcile-every-hours', '0'], exportEnv(server.url));
     } finally {
+      p.child.kill('SIGCONT');
       server.setOptions({ latencyMs: 0 });
     }
     outputs.push(cron.stdout, cron.stderr);
