@@ -4,7 +4,8 @@
  * wait is on an observed log line or the process's exit, never on a timer alone.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { request } from 'node:http';
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { REPO } from './harness.js';
 
@@ -135,4 +136,48 @@ export function postRaw(url: string, size: number, chunked: boolean, secret: str
     };
     write();
   });
+}
+
+/**
+ * An HTTP proxy in front of the dev server that can hold requests: while held, each request
+ * waits (and `holding` resolves at the first one) until `release()`. A run is then in flight
+ * for exactly as long as the test wants, however loaded the machine.
+ */
+export async function holdingProxy(target: string): Promise<{ url: string; hold(): void; release(): void; holding: Promise<void>; close(): Promise<void> }> {
+  let held = false;
+  let released: Promise<void> = Promise.resolve();
+  let release = () => {};
+  let sawHeld = () => {};
+  const holding = new Promise<void>((resolve) => (sawHeld = resolve));
+  const proxy = createServer((req, res) => {
+    void (async () => {
+      if (held) {
+        sawHeld();
+        await released;
+      }
+      const chunks: Buffer[] = [];
+      for await (const chunk of req) chunks.push(chunk as Buffer);
+      const headers = Object.fromEntries(Object.entries(req.headers).filter(([k]) => k !== 'host' && k !== 'content-length')) as Record<string, string>;
+      const answer = await fetch(target + (req.url ?? '/'), { method: req.method, headers, body: chunks.length ? Buffer.concat(chunks) : undefined });
+      res.writeHead(answer.status, Object.fromEntries([...answer.headers].filter(([k]) => k !== 'content-encoding' && k !== 'content-length' && k !== 'transfer-encoding')));
+      res.end(Buffer.from(await answer.arrayBuffer()));
+    })().catch(() => res.destroy());
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+    hold: () => {
+      held = true;
+      released = new Promise<void>((resolve) => (release = resolve));
+    },
+    release: () => {
+      held = false;
+      release();
+    },
+    holding,
+    close: () => new Promise<void>((resolve) => {
+      proxy.close(() => resolve());
+      proxy.closeAllConnections();
+    }),
+  };
 }
