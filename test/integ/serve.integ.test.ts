@@ -166,15 +166,19 @@ describe('serve', () => {
   it('stops on SIGTERM during a run with exit 0 and a valid checkpoint that the next export resumes with no duplicate and no gap', async () => {
     const col = 'col_pdf_pages';
     const dest = tempDir();
-    const p = await serve(col, dest);
-    server.setOptions({ latencyMs: 150 });
+    // After the first file, the proxy holds serve's API requests: the run, 12 pages long, cannot
+    // end before SIGTERM (at most the page it reads ahead is already on its way).
+    const proxy = await holdingProxy(server.url);
+    const p = await serve(col, dest, ['--page-size', '50', '--max-rows-per-file', '100'], { MIXPEEK_BASE_URL: proxy.url });
     let exit;
     try {
       await deliver(p.url, documentsWritten('evt_term', col), SECRET);
       await p.waitFor((r) => r.event === 'FilePublished');
+      proxy.hold();
       exit = await p.stop('SIGTERM');
     } finally {
-      server.setOptions({ latencyMs: 0 });
+      proxy.release();
+      await proxy.close();
     }
     expect(exit, p.stderr.slice(-2000)).toEqual({ code: 0, signal: null });
     expect(p.events('ServeStopped')).toHaveLength(1);
