@@ -195,26 +195,25 @@ describe('serve', () => {
   it('makes an export started while serve runs the same collection exit 5, and loses nothing', async () => {
     const col = 'col_video_frames';
     const dest = tempDir();
-    const p = await serve(col, dest);
-    // Serve's run is paused (SIGSTOP) right after its first file, holding the lease, until the
-    // export has exited: an observed log line decides, not the export's start-up time. The
-    // dev server's latency keeps the run from finishing before that line is read here.
-    server.setOptions({ latencyMs: 300 });
+    // After its first file the proxy holds serve's API requests: serve's run is in flight,
+    // holding the lease, until the export has exited (an observed log line decides, not timing).
+    const proxy = await holdingProxy(server.url);
+    const p = await serve(col, dest, ['--page-size', '50', '--max-rows-per-file', '100'], { MIXPEEK_BASE_URL: proxy.url });
     let cron;
     try {
       await deliver(p.url, documentsWritten('evt_lease', col), SECRET);
       await p.waitFor((r) => r.event === 'FilePublished');
-      p.child.kill('SIGSTOP');
+      proxy.hold();
       cron = await runCli(['export', '--collection', col, '--dest', dest, '--safety-lag-seconds', '0', '--reconcile-every-hours', '0'], exportEnv(server.url));
     } finally {
-      p.child.kill('SIGCONT');
-      server.setOptions({ latencyMs: 0 });
+      proxy.release();
     }
     outputs.push(cron.stdout, cron.stderr);
     expect(cron.code, cron.stdout + cron.stderr.slice(-1500)).toBe(5);
     expect(cron.stdout).toContain(`${col} is being exported by`);
     expect(await p.waitFor((r) => r.event === 'ServeRunFinished')).toMatchObject({ result: 'ok', rows: DOCS });
     expect((await p.stop()).code).toBe(0);
+    await proxy.close();
     await expectExactlyOnce(dest, col);
   });
 
