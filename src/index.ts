@@ -17,6 +17,7 @@
 
 // Run an export.
 export { runExport, runReconcile, type ExportDeps } from './run/export.js';
+export { startServe, type ServeDeps, type ServeHandle } from './serve/index.js';
 export type { ReconcileOutcome } from './reconcile/run.js';
 export type { CollectionResult, DryRunReport, ExportResult, ProgressSink, RunOutcome, StepHook } from './run/types.js';
 export type { FileRecord, Position } from './commit/checkpoint.js';
@@ -29,7 +30,7 @@ export type { NotificationOutcome } from './sinks/deliver.js';
 export { runPayload, type RunPayload } from './sinks/payload.js';
 
 // Settings: one schema, validated before any I/O.
-export { loadDdlSettings, loadSettings, loadStorageSettings, ENV_VARS, type SettingSources } from './config/load.js';
+export { loadDdlSettings, loadServeSettings, loadSettings, loadStorageSettings, ENV_VARS, type SettingSources } from './config/load.js';
 export { resolveSettings, type ResolvedSettings } from './config/resolve.js';
 export { parseDestination, type Destination } from './storage/destination.js';
 export { settingsSchema, SECRET_KEYS, SETTING_KEYS, type SettingKey, type Settings } from './config/schema.js';

@@ -12,6 +12,7 @@ import { ddlCommand } from './commands/ddl.js';
 import { exportCommand } from './commands/export.js';
 import { commandUsage, usage } from './commands/help.js';
 import { reconcileCommand } from './commands/reconcile.js';
+import { serveCommand } from './commands/serve.js';
 import { statusCommand } from './commands/status.js';
 import type { CommandIo, Interrupts } from './commands/types.js';
 import { verifyCommand } from './commands/verify.js';
@@ -22,9 +23,10 @@ const RUNNERS: Record<Exclude<Command, 'ddl'>, (flags: ParsedFlags, io: CommandI
   reconcile: reconcileCommand,
   status: statusCommand,
   verify: verifyCommand,
+  serve: serveCommand,
 };
 
-/** Every secret the process may hold, for the redactor: API key, Azure secrets and each part of a connection string, AWS keys, the sinks' secrets. */
+/** Every secret the process may hold, for the redactor: API key, Azure secrets and each part of a connection string, AWS keys, the sinks' secrets, serve's inbound secret. */
 function secretValues(env: NodeJS.ProcessEnv): (string | undefined)[] {
   const connectionParts = (env.AZURE_STORAGE_CONNECTION_STRING ?? '')
     .split(';')
@@ -35,12 +37,12 @@ function secretValues(env: NodeJS.ProcessEnv): (string | undefined)[] {
   const gatewayPassword = URL.canParse(gateway) ? decodeURIComponent(new URL(gateway).password) : undefined;
   const sinkSecrets = SINK_SECRET_ENV_VARS.map((name) => env[name]);
   const webhookKey = env.MIXPEEK_EXPORT_WEBHOOK_SECRET?.replace(/^whsec_/, '');
-  return [...sinkSecrets, webhookKey, env.MIXPEEK_API_KEY, env.AZURE_STORAGE_CONNECTION_STRING, env.AZURE_STORAGE_KEY, env.AZURE_STORAGE_SAS_TOKEN, sasSignature, ...connectionParts, env.AWS_SECRET_ACCESS_KEY, env.AWS_SESSION_TOKEN, gatewayPassword];
+  return [...sinkSecrets, webhookKey, env.MIXPEEK_INBOUND_WEBHOOK_SECRET, env.MIXPEEK_API_KEY, env.AZURE_STORAGE_CONNECTION_STRING, env.AZURE_STORAGE_KEY, env.AZURE_STORAGE_SAS_TOKEN, sasSignature, ...connectionParts, env.AWS_SECRET_ACCESS_KEY, env.AWS_SESSION_TOKEN, gatewayPassword];
 }
 
 async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<ExitCode> {
   const redact = makeRedactor(secretValues(env));
-  const io: CommandIo = { env, redact, stdout: (text) => process.stdout.write(text), interrupts };
+  const io: CommandIo = { env, redact, stdout: (text) => process.stdout.write(text), interrupts, exit: (code) => process.exit(code) };
   const [command, ...rest] = argv;
   try {
     if (!command || command === 'help' || command === '--help' || command === '-h') {

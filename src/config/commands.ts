@@ -3,10 +3,20 @@
  * (config/load.ts) with its own subset of the one schema, so a flag a command does not
  * take is refused (exit 2) instead of silently ignored.
  */
-import { SETTING_KEYS, type SettingKey } from './schema.js';
+import { SERVE_KEYS, SETTING_KEYS, type SettingKey } from './schema.js';
 
-export type Command = 'export' | 'reconcile' | 'status' | 'verify' | 'ddl';
-export const COMMANDS: readonly Command[] = ['export', 'reconcile', 'status', 'verify', 'ddl'];
+export type Command = 'export' | 'reconcile' | 'status' | 'verify' | 'ddl' | 'serve';
+export const COMMANDS: readonly Command[] = ['export', 'reconcile', 'status', 'verify', 'ddl', 'serve'];
+
+/** The export's settings: every one but the server's. */
+const EXPORT_KEYS: readonly SettingKey[] = SETTING_KEYS.filter((k) => !SERVE_KEYS.includes(k));
+
+/**
+ * `serve` runs exports of the new window only, again and again: a fixed window (`since`,
+ * `until`, `shard`) would export the same documents each time, a dry run nothing, `--reconcile`
+ * would list every id on every event; the Pushgateway is for the batch command (serve has /metrics).
+ */
+const NOT_SERVE: readonly SettingKey[] = ['since', 'until', 'shard', 'dryRun', 'reconcile', 'noReconcile', 'metricsPushgateway'];
 
 /** `reconcile` takes export's settings except those that choose a window or whether to reconcile. */
 const NOT_RECONCILE: readonly SettingKey[] = ['since', 'until', 'shard', 'dryRun', 'reconcile', 'noReconcile', 'reconcileEveryHours'];
@@ -25,11 +35,12 @@ const DDL_KEYS = ['format', 'compression', 'vectors', 'columns', ...STORAGE_READ
 
 /** The settings each command takes. */
 export const COMMAND_SETTINGS: Record<Command, readonly SettingKey[]> = {
-  export: SETTING_KEYS,
-  reconcile: SETTING_KEYS.filter((k) => !NOT_RECONCILE.includes(k)),
+  export: EXPORT_KEYS,
+  reconcile: EXPORT_KEYS.filter((k) => !NOT_RECONCILE.includes(k)),
   status: [...STORAGE_READ_KEYS, 'reconcileEveryHours'],
   verify: STORAGE_READ_KEYS,
   ddl: DDL_KEYS,
+  serve: SETTING_KEYS.filter((k) => !NOT_SERVE.includes(k)),
 };
 
 export type StorageReadKey = (typeof STORAGE_READ_KEYS)[number];
@@ -42,4 +53,5 @@ export const COMMAND_EXTRA_FLAGS: Record<Command, readonly string[]> = {
   status: ['config', 'help', 'json'],
   verify: ['config', 'help', 'json'],
   ddl: ['config', 'help'],
+  serve: ['config', 'help'],
 };

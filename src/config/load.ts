@@ -22,6 +22,7 @@ export const ENV_VARS: Record<string, SettingKey> = {
   AZURE_STORAGE_CONNECTION_STRING: 'azureConnectionString',
   AZURE_STORAGE_KEY: 'azureAccountKey',
   AZURE_STORAGE_SAS_TOKEN: 'azureSasToken',
+  MIXPEEK_INBOUND_WEBHOOK_SECRET: 'inboundWebhookSecret',
 };
 
 export interface SettingSources {
@@ -62,6 +63,20 @@ export type DdlSettings = Omit<Pick<Settings, DdlKey>, 'compression' | Namespace
 export function loadSettings(sources: SettingSources): ResolvedSettings {
   const settings = loadCommand('export', sources) as Settings;
   checkBaseUrl(settings, baseUrlOrigin(sources));
+  return resolveSettings(settings, sources.now, sources.env);
+}
+
+/**
+ * Loads `serve`'s settings: export's (without a fixed window), plus the server's, with the
+ * same precedence and checks. The inbound secret is required (exit 2 naming the variable):
+ * a server that took events from anyone would let anyone start exports.
+ */
+export function loadServeSettings(sources: SettingSources): ResolvedSettings {
+  const settings = loadCommand('serve', sources) as Settings;
+  checkBaseUrl(settings, baseUrlOrigin(sources));
+  if (!settings.inboundWebhookSecret) {
+    throw new ConfigError('serve needs MIXPEEK_INBOUND_WEBHOOK_SECRET: the shared secret each Mixpeek webhook delivery carries in its secret header (inboundSecretHeader, X-Mixpeek-Secret by default; docs/serve.md); set it from a Kubernetes Secret, e.g. openssl rand -hex 32');
+  }
   return resolveSettings(settings, sources.now, sources.env);
 }
 
@@ -128,6 +143,7 @@ export function loadCommand(command: Command, sources: SettingSources): Record<s
  */
 function commandSchema(command: Command, keys: readonly SettingKey[]) {
   if (command === 'export') return settingsSchema;
+  if (command === 'serve') return settingsSchema.pick(Object.fromEntries(keys.map((k) => [k, true])) as Partial<Record<SettingKey, true>>);
   const picked = settingsSchema.pick(Object.fromEntries(keys.map((k) => [k, true])) as Partial<Record<SettingKey, true>>);
   if (command === 'reconcile' || !NAMESPACE_API_KEYS.every((k) => keys.includes(k))) return picked;
   const { shape } = settingsSchema;

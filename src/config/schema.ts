@@ -102,6 +102,25 @@ export const settingsSchema = z
       .describe(
         'config file only: what to notify after each run, a list of {type, ...options} (databricks-sql, snowpipe, databricks-job, webhook, command); absent: chosen by environment variables (DATABRICKS_WAREHOUSE_ID, SNOWFLAKE_PIPE, DATABRICKS_JOB_ID, MIXPEEK_EXPORT_WEBHOOK_URL, MIXPEEK_EXPORT_SINK_COMMAND, or MIXPEEK_EXPORT_SINKS); [] = none. Secrets only from the environment or a file: docs/sinks.md',
       ),
+    host: z.string().min(1).default('0.0.0.0').describe('serve: the address to listen on (0.0.0.0: every interface, as in a pod; 127.0.0.1: this machine only)'),
+    port: z.number().int().min(0).max(65_535).default(8080).describe('serve: the HTTP port (0: a free port, named in the ServeListening log line)'),
+    interval: z
+      .string()
+      .regex(/^(0|\d+(ms|s|m|h))$/, { error: 'expected a span such as 30s, 15m or 1h, or 0 for no timer' })
+      .default('15m')
+      .describe('serve: also export every configured collection this often (and once at start), so a missed webhook delays data but never loses it: 30s, 15m, 1h; 0 = webhooks only'),
+    inboundSecretHeader: z
+      .string()
+      .regex(/^[A-Za-z0-9-]+$/, { error: 'expected an HTTP header name (letters, digits, -)' })
+      .default('X-Mixpeek-Secret')
+      .describe("serve: the request header that carries the shared secret, as set in the Mixpeek webhook channel's headers"),
+    inboundWebhookSecret: z
+      .string()
+      .min(16, { error: 'MIXPEEK_INBOUND_WEBHOOK_SECRET is shorter than 16 characters; use a long random value (openssl rand -hex 32)' })
+      .optional()
+      .describe('serve: the shared secret each Mixpeek webhook delivery must carry in inboundSecretHeader (env MIXPEEK_INBOUND_WEBHOOK_SECRET only; secret; required by serve)'),
+    shutdownTimeoutSeconds: z.number().int().min(1).max(3600).default(30).describe('serve: on SIGTERM, how long running exports get to stop at their next commit point before the process exits anyway (143)'),
+    concurrentRuns: z.number().int().min(1).max(16).default(1).describe('serve: exports of different collections run at once at most (one per collection always); memory grows with it (each export holds its own pages, row groups and uploads)'),
     metricsPushgateway: z
       .url({ protocol: /^https?$/ })
       .optional()
@@ -123,4 +142,7 @@ export const SETTING_KEYS = Object.keys(settingsSchema.shape) as SettingKey[];
 export const CONFIG_ONLY_KEYS: readonly SettingKey[] = ['sinks'];
 
 /** Keys that may not appear in a config file. */
-export const SECRET_KEYS: readonly SettingKey[] = ['apiKey', 'azureConnectionString', 'azureAccountKey', 'azureSasToken'];
+export const SECRET_KEYS: readonly SettingKey[] = ['apiKey', 'azureConnectionString', 'azureAccountKey', 'azureSasToken', 'inboundWebhookSecret'];
+
+/** The settings only `serve` takes (a long-running server's; src/serve/). */
+export const SERVE_KEYS: readonly SettingKey[] = ['host', 'port', 'interval', 'inboundSecretHeader', 'inboundWebhookSecret', 'shutdownTimeoutSeconds', 'concurrentRuns'];

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { parseFlags } from '../../src/cli/flags.js';
-import { ENV_VARS, loadSettings } from '../../src/config/load.js';
+import { ENV_VARS, loadServeSettings, loadSettings } from '../../src/config/load.js';
 import { SECRET_KEYS } from '../../src/config/schema.js';
 import { shardOf } from '../../src/run/window.js';
 import { processBudget } from '../../src/run/export.js';
@@ -67,13 +67,13 @@ const looksSecret = (name: string) => SECRET_ENV.has(name) || /KEY|SECRET|TOKEN|
 
 describe('Kubernetes manifests (deploy/)', () => {
   it('parses every manifest under deploy/ as YAML, each with an apiVersion, a kind and a name', () => {
-    expect(manifests.map((m) => m.doc.kind).sort()).toEqual(['ConfigMap', 'CronJob', 'Job', 'Kustomization', 'Secret', 'ServiceAccount']);
+    expect(manifests.map((m) => m.doc.kind).sort()).toEqual(['ConfigMap', 'CronJob', 'Deployment', 'Job', 'Kustomization', 'Secret', 'Service', 'ServiceAccount']);
     for (const { file, doc } of manifests) {
       expect(doc.apiVersion, file).toEqual(expect.any(String));
       if (doc.kind !== 'Kustomization') expect(doc.metadata?.name, file).toEqual(expect.any(String));
     }
     const kustomization = byKind('Kustomization')[0]!;
-    expect(kustomization.resources).toEqual(['serviceaccount.yaml', 'configmap.yaml', 'cronjob.yaml']);
+    expect(kustomization.resources).toEqual(['serviceaccount.yaml', 'configmap.yaml', 'cronjob.yaml', 'serve.yaml']);
   });
 
   it('runs the CronJob one run at a time, with a starting deadline, a run deadline, retries and no restarts in place', () => {
@@ -177,6 +177,63 @@ describe('Kubernetes manifests (deploy/)', () => {
     const settings = settingsFromArgs(args, { JOB_COMPLETION_INDEX: '0' });
     expect(processBudget(settings) * job.spec.parallelism).toBeLessThanOrEqual(600);
     expect(processBudget(settings)).toBe(Math.floor(settings.requestsPerMinute / (job.spec.completions as number)));
+  });
+});
+
+describe('serve (deploy/k8s/serve.yaml)', () => {
+  const deployment = byKind('Deployment')[0]!;
+  const service = byKind('Service')[0]!;
+  const pod = deployment.spec.template.spec as Doc;
+  const container = pod.containers[0] as Doc;
+  const config = () => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'mxp-deploy-')), 'config.yaml');
+    writeFileSync(file, configMap.data['config.yaml']);
+    const args = (container.args as string[]).map((a) => (a === '/etc/mixpeek-export/config.yaml' ? file : a));
+    expect(args[0]).toBe('serve');
+    const flags = parseFlags(args.slice(1), 'serve');
+    return loadServeSettings({ flags: flags.settings, env: { MIXPEEK_API_KEY: 'sk_placeholder', MIXPEEK_INBOUND_WEBHOOK_SECRET: 'placeholder-secret-0123456789' }, configFile: flags.config });
+  };
+
+  it('runs one replica, recreated on rollout, whose args and the ConfigMap load with the CLI\'s serve settings loader', () => {
+    expect(deployment.spec.replicas).toBe(1);
+    expect(deployment.spec.strategy).toEqual({ type: 'Recreate' });
+    expect(deployment.spec.selector.matchLabels).toEqual(deployment.spec.template.metadata.labels);
+    const settings = config();
+    expect(container.ports).toEqual([{ name: 'http', containerPort: settings.port }]);
+    expect(settings.interval).not.toBe('0'); // the timer is the safety net for a missed webhook
+  });
+
+  it('probes /healthz for liveness and /readyz for readiness, and gives SIGTERM longer than the shutdown timeout', () => {
+    expect(container.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
+    expect(container.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'http' });
+    expect(pod.terminationGracePeriodSeconds).toBeGreaterThan(config().shutdownTimeoutSeconds);
+  });
+
+  it('takes the inbound secret and every other secret from the Secret by secretKeyRef, as the CronJob does', () => {
+    const env: Doc[] = container.env;
+    expect(env.find((e) => e.name === 'MIXPEEK_INBOUND_WEBHOOK_SECRET')?.valueFrom?.secretKeyRef).toEqual({ name: 'mixpeek-export', key: 'MIXPEEK_INBOUND_WEBHOOK_SECRET' });
+    expect(env.find((e) => e.name === 'MIXPEEK_API_KEY')?.valueFrom?.secretKeyRef).toEqual({ name: 'mixpeek-export', key: 'MIXPEEK_API_KEY' });
+    for (const e of env.filter((x) => looksSecret(x.name))) {
+      expect(e.value, e.name).toBeUndefined();
+      expect(e.valueFrom?.secretKeyRef?.name, e.name).toBe('mixpeek-export');
+    }
+    expect(byKind('Secret')[0]!.stringData.MIXPEEK_INBOUND_WEBHOOK_SECRET).toMatch(/^REPLACE_ME/);
+  });
+
+  it('has the CronJob\'s security context, volumes, service account and resources', () => {
+    const cronPod = podOf(workloads[0]!);
+    const cronContainer = containerOf(workloads[0]!);
+    expect(pod.securityContext).toEqual(cronPod.securityContext);
+    expect(container.securityContext).toEqual(cronContainer.securityContext);
+    expect(pod.volumes).toEqual(cronPod.volumes);
+    expect(container.volumeMounts).toEqual(cronContainer.volumeMounts);
+    expect(pod.serviceAccountName).toBe(cronPod.serviceAccountName);
+    expect(container.resources).toEqual(cronContainer.resources);
+  });
+
+  it('exposes the pod through a Service that selects it and targets its http port', () => {
+    expect(service.spec.selector).toEqual(deployment.spec.template.metadata.labels);
+    expect(service.spec.ports).toEqual([expect.objectContaining({ targetPort: 'http' })]);
   });
 });
 

@@ -9,6 +9,7 @@ const SUMMARIES: Record<Command, string> = {
   reconcile: 'list every id of each collection and write tombstones (_deleted = true) for the staged documents that are gone',
   status: 'checkpoint, interrupted run, last runs and lag per collection',
   verify: 'check manifests against the objects (size, sha256, rows), the checkpoint against the manifests, orphans and gaps; exit 6 if not consistent',
+  serve: 'a long-running server: each Mixpeek collection.documents.written webhook exports that collection (POST /webhooks/mixpeek), plus a timer (--interval); /healthz, /readyz, /metrics',
   ddl: 'print the consumer setup for --dest and each --collection (Snowflake stage, table, pipe, view; Databricks Auto Loader job and pipeline SQL); no network',
 };
 
@@ -23,7 +24,8 @@ MIXPEEK_EXPORT_METRICS_PUSHGATEWAY (with user:password@ in it, set it here rathe
 which ps shows); Azure secrets AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_KEY, AZURE_STORAGE_SAS_TOKEN.
 Sinks (docs/sinks.md): DATABRICKS_HOST + DATABRICKS_TOKEN (secret) + DATABRICKS_WAREHOUSE_ID load each run with
 COPY INTO; SNOWFLAKE_PIPE (+ SNOWFLAKE_ACCOUNT, SNOWFLAKE_USER, SNOWFLAKE_PRIVATE_KEY_PATH), DATABRICKS_JOB_ID,
-MIXPEEK_EXPORT_WEBHOOK_URL (+ MIXPEEK_EXPORT_WEBHOOK_SECRET, secret), MIXPEEK_EXPORT_SINK_COMMAND, MIXPEEK_EXPORT_SINKS.`;
+MIXPEEK_EXPORT_WEBHOOK_URL (+ MIXPEEK_EXPORT_WEBHOOK_SECRET, secret), MIXPEEK_EXPORT_SINK_COMMAND, MIXPEEK_EXPORT_SINKS.
+serve: MIXPEEK_INBOUND_WEBHOOK_SECRET (secret, required: what Mixpeek's deliveries carry in X-Mixpeek-Secret; docs/serve.md).`;
 
 /** The top-level help: the commands, the environment and the exit codes. */
 export function usage(): string {

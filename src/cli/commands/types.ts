@@ -1,3 +1,5 @@
+import type { ExitCode } from '../../errors.js';
+
 /** What `main` gives a command. Commands never read process.argv or call process.exit. */
 export interface CommandIo {
   env: NodeJS.ProcessEnv;
@@ -7,6 +9,8 @@ export interface CommandIo {
   redact(text: string): string;
   /** Installs the SIGINT/SIGTERM handlers (only commands that can stop cleanly call it). */
   interrupts(): Interrupts;
+  /** Ends the process now with `code` (serve, when exports did not stop within its shutdown timeout). */
+  exit(code: ExitCode): never;
 }
 
 /**
